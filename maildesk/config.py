@@ -1,0 +1,340 @@
+"""maildesk.toml -> frozen dataclasses.
+
+Every section is a dataclass; :func:`_build` checks a TOML table against the dataclass's
+fields (unknown keys, wrong types, missing required values) and raises one
+:class:`ConfigError` naming the file, ``[section] key`` and what was expected.
+Paths are relative to the config file's directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from maildesk.credentials import Secret, parse_secret
+from maildesk.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "DatabaseConfig",
+    "ImapConfig",
+    "MailConfig",
+    "OutboundConfig",
+    "ProcessingConfig",
+    "SmtpConfig",
+    "find_config_path",
+    "load_config",
+]
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str
+    # SQLite only: "full" fsyncs every commit (durable across power loss), "normal" only
+    # at WAL checkpoints (durable across a crash of the process, not of the machine).
+    sqlite_synchronous: str = "full"
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "127.0.0.1"
+    port: int = 2525
+    max_message_size: int = 26_214_400
+    lmtp: bool = False
+    enabled: bool = True
+    max_recipients: int = 100
+    # Group commit: accepted messages wait at most this long to share one fsync.
+    commit_delay_ms: float = 2.0
+    commit_batch: int = 256
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    addresses: tuple[str, ...]
+    secret: Secret
+    ticket_prefix: str = "MD"
+    support_name: str = "Support"
+    # Automatic replies to one address within autoreply_window seconds.
+    autoreply_limit: int = 3
+    autoreply_window: int = 3600
+    # After a permanent failure (5.x.x) no automatic mail goes to that address for this long.
+    suppress_days: int = 30
+    max_attachment_size: int = 20_971_520
+    max_mime_depth: int = 20
+
+    @property
+    def primary(self) -> str:
+        return self.addresses[0]
+
+
+@dataclass(frozen=True)
+class OutboundConfig:
+    smarthost: str | None = None
+    starttls: bool = False
+    tls: bool = False
+    username: str | None = None
+    password: Secret | None = None
+    maildir: str | None = None
+    timeout: float = 30.0
+    max_attempts: int = 12
+    # Exponential backoff: first retry after retry_base seconds, doubling, at most retry_max.
+    retry_base: float = 30.0
+    retry_max: float = 3600.0
+    poll_interval: float = 1.0
+
+    @property
+    def smarthost_addr(self) -> tuple[str, int] | None:
+        if not self.smarthost:
+            return None
+        host, _, port = self.smarthost.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    name: str
+    host: str
+    username: str
+    port: int = 993
+    security: str = "tls"  # tls | starttls | none
+    password: Secret | None = None
+    oauth2_token: Secret | None = None
+    folder: str = "INBOX"
+    after: str = "seen"  # seen | move | delete
+    move_to: str | None = None
+    queue: str | None = None
+    team: str | None = None
+    poll_interval: float = 60.0
+    idle_timeout: float = 1500.0
+    batch_size: int = 50
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    batch_size: int = 200
+    poll_interval: float = 1.0
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    config_dir: str = "config"
+    data_dir: str = "var"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+    # At INFO and above mail addresses are shown as j***@example.com.
+    redact_addresses: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    base_dir: Path
+    database: DatabaseConfig
+    mail: MailConfig
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    imap: tuple[ImapConfig, ...] = ()
+    processing: ProcessingConfig = field(default_factory=ProcessingConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def resolve(self, path: str | os.PathLike) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def config_dir(self) -> Path:
+        return self.resolve(self.paths.config_dir)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.paths.data_dir)
+
+
+_SECTIONS = {
+    "database": DatabaseConfig,
+    "smtp": SmtpConfig,
+    "mail": MailConfig,
+    "outbound": OutboundConfig,
+    "processing": ProcessingConfig,
+    "paths": PathsConfig,
+    "log": LogConfig,
+}
+_CHOICES = {
+    ("database", "sqlite_synchronous"): ("full", "normal", "extra"),
+    ("imap", "security"): ("tls", "starttls", "none"),
+    ("imap", "after"): ("seen", "move", "delete"),
+    ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+}
+_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$|^[^@\s<>\"]+@[a-z0-9-]+$", re.I)
+
+
+def find_config_path(explicit: str | None) -> Path:
+    """--config PATH, else $MAILDESK_CONFIG, else ./maildesk.toml."""
+    return Path(explicit or os.environ.get("MAILDESK_CONFIG") or "maildesk.toml")
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot read the config file ({exc.strerror}); pass --config PATH or set MAILDESK_CONFIG") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(str(path), "", f"not valid TOML: {exc}", line) from exc
+    base = path.resolve().parent
+    ctx = _Ctx(str(path), text, base)
+    unknown = set(data) - set(_SECTIONS) - {"imap"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError(str(path), f"[{name}]", f"unknown section; expected one of {', '.join(sorted([*_SECTIONS, 'imap']))}", ctx.line_of(name, None))
+    for required in ("database", "mail"):
+        if required not in data:
+            raise ConfigError(str(path), f"[{required}]", "this section is required")
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(str(path), f"[{name}]", "expected a table")
+        sections[name] = _build(cls, table, ctx, name)
+    imap_raw = data.get("imap", [])
+    if isinstance(imap_raw, dict):
+        imap_raw = [imap_raw]
+    imap = tuple(_build(ImapConfig, _with_default_name(t, i), ctx, f"imap.{i}") for i, t in enumerate(imap_raw))
+    cfg = Config(path=path.resolve(), base_dir=base, imap=imap, **sections)
+    _check(cfg, ctx)
+    db = dataclasses.replace(cfg.database, url=_absolute_sqlite_url(cfg.database.url, base))
+    return dataclasses.replace(cfg, database=db)
+
+
+@dataclass
+class _Ctx:
+    file: str
+    text: str
+    base: Path
+
+    def line_of(self, section: str, key: str | None) -> int | None:
+        """Best-effort line number of ``key`` in ``[section]`` (tomllib gives none)."""
+        lines = self.text.splitlines()
+        head = section.split(".")[0]
+        in_section = False
+        for no, line in enumerate(lines, 1):
+            stripped = line.strip()
+            if stripped.startswith("["):
+                in_section = stripped.strip("[]").strip() == head
+                if key is None and in_section:
+                    return no
+                continue
+            if in_section and key and re.match(rf"{re.escape(key)}\s*=", stripped):
+                return no
+        return None
+
+    def error(self, section: str, key: str, hint: str) -> ConfigError:
+        shown = re.sub(r"\.\d+$", "", section)
+        return ConfigError(self.file, f"[{shown}] {key}", hint, self.line_of(section, key))
+
+
+def _with_default_name(table: object, index: int) -> object:
+    if isinstance(table, dict) and "name" not in table:
+        return {"name": table.get("username", f"imap{index}"), **table}
+    return table
+
+
+def _build(cls, table: dict, ctx: _Ctx, section: str):
+    if not isinstance(table, dict):
+        raise ctx.error(section, "", "expected a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in fields:
+            raise ctx.error(section, key, f"unknown key; expected one of {', '.join(sorted(fields))}")
+    values = {}
+    for name, f in fields.items():
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ctx.error(section, name, "required key is missing")
+            continue
+        values[name] = _convert(table[name], hints[name], ctx, section, name)
+        choices = _CHOICES.get((section.split(".")[0], name))
+        if choices and values[name] not in choices:
+            raise ctx.error(section, name, f"expected one of {', '.join(choices)}, got {values[name]!r}")
+    return cls(**values)
+
+
+def _convert(value, hint, ctx: _Ctx, section: str, key: str):
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(value, args[0], ctx, section, key)
+    if hint is Secret:
+        return parse_secret(value, f"{ctx.file}: [{section.split('.')[0]}] {key}", ctx.base)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ctx.error(section, key, f"expected a list of strings, got {value!r}")
+        return tuple(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ctx.error(section, key, f"expected a number, got {value!r}")
+        return float(value)
+    expected = {int: "an integer", bool: "true or false", str: "a string"}[hint]
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ctx.error(section, key, f"expected {expected}, got {value!r}")
+    return value
+
+
+def _check(cfg: Config, ctx: _Ctx) -> None:
+    if not cfg.mail.addresses:
+        raise ctx.error("mail", "addresses", "expected at least one support address")
+    for addr in cfg.mail.addresses:
+        if not _ADDRESS.match(addr):
+            raise ctx.error("mail", "addresses", f"{addr!r} is not a mail address")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,15}", cfg.mail.ticket_prefix):
+        raise ctx.error("mail", "ticket_prefix", "expected 1-16 letters/digits starting with a letter, e.g. \"MD\"")
+    out = cfg.outbound
+    if out.smarthost and out.maildir:
+        raise ctx.error("outbound", "smarthost", "set either smarthost or maildir, not both")
+    if not out.smarthost and not out.maildir:
+        raise ctx.error("outbound", "maildir", "set smarthost = \"host:port\" or maildir = \"var/sent\"")
+    if out.smarthost and not re.fullmatch(r"\[?[^\s:\[\]]+\]?:\d{1,5}", out.smarthost):
+        raise ctx.error("outbound", "smarthost", f"expected \"host:port\", got {out.smarthost!r}")
+    if not 0 < cfg.smtp.port < 65536:
+        raise ctx.error("smtp", "port", f"expected 1-65535, got {cfg.smtp.port}")
+    if cfg.smtp.max_message_size < 1024:
+        raise ctx.error("smtp", "max_message_size", "expected at least 1024 bytes")
+    names = set()
+    for i, box in enumerate(cfg.imap):
+        if box.name in names:
+            raise ctx.error(f"imap.{i}", "name", f"duplicate mailbox name {box.name!r}")
+        names.add(box.name)
+        if box.password is None and box.oauth2_token is None:
+            raise ctx.error(f"imap.{i}", "password", f"mailbox {box.name!r}: set password or oauth2_token")
+        if box.after == "move" and not box.move_to:
+            raise ctx.error(f"imap.{i}", "move_to", f"mailbox {box.name!r}: after = \"move\" needs move_to")
+    cfg.mail.secret.reveal()  # fail at start, not at the first outgoing mail
+    url = cfg.database.url
+    if not url.startswith(("sqlite:", "postgresql")):
+        raise ctx.error("database", "url", f"expected sqlite:///path or postgresql+psycopg://..., got {url!r}")
+
+
+def _absolute_sqlite_url(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        rel, _, query = url[len(prefix):].partition("?")
+        path = (base / rel).resolve()
+        return prefix + str(path) + (f"?{query}" if query else "")
+    return url

@@ -1,0 +1,306 @@
+"""SQLAlchemy models: the whole schema in one place.
+
+Times are stored as naive UTC and come back as aware UTC (:class:`UTCDateTime`).
+Ticket numbers are the ticket's primary key, handed out by the database (SQLite
+AUTOINCREMENT, a PostgreSQL identity/sequence), so two processes never share one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import DateTime, TypeDecorator
+
+__all__ = [
+    "Agent",
+    "AutoReply",
+    "Base",
+    "Blob",
+    "Contact",
+    "Event",
+    "ImapState",
+    "InboxMail",
+    "MessageAttachment",
+    "MessageRef",
+    "Outbox",
+    "Participant",
+    "Rating",
+    "Suppression",
+    "Ticket",
+    "TicketMessage",
+]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+# BigInteger on PostgreSQL, INTEGER on SQLite (so that it is the rowid alias).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class InboxMail(Base):
+    """Every accepted raw message, before and after processing (the durable hand-off)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        Index("ix_inbox_status_id", "status", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(100))  # smtp, lmtp, pipe, imap:<name>
+    mail_from: Mapped[str] = mapped_column(Text, default="")
+    rcpt_to: Mapped[list] = mapped_column(JSON, default=list)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending processed failed duplicate
+    outcome: Mapped[str | None] = mapped_column(String(200))  # what processing did, in words
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    processed_at: Mapped[datetime | None]
+    queue: Mapped[str | None] = mapped_column(String(100))  # mailbox/queue it came through
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+
+
+class Agent(Base):
+    """Synced from config/agents.toml; the file is the source of truth."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    login: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(20), default="agent")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    rr_counter: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_status", "status"),
+        Index("ix_tickets_requester", "requester_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)  # the ticket number
+    subject: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    priority: Mapped[str] = mapped_column(String(20), default="normal")
+    requester_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    team: Mapped[str | None] = mapped_column(String(100))
+    queue: Mapped[str | None] = mapped_column(String(100))
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    spam: Mapped[bool] = mapped_column(Boolean, default=False)
+    sla_policy: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))  # follow-up of a closed ticket
+    thread_topic: Mapped[str | None] = mapped_column(Text)
+    thread_index: Mapped[str | None] = mapped_column(Text)
+
+    requester: Mapped[Contact] = relationship(lazy="joined")
+    assignee: Mapped[Agent | None] = relationship(lazy="joined")
+
+
+class Participant(Base):
+    """Everyone a ticket's mail came from or went to; decides who may thread by subject."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("ticket_id", "address"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    role: Mapped[str] = mapped_column(String(20))  # requester cc agent
+
+
+class TicketMessage(Base):
+    """One inbound or outbound mail, or an internal note, on a ticket."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out | int (internal)
+    kind: Mapped[str] = mapped_column(String(30))  # customer agent_reply note system autoreply notification
+    from_addr: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    to: Mapped[list] = mapped_column(JSON, default=list)
+    cc: Mapped[list] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str | None] = mapped_column(Text)
+    thread_via: Mapped[str | None] = mapped_column(String(20))  # token header subject new
+    created_at: Mapped[datetime]
+
+    attachments: Mapped[list[MessageAttachment]] = relationship(lazy="selectin", order_by="MessageAttachment.id")
+
+
+class MessageRef(Base):
+    """Every Message-ID seen or sent -> ticket, for threading by In-Reply-To/References."""
+
+    __tablename__ = "message_ids"
+
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))
+    outbox_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class Blob(Base):
+    """Attachment contents, stored once per sha256."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MessageAttachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class Event(Base):
+    """The audit log: every change with actor and reason."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(320))  # system, rule:<name>, agent:<login>, customer
+    kind: Mapped[str] = mapped_column(String(50))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Outbox(Base):
+    """A rendered outgoing mail waiting for (or done with) delivery."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # ack, reply, notification, ...
+    created_at: Mapped[datetime]
+    mail_from: Mapped[str] = mapped_column(String(320))  # envelope sender
+    rcpt_to: Mapped[list] = mapped_column(JSON)
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued sending sent failed bounced
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+
+class AutoReply(Base):
+    """One automatic mail sent to an address: the per-sender rate limit counts these."""
+
+    __tablename__ = "autoreplies"
+    __table_args__ = (Index("ix_autoreplies_addr_at", "address", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime]
+
+
+class Suppression(Base):
+    """No automatic mail to this address until ``until`` (after a permanent failure)."""
+
+    __tablename__ = "suppressions"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    until: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ImapState(Base):
+    """Per mailbox and folder: UIDVALIDITY and the last UID whose message is committed."""
+
+    __tablename__ = "imap_state"
+
+    mailbox: Mapped[str] = mapped_column(String(200), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(500), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+
+class Rating(Base):
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
