@@ -102,11 +102,25 @@ class InboundMessage:
         return tuple(seen)
 
 
-def clean_header(value: object) -> str:
+def _undo_surrogates(text: str, charsets: tuple[str, ...] = ()) -> str:
+    """Raw 8-bit header bytes (RFC 6532 UTF-8, or a legacy charset) that the email package
+    kept as surrogate escapes, decoded: UTF-8 first, then the message's charsets, then cp1252."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    for charset in ("utf-8", *charsets, "cp1252"):
+        try:
+            return raw.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return raw.decode("utf-8", "replace")
+
+
+def clean_header(value: object, charsets: tuple[str, ...] = ()) -> str:
     """A header value as a single line: RFC 2047 decoded, no CR/LF or control characters."""
     if value is None:
         return ""
-    text = str(value)
+    text = _undo_surrogates(str(value), charsets)
     if "=?" in text:
         try:
             text = str(make_header(decode_header(text)))
@@ -142,7 +156,11 @@ def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), sou
         values = headers.get(name)
         return values[0] if values else ""
 
-    from_list = _addresses(msg.get_all("from", []))
+    raw_headers: dict[str, list[str]] = {}
+    for name, value in msg.raw_items():
+        if name.lower() in ("from", "to", "cc", "reply-to"):
+            raw_headers.setdefault(name.lower(), []).append(_undo_surrogates(str(value)))
+    from_list = _addresses(raw_headers.get("from", ()))
     from_name, from_addr = from_list[0] if from_list else ("", "")
     text, html, attachments, charsets = ("", None, (), ())
     if depth <= max_depth:
@@ -154,9 +172,9 @@ def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), sou
         references=parse_msgids(" ".join(headers.get("references", ()))),
         from_addr=from_addr,
         from_name=from_name,
-        to=_addresses(msg.get_all("to", [])),
-        cc=_addresses(msg.get_all("cc", [])),
-        reply_to=_addresses(msg.get_all("reply-to", [])),
+        to=_addresses(raw_headers.get("to", ())),
+        cc=_addresses(raw_headers.get("cc", ())),
+        reply_to=_addresses(raw_headers.get("reply-to", ())),
         subject=first("subject"),
         date=_date(first("date")),
         text=text,
@@ -181,19 +199,21 @@ def _unparseable(raw, defects, mail_from, rcpt_to, source, queue) -> InboundMess
 
 
 def _headers(msg: Message) -> dict[str, tuple[str, ...]]:
+    charsets = tuple(c for c in msg.get_charsets() if c)
     out: dict[str, list[str]] = {}
-    for name, value in msg.items():
-        out.setdefault(name.lower(), []).append(clean_header(value))
+    for name, value in msg.raw_items():  # raw: 8-bit bytes still as surrogates, see _undo_surrogates
+        out.setdefault(name.lower(), []).append(clean_header(value, charsets))
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _addresses(values: list) -> tuple[tuple[str, str], ...]:
-    decoded = [clean_header(v) for v in values]
+def _addresses(values) -> tuple[tuple[str, str], ...]:
+    """Addresses from raw header values; RFC 2047 is decoded per display name after splitting,
+    so an encoded comma in a name cannot split one address into two."""
     result = []
-    for name, addr in getaddresses(decoded):
+    for name, addr in getaddresses([" ".join(v.split()) for v in values]):
         addr = addr.strip().strip("<>")
         if "@" in addr and not _CTRL.search(addr):
-            result.append((name.strip(), addr.lower()))
+            result.append((clean_header(name), addr.lower()))
     return tuple(result)
 
 

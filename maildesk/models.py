@@ -93,7 +93,7 @@ class InboxMail(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending processed failed duplicate
-    outcome: Mapped[str | None] = mapped_column(String(200))  # what processing did, in words
+    outcome: Mapped[str | None] = mapped_column(Text)  # what processing did, in words
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     message_id: Mapped[str | None] = mapped_column(String(998))
@@ -141,6 +141,7 @@ class Ticket(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     team: Mapped[str | None] = mapped_column(String(100))
     queue: Mapped[str | None] = mapped_column(String(100))
+    support_address: Mapped[str | None] = mapped_column(String(320))  # the address the customer wrote to
     tags: Mapped[list] = mapped_column(JSON, default=list)
     spam: Mapped[bool] = mapped_column(Boolean, default=False)
     sla_policy: Mapped[str | None] = mapped_column(String(100))

@@ -42,6 +42,17 @@ class Store:
         finally:
             session.close()
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work; on SQLite it takes no write lock (WAL readers never block)."""
+        session = self.sessions()
+        try:
+            with session.begin():
+                session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+                yield session
+        finally:
+            session.close()
+
     def alembic_config(self) -> AlembicConfig:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -107,7 +118,8 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
         @event.listens_for(engine, "begin")
         def _begin(conn):
             # IMMEDIATE takes the write lock up front: no deadlock-prone lock upgrades
-            # between the daemon and a `maildesk ingest` running beside it.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # between the daemon and a `maildesk ingest` running beside it. Reads opt out.
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
     return Store(engine, sessionmaker(engine, expire_on_commit=False))

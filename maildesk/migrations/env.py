@@ -2,7 +2,15 @@
 
 from alembic import context
 
-from maildesk.models import Base
+from maildesk.models import Base, UTCDateTime
+
+
+def render_item(type_, obj, autogen_context):
+    """Migrations spell plain SQL types, so they never depend on maildesk's Python types."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False
+
 
 config = context.config
 engine = config.attributes["engine"]
@@ -13,6 +21,7 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

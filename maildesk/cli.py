@@ -1,0 +1,279 @@
+"""The ``maildesk`` command.
+
+Exit codes: 0 ok; 1 an error the operator must fix (printed to stderr); 2 usage;
+75 (EX_TEMPFAIL) from ``maildesk ingest`` when the message could not be stored, so an
+MTA's pipe transport retries later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from maildesk import __version__
+from maildesk.config import Config, find_config_path, load_config
+from maildesk.errors import ConfigError, MaildeskError, StorageError
+from maildesk.logsetup import configure
+
+__all__ = ["main"]
+
+EX_TEMPFAIL = 75
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="maildesk", description="An email-driven helpdesk daemon.")
+    p.add_argument("--config", "-c", help="config file (default: $MAILDESK_CONFIG, else ./maildesk.toml)")
+    p.add_argument("--version", action="version", version=f"maildesk {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run the daemon (listener, processing, outbox, jobs)")
+    ingest = sub.add_parser("ingest", help="store one raw message from FILE or stdin (MTA pipe delivery)")
+    ingest.add_argument("file", nargs="?", help="message file (default: standard input)")
+    ingest.add_argument("--sender", "-f", default="", help="envelope sender, e.g. Postfix pipe's ${sender}")
+    ingest.add_argument("--recipient", "-r", action="append", default=[], help="envelope recipient (repeatable)")
+    ingest.add_argument("--process", action="store_true", help="also process it now instead of leaving it to the daemon")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply pending migrations")
+    db.add_parser("status", help="show the schema revision")
+
+    inbox = sub.add_parser("inbox", help="accepted raw messages").add_subparsers(dest="inbox_command", required=True)
+    il = inbox.add_parser("list", help="list inbox rows")
+    il.add_argument("--failed", action="store_true", help="only rows whose processing failed")
+    il.add_argument("--status", help="only rows with this status (pending, processed, failed, duplicate)")
+    il.add_argument("--limit", type=int, default=100)
+    il.add_argument("--json", action="store_true")
+    ir = inbox.add_parser("retry", help="process failed rows again")
+    ir.add_argument("id", nargs="?", type=int)
+    ir.add_argument("--all", action="store_true")
+    ip = inbox.add_parser("process", help="process pending rows now (the daemon does this on its own)")
+    ip.add_argument("--limit", type=int, default=1000)
+
+    tickets = sub.add_parser("tickets", help="tickets").add_subparsers(dest="tickets_command", required=True)
+    tl = tickets.add_parser("list", help="list tickets")
+    tl.add_argument("--status", help="new, open, pending, resolved, closed")
+    tl.add_argument("--limit", type=int, default=200)
+    tl.add_argument("--json", action="store_true")
+    ts = tickets.add_parser("show", help="one ticket with its messages and events")
+    ts.add_argument("ref", help="MD-1042 or 1042")
+    ts.add_argument("--json", action="store_true")
+
+    outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="outbox_command", required=True)
+    ol = outbox.add_parser("list", help="list outgoing mail")
+    ol.add_argument("--failed", action="store_true")
+    ol.add_argument("--limit", type=int, default=100)
+    ol.add_argument("--json", action="store_true")
+    orr = outbox.add_parser("retry", help="queue failed mail again")
+    orr.add_argument("id", nargs="?", type=int)
+    orr.add_argument("--all", action="store_true")
+    outbox.add_parser("flush", help="deliver what is due now and exit")
+
+    from maildesk import cli_extra
+
+    cli_extra.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(find_config_path(args.config))
+        configure(config.log.level, config.log.redact_addresses)
+        handler = _COMMANDS.get(args.command)
+        if handler is None:
+            from maildesk import cli_extra
+
+            return cli_extra.dispatch(args, config)
+        return handler(args, config)
+    except ConfigError as exc:
+        print(f"maildesk: config error: {exc}", file=sys.stderr)
+        return 1
+    except StorageError as exc:
+        print(f"maildesk: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL if args.command == "ingest" else 1
+    except MaildeskError as exc:
+        print(f"maildesk: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _emit(data, as_json: bool, human) -> None:
+    if as_json:
+        json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(human(data))
+
+
+def cmd_run(args, config: Config) -> int:
+    from maildesk.daemon import Daemon
+
+    asyncio.run(Daemon(config).run())
+    return 0
+
+
+def cmd_ingest(args, config: Config) -> int:
+    from maildesk.daemon import build_desk, build_store
+    from maildesk.ingest.intake import Intake, RawMail
+
+    try:
+        raw = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
+    except OSError as exc:
+        print(f"maildesk: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 66  # EX_NOINPUT
+    if not raw.strip():
+        print("maildesk: empty message; nothing stored", file=sys.stderr)
+        return 65  # EX_DATAERR
+    if len(raw) > config.smtp.max_message_size:
+        print(f"maildesk: message of {len(raw)} bytes exceeds [smtp] max_message_size ({config.smtp.max_message_size})",
+              file=sys.stderr)
+        return 69  # EX_UNAVAILABLE: the MTA bounces it
+    try:
+        store = build_store(config)
+        store.check_schema()
+        rcpt = tuple(args.recipient) or (config.mail.primary,)
+        inbox_id = Intake(store).store_one(RawMail(raw, args.sender, rcpt, "pipe"))
+    except StorageError as exc:
+        print(f"maildesk: could not store the message, the MTA should retry: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    print(f"stored inbox {inbox_id}")
+    if args.process:
+        from maildesk.pipeline import process_pending
+
+        for res in process_pending(build_desk(config, store), ids=[inbox_id]):
+            print(f"{res.status}: {res.text.splitlines()[-1] if res.text else ''}")
+    return 0
+
+
+def cmd_db(args, config: Config) -> int:
+    from maildesk.daemon import build_store
+
+    store = build_store(config)
+    if args.db_command == "upgrade":
+        before, after = store.upgrade()
+        print(f"database at revision {after}" + (f" (was {before or 'empty'})" if before != after else " (up to date)"))
+    else:
+        current, head = store.current_revision(), store.head_revision()
+        print(f"current: {current or 'empty'}\nhead:    {head}\n" + ("up to date" if current == head else "run `maildesk db upgrade`"))
+        return 0 if current == head else 1
+    return 0
+
+
+def cmd_inbox(args, config: Config) -> int:
+    from maildesk.daemon import build_desk, build_store
+    from maildesk.models import InboxMail
+    from maildesk.pipeline import process_pending, retry_inbox
+    from maildesk.views import inbox_view, table
+
+    store = build_store(config)
+    prefix = config.mail.ticket_prefix
+    if args.inbox_command == "list":
+        with store.read() as session:
+            q = select(InboxMail).order_by(InboxMail.id.desc()).limit(args.limit)
+            status = "failed" if args.failed else args.status
+            if status:
+                q = q.where(InboxMail.status == status)
+            rows = [inbox_view(r, prefix) for r in session.scalars(q.options())]
+        _emit(rows, args.json, lambda rs: table(rs, ["id", "status", "received_at", "source", "ticket", "outcome", "error"],
+                                                {"received_at": 19, "outcome": 50, "error": 60}))
+        return 0
+    if args.inbox_command == "retry":
+        if args.id is None and not args.all:
+            print("maildesk: inbox retry needs an ID or --all", file=sys.stderr)
+            return 2
+        with store.transaction() as session:
+            n = retry_inbox(session, None if args.all else args.id)
+        print(f"{n} message(s) queued for processing again")
+        if n == 0:
+            return 1 if args.id is not None else 0
+        return 0
+    results = process_pending(build_desk(config, store), args.limit)
+    for res in results:
+        print(f"inbox {res.inbox_id}: {res.status}: {res.text.splitlines()[-1] if res.text else ''}")
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def cmd_tickets(args, config: Config) -> int:
+    from maildesk.daemon import build_store
+    from maildesk.models import Ticket
+    from maildesk.views import find_ticket_by_ref, message_counts, table, ticket_detail, ticket_summary
+
+    store = build_store(config)
+    prefix = config.mail.ticket_prefix
+    with store.read() as session:
+        if args.tickets_command == "list":
+            q = select(Ticket).order_by(Ticket.id.desc()).limit(args.limit)
+            if args.status:
+                q = q.where(Ticket.status == args.status)
+            tickets = list(session.scalars(q))
+            counts = message_counts(session, [t.id for t in tickets])
+            rows = [ticket_summary(t, prefix, counts.get(t.id, 0)) for t in tickets]
+            _emit(rows, args.json, lambda rs: table(rs, ["ref", "status", "priority", "requester", "assignee", "team",
+                                                         "message_count", "subject"], {"subject": 50}))
+            return 0
+        ticket = find_ticket_by_ref(session, args.ref, prefix)
+        if ticket is None:
+            print(f"maildesk: no ticket {args.ref}", file=sys.stderr)
+            return 1
+        _emit(ticket_detail(session, ticket, prefix), args.json, _format_ticket)
+    return 0
+
+
+def _format_ticket(t: dict) -> str:
+    lines = [f"{t['ref']}  {t['subject']}",
+             f"  status {t['status']}   priority {t['priority']}   requester {t['requester']}   "
+             f"assignee {t['assignee'] or '-'}   team {t['team'] or '-'}   tags {', '.join(t['tags']) or '-'}",
+             f"  created {t['created_at']}   updated {t['updated_at']}", "", "Messages:"]
+    for m in t["messages"]:
+        via = f", threaded by {m['thread_via']}" if m["thread_via"] else ""
+        lines.append(f"  [{m['created_at'][:19]}] {m['direction']}/{m['kind']} from {m['from']}{via}: {m['subject']}")
+        for line in (m["text"] or "").strip().splitlines()[:6]:
+            lines.append(f"      {line}")
+        for a in m["attachments"]:
+            lines.append(f"      (attachment {a['filename']}, {a['content_type']}, {a['size']} bytes)")
+    lines += ["", "Events:"]
+    for e in t["events"]:
+        detail = ", ".join(f"{k}={v}" for k, v in e["detail"].items() if v not in (None, "", [], {}))
+        lines.append(f"  [{e['at'][:19]}] {e['actor']}: {e['kind']}" + (f" ({detail})" if detail else ""))
+    return "\n".join(lines)
+
+
+def cmd_outbox(args, config: Config) -> int:
+    from maildesk.daemon import build_store, utcnow
+    from maildesk.deliver import make_deliverer
+    from maildesk.models import Outbox
+    from maildesk.outbox import drain, retry
+    from maildesk.views import outbox_view, table
+
+    store = build_store(config)
+    if args.outbox_command == "list":
+        with store.read() as session:
+            q = select(Outbox).order_by(Outbox.id.desc()).limit(args.limit)
+            if args.failed:
+                q = q.where(Outbox.status.in_(("failed", "bounced")))
+            rows = [outbox_view(r, config.mail.ticket_prefix) for r in session.scalars(q)]
+        _emit(rows, args.json, lambda rs: table(rs, ["id", "status", "kind", "ticket", "to", "attempts", "next_attempt_at",
+                                                     "last_error"], {"last_error": 60, "next_attempt_at": 19}))
+        return 0
+    if args.outbox_command == "retry":
+        if args.id is None and not args.all:
+            print("maildesk: outbox retry needs an ID or --all", file=sys.stderr)
+            return 2
+        with store.transaction() as session:
+            n = retry(session, utcnow(), None if args.all else args.id)
+        print(f"{n} mail(s) queued for delivery again")
+        return 0
+    deliverer = make_deliverer(config.outbound, config.base_dir, config.mail.primary.split("@")[1])
+    res = drain(store, deliverer, config.outbound, utcnow, limit=10_000, suppress_days=config.mail.suppress_days)
+    print(f"sent {res.sent}, deferred {res.retried}, failed {res.failed}")
+    return 0
+
+
+_COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "db": cmd_db, "inbox": cmd_inbox, "tickets": cmd_tickets,
+             "outbox": cmd_outbox}

@@ -1,0 +1,142 @@
+"""The composition root: builds every concrete object and runs them on one asyncio loop.
+
+``maildesk run``: the intake writer (group commit), the SMTP/LMTP listener, the
+processing worker, the outbox worker and the scheduled jobs. SIGTERM/SIGINT stop the
+listener first (no new mail is accepted), let the intake commit what it already holds
+(those sessions still get their 250), finish the batch in progress, and exit. Anything
+not yet processed stays ``pending`` in the database and is picked up at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from maildesk.config import Config
+from maildesk.deliver import Deliverer, make_deliverer
+from maildesk.desk import Desk
+from maildesk.ingest.intake import Intake
+from maildesk.ingest.smtp import SmtpListener
+from maildesk.outbox import drain
+from maildesk.pipeline import process_pending
+from maildesk.render import Renderer
+from maildesk.store import Store, open_store
+
+__all__ = ["Daemon", "build_desk", "build_store", "utcnow"]
+
+log = logging.getLogger("maildesk.daemon")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_store(config: Config) -> Store:
+    return open_store(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous,
+                      echo=config.database.echo)
+
+
+def build_desk(config: Config, store: Store | None = None, clock: Callable[[], datetime] = utcnow) -> Desk:
+    store = store or build_store(config)
+    renderer = Renderer(config.config_dir / "templates")
+    return Desk(config=config, store=store, clock=clock, renderer=renderer, secret=config.mail.secret.reveal())
+
+
+class _Worker:
+    """A loop that runs ``step`` in a thread whenever woken, or every ``interval`` seconds."""
+
+    def __init__(self, name: str, step: Callable[[], int], interval: float):
+        self.name, self.step, self.interval = name, step, interval
+        self.event = asyncio.Event()
+        self.stopping = False
+        self.task: asyncio.Task | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.create_task(self._run(), name=self.name)
+
+    def wake(self) -> None:
+        """Thread-safe: may be called from the intake's writer thread."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.event.set)
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self.stopping:
+            try:
+                done = await asyncio.to_thread(self.step)
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("%s failed (attempt %d); retrying", self.name, failures)
+                done = 0
+                await asyncio.sleep(min(60, 2 ** failures))
+            if done and not self.stopping:
+                continue  # more may be waiting
+            self.event.clear()
+            try:
+                await asyncio.wait_for(self.event.wait(), self.interval)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self.stopping = True
+        self.event.set()
+        if self.task is not None:
+            await self.task
+
+
+class Daemon:
+    def __init__(self, config: Config, *, desk: Desk | None = None, deliverer: Deliverer | None = None):
+        self.config = config
+        self.desk = desk or build_desk(config)
+        self.deliverer = deliverer or make_deliverer(config.outbound, config.base_dir, config.mail.primary.split("@")[1])
+        self._stop = asyncio.Event()
+
+    def _process_step(self) -> int:
+        return len(process_pending(self.desk, self.config.processing.batch_size))
+
+    def _outbox_step(self) -> int:
+        return drain(self.desk.store, self.deliverer, self.config.outbound, self.desk.clock,
+                     suppress_days=self.config.mail.suppress_days).total
+
+    async def run(self, ready: Callable[[str, int], None] | None = None) -> None:
+        self.desk.store.check_schema()
+        processor = _Worker("processor", self._process_step, self.config.processing.poll_interval)
+        outbox = _Worker("outbox", self._outbox_step, self.config.outbound.poll_interval)
+        self.desk.wakeups.update(process=processor.wake, outbox=outbox.wake)
+        intake = Intake(self.desk.store, self.desk.clock, max_batch=self.config.smtp.commit_batch,
+                        on_stored=processor.wake)
+        await intake.start()
+        processor.start()
+        outbox.start()
+        listener = None
+        if self.config.smtp.enabled:
+            listener = SmtpListener(self.config, intake)
+            host, port = await listener.start()
+            log.info("listening for %s on %s:%d", "LMTP" if self.config.smtp.lmtp else "SMTP", host, port)
+            if ready:
+                ready(host, port)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        try:
+            await self._stop.wait()
+        finally:
+            log.info("stopping: no new connections; committing what was accepted")
+            if listener is not None:
+                await listener.stop()
+            await intake.stop()
+            await processor.stop()
+            await outbox.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            self.desk.store.dispose()
+            log.info("stopped cleanly")
+
+    def request_stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,95 @@
+"""Hand a rendered mail to the smarthost (SMTP, STARTTLS/TLS, AUTH) or to a local maildir.
+
+smtplib and OSError exceptions are mapped here to :class:`TemporaryDeliveryError`
+(retry: connection refused, timeouts, 4xx) or :class:`PermanentDeliveryError` (5xx).
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import ssl
+import time
+from pathlib import Path
+from typing import Protocol
+
+from maildesk.config import OutboundConfig
+from maildesk.errors import PermanentDeliveryError, TemporaryDeliveryError
+
+__all__ = ["Deliverer", "MaildirDeliverer", "SmtpDeliverer", "make_deliverer"]
+
+
+class Deliverer(Protocol):
+    def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> str:
+        """Deliver or raise a DeliveryError; returns the server's answer for the log."""
+
+
+class SmtpDeliverer:
+    def __init__(self, host: str, port: int, *, starttls: bool = False, tls: bool = False,
+                 username: str | None = None, password=None, timeout: float = 30.0, local_hostname: str | None = None):
+        self.host, self.port, self.starttls, self.tls = host, port, starttls, tls
+        self.username, self.password, self.timeout = username, password, timeout
+        self.local_hostname = local_hostname
+
+    def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> str:
+        try:
+            cls = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
+            kwargs = {"context": ssl.create_default_context()} if self.tls else {}
+            with cls(self.host, self.port, timeout=self.timeout, local_hostname=self.local_hostname, **kwargs) as smtp:
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.username:
+                    smtp.login(self.username, self.password.reveal() if self.password else "")
+                refused = smtp.sendmail(mail_from, rcpt_to, raw)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            detail = "; ".join(f"{r}: {c} {m.decode(errors='replace')}" for r, (c, m) in exc.recipients.items())
+            if all(500 <= c < 600 for c in codes):
+                raise PermanentDeliveryError(f"all recipients refused: {detail}") from exc
+            raise TemporaryDeliveryError(f"recipients refused: {detail}") from exc
+        except smtplib.SMTPResponseException as exc:
+            text = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
+            if 500 <= exc.smtp_code < 600 and not isinstance(exc, smtplib.SMTPAuthenticationError):
+                raise PermanentDeliveryError(text) from exc
+            raise TemporaryDeliveryError(text) from exc
+        except (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError) as exc:
+            raise TemporaryDeliveryError(f"{self.host}:{self.port}: {exc.__class__.__name__}: {exc}") from exc
+        if refused:
+            detail = "; ".join(f"{r}: {c}" for r, (c, _) in refused.items())
+            return f"accepted for some recipients; refused: {detail}"
+        return f"250 accepted by {self.host}:{self.port}"
+
+
+class MaildirDeliverer:
+    """Writes each mail into ``path/new`` (tmp, fsync, rename), for a machine without an MTA."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._seq = 0
+
+    def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> str:
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+            self._seq += 1
+            name = f"{time.time():.6f}.{os.getpid()}_{self._seq}.maildesk"
+            tmp = self.path / "tmp" / name
+            envelope = f"X-Envelope-From: <{mail_from}>\r\nX-Envelope-To: {', '.join(rcpt_to)}\r\n".encode()
+            with open(tmp, "wb") as fh:
+                fh.write(envelope + raw)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.rename(tmp, self.path / "new" / name)
+        except OSError as exc:
+            raise TemporaryDeliveryError(f"cannot write to maildir {self.path}: {exc.strerror}") from exc
+        return f"written to {self.path / 'new' / name}"
+
+
+def make_deliverer(cfg: OutboundConfig, base_dir: Path, hostname: str | None = None) -> Deliverer:
+    if cfg.smarthost:
+        host, port = cfg.smarthost_addr
+        return SmtpDeliverer(host, port, starttls=cfg.starttls, tls=cfg.tls, username=cfg.username,
+                             password=cfg.password, timeout=cfg.timeout, local_hostname=hostname)
+    path = Path(cfg.maildir)
+    return MaildirDeliverer(path if path.is_absolute() else base_dir / path)

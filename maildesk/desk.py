@@ -1,0 +1,47 @@
+"""The services every stage needs, built once by the composition root (daemon.build_desk)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from maildesk.config import Config
+from maildesk.mailer import MailContext
+from maildesk.render import Renderer
+from maildesk.store import Store
+
+__all__ = ["Desk", "loop_id_for"]
+
+
+def loop_id_for(secret: str, address: str) -> str:
+    """A stable id for this installation, the same on every instance sharing the secret."""
+    return hashlib.sha256(f"maildesk-loop:{secret}:{address.lower()}".encode()).hexdigest()[:20]
+
+
+@dataclass
+class Desk:
+    config: Config
+    store: Store
+    clock: Callable[[], datetime]
+    renderer: Renderer
+    secret: str
+    # Filled by the rules/agents/SLA layers when they are configured (see daemon.build_desk).
+    policy: Any = None
+    wakeups: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+    @property
+    def loop_id(self) -> str:
+        return loop_id_for(self.secret, self.config.mail.primary)
+
+    @property
+    def mail(self) -> MailContext:
+        m = self.config.mail
+        return MailContext(self.renderer, self.secret, m.addresses, m.support_name, m.ticket_prefix, self.loop_id)
+
+    def wake(self, name: str) -> None:
+        fn = self.wakeups.get(name)
+        if fn is not None:
+            fn()

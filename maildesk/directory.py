@@ -1,0 +1,453 @@
+"""config/agents.toml -> a :class:`Directory` of agents, teams and VIP senders.
+
+The file holds ``[[agents]]`` and ``[[teams]]`` tables and a top-level ``vip`` list
+(addresses, or domains that also cover their subdomains). Team membership may be written
+on either side (``teams`` on the agent, ``members`` on the team); the two are merged.
+
+:func:`check_directory` collects every problem as a :class:`ConfigError` naming the file,
+the key path (``[[agents]] #2 "bob" teams``), the line where it can be found and what was
+expected; :func:`load_directory` raises the first. :class:`Hours` (a timezone, weekly
+hours and holidays) lives here because agents' and teams' hours are written in this file;
+the rules use it too.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from maildesk.errors import ConfigError
+
+__all__ = [
+    "DAYS",
+    "NOTIFY_EVENTS",
+    "ROLES",
+    "STRATEGIES",
+    "Agent",
+    "Directory",
+    "Hours",
+    "Team",
+    "TomlLocator",
+    "check_directory",
+    "load_directory",
+    "parse_hours",
+]
+
+ROLES = ("agent", "admin")
+STRATEGIES = ("none", "round_robin", "least_loaded", "skills")
+NOTIFY_EVENTS = ("new_ticket", "customer_reply", "assigned", "note", "status_change", "sla_warning", "sla_breach")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_LOGIN = re.compile(r"[a-z][a-z0-9._-]{0,63}")
+_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]+|[a-z0-9-]+")
+_RANGE = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+_HOLIDAY = re.compile(r"(?:\d{4}-)?\d{2}-\d{2}")
+
+
+@dataclass(frozen=True)
+class Hours:
+    """Weekly opening hours in one timezone, minus holidays.
+
+    ``weekly[d]`` holds (start, end) minute ranges for day ``d`` (0 = Monday); a holiday is a
+    ``YYYY-MM-DD`` date or an ``MM-DD`` that recurs every year.
+    """
+
+    timezone: str
+    weekly: tuple[tuple[tuple[int, int], ...], ...]
+    holidays: frozenset[str] = frozenset()
+    zone: ZoneInfo = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self):
+        if self.zone is None:
+            object.__setattr__(self, "zone", ZoneInfo(self.timezone))
+
+    def contains(self, when: datetime) -> bool:
+        local = when.astimezone(self.zone)
+        day = local.date().isoformat()
+        if day in self.holidays or day[5:] in self.holidays:
+            return False
+        minute = local.hour * 60 + local.minute
+        return any(start <= minute < end for start, end in self.weekly[local.weekday()])
+
+    def local(self, when: datetime) -> datetime:
+        return when.astimezone(self.zone)
+
+
+def parse_hours(table: object, problem: Callable[[str, str], None]) -> Hours | None:
+    """``{timezone, mon = "09:00-17:00", "mon-fri" = ..., holidays = [...]}`` -> Hours.
+
+    Each problem is reported as ``problem(key, hint)``; returns None when there was any.
+    A range may end after midnight ("22:00-06:00"): the rest spills into the next day.
+    """
+    if not isinstance(table, Mapping):
+        problem("", "expected a table like { timezone = \"Europe/Berlin\", mon-fri = \"09:00-17:00\" }")
+        return None
+    before = _Counter(problem)
+    tz = table.get("timezone")
+    if not isinstance(tz, str):
+        before("timezone", "required: an IANA timezone name such as \"Europe/Berlin\" or \"UTC\"")
+    else:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            before("timezone", f"unknown timezone {tz!r}; expected an IANA name such as \"America/New_York\"")
+    weekly: list[list[tuple[int, int]]] = [[] for _ in DAYS]
+    for key, value in table.items():
+        if key in ("timezone", "holidays"):
+            continue
+        days = _days(key)
+        if days is None:
+            before(key, "unknown key; expected timezone, holidays, a day (mon..sun) or a day range like \"mon-fri\"")
+            continue
+        ranges = _ranges(value)
+        if ranges is None:
+            before(key, f"expected \"HH:MM-HH:MM\" (several separated by commas) or \"closed\", got {value!r}")
+            continue
+        for d in days:
+            for start, end in ranges:
+                if end > start:
+                    weekly[d].append((start, end))
+                else:  # past midnight
+                    weekly[d].append((start, 24 * 60))
+                    weekly[(d + 1) % 7].append((0, end))
+    holidays = table.get("holidays", [])
+    if not isinstance(holidays, list) or not all(isinstance(h, str) and _HOLIDAY.fullmatch(h) for h in holidays):
+        before("holidays", f"expected a list of dates \"YYYY-MM-DD\" or yearly \"MM-DD\", got {holidays!r}")
+        holidays = []
+    if before.count:
+        return None
+    return Hours(tz, tuple(tuple(sorted(d)) for d in weekly), frozenset(holidays))
+
+
+class _Counter:
+    def __init__(self, problem):
+        self.problem, self.count = problem, 0
+
+    def __call__(self, key, hint):
+        self.count += 1
+        self.problem(key, hint)
+
+
+def _days(key: str) -> list[int] | None:
+    first, _, last = key.lower().partition("-")
+    if first not in DAYS or (last and last not in DAYS):
+        return None
+    a, b = DAYS.index(first), DAYS.index(last or first)
+    return [(a + i) % 7 for i in range((b - a) % 7 + 1)]
+
+
+def _ranges(value: object) -> list[tuple[int, int]] | None:
+    if isinstance(value, list):
+        value = ",".join(v if isinstance(v, str) else "?" for v in value)
+    if not isinstance(value, str):
+        return None
+    if value.strip().lower() in ("closed", ""):
+        return []
+    out = []
+    for part in value.split(","):
+        m = _RANGE.fullmatch(part.strip())
+        if not m:
+            return None
+        h1, m1, h2, m2 = map(int, m.groups())
+        if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2) or (h1 * 60 + m1 == h2 * 60 + m2):
+            return None
+        out.append((h1 * 60 + m1, h2 * 60 + m2))
+    return out
+
+
+@dataclass(frozen=True)
+class Agent:
+    login: str
+    name: str
+    address: str
+    aliases: tuple[str, ...] = ()
+    role: str = "agent"
+    teams: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    capacity: int | None = None  # most open tickets auto-assignment gives; None = no limit
+    available: bool = True
+    working_hours: Hours | None = None
+    notify_opt_out: tuple[str, ...] = ()  # event kinds (NOTIFY_EVENTS) this agent gets no mail for
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return (self.address, *self.aliases)
+
+    def wants(self, event: str) -> bool:
+        return event not in self.notify_opt_out
+
+    def on_duty(self, now: datetime) -> bool:
+        """Available and, when working hours are set, inside them."""
+        return self.available and (self.working_hours is None or self.working_hours.contains(now))
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    members: tuple[str, ...] = ()  # logins, in rotation order
+    lead: str | None = None
+    strategy: str = "none"  # used when a rule routes to the team without saying `assign`
+    skills: tuple[str, ...] = ()
+    hours: Hours | None = None
+
+
+@dataclass(frozen=True)
+class Directory:
+    agents: tuple[Agent, ...] = ()
+    teams: tuple[Team, ...] = ()
+    vip: tuple[str, ...] = ()  # "addr@domain" or "domain" (covers subdomains)
+    path: str = ""
+
+    def __post_init__(self):
+        by_addr = {a.lower(): ag for ag in self.agents for a in ag.addresses}
+        object.__setattr__(self, "_by_login", {a.login: a for a in self.agents})
+        object.__setattr__(self, "_by_addr", by_addr)
+        object.__setattr__(self, "_teams", {t.name: t for t in self.teams})
+        object.__setattr__(self, "_vip_addrs", frozenset(v for v in self.vip if "@" in v))
+        object.__setattr__(self, "_vip_domains", frozenset(v for v in self.vip if "@" not in v))
+
+    def agent(self, login: str) -> Agent | None:
+        return self._by_login.get(login)
+
+    def agent_by_address(self, address: str) -> Agent | None:
+        return self._by_addr.get(address.strip().strip("<>").lower())
+
+    def team(self, name: str) -> Team | None:
+        return self._teams.get(name)
+
+    def members(self, team: Team) -> tuple[Agent, ...]:
+        return tuple(self._by_login[m] for m in team.members if m in self._by_login)
+
+    def is_vip(self, address: str) -> bool:
+        addr = address.strip().strip("<>").lower()
+        if addr in self._vip_addrs:
+            return True
+        domain = addr.rpartition("@")[2]
+        while domain:
+            if domain in self._vip_domains:
+                return True
+            domain = domain.partition(".")[2]
+        return False
+
+
+class TomlLocator:
+    """Best-effort line numbers in a TOML text (tomllib gives none for valid files)."""
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+        self.headers = [(no, m.group(1)) for no, line in enumerate(self.lines, 1) if (m := self._HEADER.match(line))]
+
+    def block(self, table: str, index: int) -> tuple[int, int] | None:
+        """(first, last) line of the ``index``-th ``[[table]]`` including its sub-tables."""
+        starts = [no for no, name in self.headers if name == table]
+        if index >= len(starts):
+            return None
+        start = starts[index]
+        after = [no for no, name in self.headers if no > start and not name.startswith(table + ".")]
+        return start, (after[0] - 1 if after else len(self.lines))
+
+    def key_line(self, key: str, span: tuple[int, int] | None = None) -> int | None:
+        """The first line in ``span`` (default: before any table) where ``key =`` is written."""
+        if span is None:
+            span = (1, self.headers[0][0] - 1 if self.headers else len(self.lines))
+        pattern = re.compile(rf"(?:^|[{{,\s])[\"']?{re.escape(key)}[\"']?\s*=")
+        for no in range(span[0], span[1] + 1):
+            line = self.lines[no - 1]
+            if not line.lstrip().startswith("#") and pattern.search(line):
+                return no
+        return None
+
+    def header_line(self, table: str, index: int = 0) -> int | None:
+        span = self.block(table, index)
+        return span[0] if span else None
+
+
+def load_directory(config_dir: Path) -> Directory:
+    """Load ``config_dir/agents.toml``; raises the first :class:`ConfigError`."""
+    directory, problems = _load(Path(config_dir) / "agents.toml")
+    if problems:
+        raise problems[0]
+    return directory
+
+
+def check_directory(config_dir: Path) -> list[ConfigError]:
+    """Every problem in ``config_dir/agents.toml`` (empty when it loads cleanly)."""
+    return _load(Path(config_dir) / "agents.toml")[1]
+
+
+def _load(path: Path) -> tuple[Directory, list[ConfigError]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return Directory(), [ConfigError(str(path), "", f"cannot read the agents file ({exc.strerror}); see docs/rules.md")]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return Directory(), [ConfigError(str(path), "", f"not valid TOML: {exc}", getattr(exc, "lineno", None))]
+    return _Loader(str(path), TomlLocator(text)).build(data)
+
+
+@dataclass
+class _Loader:
+    file: str
+    where: TomlLocator
+    problems: list[ConfigError] = field(default_factory=list)
+
+    def add(self, table: str, index: int | None, label: str, key: str, hint: str) -> None:
+        if index is None:
+            self.problems.append(ConfigError(self.file, key, hint, self.where.key_line(key) or self.where.header_line(key)))
+            return
+        span = self.where.block(table, index)
+        parts = key.split(".") if key else []
+        line = next((n for k in reversed(parts) if (n := self.where.key_line(k, span))), None) if span else None
+        path = f"[[{table}]] #{index + 1}" + (f' "{label}"' if label else "") + (f" {key}" if key else "")
+        self.problems.append(ConfigError(self.file, path, hint, line or (span[0] if span else None)))
+
+    def build(self, data: dict) -> tuple[Directory, list[ConfigError]]:
+        for key in data:
+            if key not in ("agents", "teams", "vip"):
+                self.add("", None, "", key, "unknown key; expected [[agents]], [[teams]] or vip = [...]")
+        agents = self._agents(self._tables(data, "agents"))
+        teams = self._teams(self._tables(data, "teams"), agents)
+        vip = self._vip(data.get("vip", []))
+        known_teams = {t.name for t in teams}
+        merged = []
+        for i, agent in enumerate(agents):
+            for name in agent.teams:
+                if name not in known_teams:
+                    self.add("agents", i, agent.login, "teams", f"unknown team {name!r}; expected one of {_names(known_teams)}")
+            extra = tuple(t.name for t in teams if agent.login in t.members and t.name not in agent.teams)
+            merged.append(replace(agent, teams=agent.teams + extra))
+        teams = [replace(t, members=t.members + tuple(a.login for a in agents if t.name in a.teams and a.login not in t.members))
+                 for t in teams]
+        return Directory(tuple(merged), tuple(teams), vip, self.file), self.problems
+
+    def _tables(self, data: dict, name: str) -> list[dict]:
+        value = data.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            self.add("", None, "", name, f"expected [[{name}]] tables")
+            return []
+        return value
+
+    def _field(self, table, index, label, spec: dict, raw: dict) -> dict:
+        out = {}
+        for key in raw:
+            if key not in spec:
+                self.add(table, index, label, key, f"unknown key; expected one of {', '.join(sorted(spec))}")
+        for key, (kind, required) in spec.items():
+            if key not in raw:
+                if required:
+                    self.add(table, index, label, key, f"required key is missing ({_KIND_TEXT[kind]})")
+                continue
+            value = raw[key]
+            ok = _KIND_CHECK[kind](value)
+            if not ok:
+                self.add(table, index, label, key, f"expected {_KIND_TEXT[kind]}, got {value!r}")
+                continue
+            out[key] = tuple(value) if kind == "strs" else value
+        return out
+
+    def _hours(self, table, index, label, key, raw) -> Hours | None:
+        return parse_hours(raw, lambda k, hint: self.add(table, index, label, f"{key}.{k}" if k else key, hint))
+
+    def _agents(self, raws: list[dict]) -> list[Agent]:
+        agents, logins, addresses = [], set(), {}
+        for i, raw in enumerate(raws):
+            label = raw.get("login") if isinstance(raw.get("login"), str) else ""
+            before = len(self.problems)
+            f = self._field("agents", i, label, _AGENT_KEYS, raw)
+            login = f.get("login")
+            if login is not None and not _LOGIN.fullmatch(login):
+                self.add("agents", i, label, "login", f"expected a lower-case letter, then letters, digits, '.', '_', '-'; got {login!r}")
+            if login in logins:
+                self.add("agents", i, label, "login", f"duplicate login {login!r}")
+            logins.add(login)
+            for key in ("address", "aliases"):
+                values = [f[key]] if key == "address" and key in f else list(f.get(key, ()))
+                for addr in values:
+                    if not _ADDRESS.fullmatch(addr):
+                        self.add("agents", i, label, key, f"{addr!r} is not a mail address")
+                    elif addr.lower() in addresses:
+                        self.add("agents", i, label, key, f"{addr!r} is already used by agent {addresses[addr.lower()]!r}")
+                    else:
+                        addresses[addr.lower()] = login
+            if f.get("role", "agent") not in ROLES:
+                self.add("agents", i, label, "role", f"expected one of {', '.join(ROLES)}, got {f['role']!r}")
+            if isinstance(f.get("capacity"), int) and f["capacity"] < 0:
+                self.add("agents", i, label, "capacity", "expected a number of open tickets >= 0 (leave it out for no limit)")
+            for event in f.get("notify_opt_out", ()):
+                if event not in NOTIFY_EVENTS:
+                    self.add("agents", i, label, "notify_opt_out", f"unknown event {event!r}; expected some of {', '.join(NOTIFY_EVENTS)}")
+            hours = self._hours("agents", i, label, "working_hours", f["working_hours"]) if "working_hours" in f else None
+            if len(self.problems) == before:
+                agents.append(Agent(**{**f, "address": f["address"].lower(), "aliases": tuple(a.lower() for a in f.get("aliases", ())),
+                                       "working_hours": hours}))
+        return agents
+
+    def _teams(self, raws: list[dict], agents: list[Agent]) -> list[Team]:
+        teams, names, logins = [], set(), {a.login for a in agents}
+        for i, raw in enumerate(raws):
+            label = raw.get("name") if isinstance(raw.get("name"), str) else ""
+            before = len(self.problems)
+            f = self._field("teams", i, label, _TEAM_KEYS, raw)
+            if f.get("name") in names:
+                self.add("teams", i, label, "name", f"duplicate team name {f['name']!r}")
+            names.add(f.get("name"))
+            for login in f.get("members", ()):
+                if login not in logins:
+                    self.add("teams", i, label, "members", f"unknown agent {login!r}; expected one of {_names(logins)}")
+            if "lead" in f and f["lead"] not in logins:
+                self.add("teams", i, label, "lead", f"unknown agent {f['lead']!r}; expected one of {_names(logins)}")
+            if f.get("strategy", "none") not in STRATEGIES:
+                self.add("teams", i, label, "strategy", f"expected one of {', '.join(STRATEGIES)}, got {f['strategy']!r}")
+            hours = self._hours("teams", i, label, "hours", f["hours"]) if "hours" in f else None
+            if len(self.problems) == before:
+                teams.append(Team(**{**f, "hours": hours}))
+        return teams
+
+    def _vip(self, value: object) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.add("", None, "", "vip", f"expected a list of addresses or domains, got {value!r}")
+            return ()
+        out = []
+        for entry in value:
+            entry = entry.strip().lower().lstrip("@")
+            if not (_ADDRESS.fullmatch(entry) if "@" in entry else _DOMAIN.fullmatch(entry)):
+                self.add("", None, "", "vip", f"{entry!r} is neither a mail address nor a domain")
+            out.append(entry)
+        return tuple(out)
+
+
+def _names(names) -> str:
+    return ", ".join(sorted(names)) or "(none defined)"
+
+
+_KIND_CHECK = {
+    "str": lambda v: isinstance(v, str) and bool(v.strip()),
+    "strs": lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v),
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "table": lambda v: isinstance(v, dict),
+}
+_KIND_TEXT = {"str": "a non-empty string", "strs": "a list of strings", "bool": "true or false", "int": "an integer",
+              "table": "a table"}
+_AGENT_KEYS = {
+    "login": ("str", True), "name": ("str", True), "address": ("str", True), "aliases": ("strs", False),
+    "role": ("str", False), "teams": ("strs", False), "skills": ("strs", False), "capacity": ("int", False),
+    "available": ("bool", False), "working_hours": ("table", False), "notify_opt_out": ("strs", False),
+}
+_TEAM_KEYS = {
+    "name": ("str", True), "members": ("strs", False), "lead": ("str", False), "strategy": ("str", False),
+    "skills": ("strs", False), "hours": ("table", False),
+}

@@ -1,0 +1,157 @@
+"""What one parsed inbound message does to the tickets (classify -> thread -> act).
+
+:func:`handle` runs inside the caller's transaction (a savepoint per message) and
+returns an :class:`Outcome`; it never commits. Control flow is not an error: our own
+mail, a duplicate, a bounce or a suppressed auto-reply are outcomes, not exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from maildesk.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
+from maildesk.correlate import ThreadMatch, find_ticket
+from maildesk.desk import Desk
+from maildesk.ingest.smtp import is_support_address
+from maildesk.mailer import queue_mail
+from maildesk.message import InboundMessage
+from maildesk.models import InboxMail, MessageRef, Outbox, Ticket
+from maildesk.subjects import format_ref
+from maildesk.tickets import add_message, add_participants, contact_for, open_ticket, record, set_status
+
+__all__ = ["Outcome", "handle"]
+
+log = logging.getLogger("maildesk.pipeline")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # processed | duplicate
+    text: str
+    ticket_id: int | None = None
+
+
+def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, now: datetime) -> Outcome:
+    own = _own_mail(session, desk, msg)
+    if own is not None:
+        return own
+    if msg.message_id:
+        seen = session.scalars(select(MessageRef).where(MessageRef.message_id == msg.message_id)).first()
+        if seen is not None:
+            return Outcome("duplicate", f"Message-ID already stored on {_ref(desk, seen.ticket_id)}; not stored again",
+                           seen.ticket_id)
+    if msg.delivery_report is not None:
+        return _bounce(session, desk, msg, now)
+    match = find_ticket(session, msg, secret=desk.secret, support=desk.config.mail.addresses,
+                        prefix=desk.config.mail.ticket_prefix)
+    if desk.policy is not None:
+        custom = desk.policy.handle(session, desk, row, msg, match, now)
+        if custom is not None:
+            return custom
+    if match.ticket is not None and match.ticket.status != "closed":
+        outcome = _reply(session, desk, row, msg, match, now)
+    else:
+        outcome = _new(session, desk, row, msg, match, now)
+    for reason in match.security:
+        record(session, outcome.ticket_id, "system", "security", now, reason=reason, inbox=row.id,
+               sender=msg.from_addr)
+    return outcome
+
+
+def _ref(desk: Desk, ticket_id: int | None) -> str:
+    return format_ref(desk.config.mail.ticket_prefix, ticket_id) if ticket_id else "no ticket"
+
+
+def _is_ours(desk: Desk):
+    return lambda address: is_support_address(address, desk.config.mail.addresses)
+
+
+def _own_mail(session: Session, desk: Desk, msg: InboundMessage) -> Outcome | None:
+    """Mail this installation sent, seen again (Sent folder, a verbatim bounce, a loop)."""
+    ours = desk.loop_id in msg.headers.get(LOOP_HEADER.lower(), ())
+    row = None
+    if msg.message_id:
+        row = session.scalars(select(Outbox).where(Outbox.message_id == msg.message_id)).first()
+    if row is None and not ours:
+        return None
+    return Outcome("processed", "our own outgoing mail seen again; ignored (no ticket opened)",
+                   row.ticket_id if row is not None else None)
+
+
+def _bounce(session: Session, desk: Desk, msg: InboundMessage, now: datetime) -> Outcome:
+    report = msg.delivery_report
+    assert report is not None
+    out = None
+    if report.original_message_id:
+        out = session.scalars(select(Outbox).where(Outbox.message_id == report.original_message_id)).first()
+    if out is None or out.ticket_id is None:
+        return Outcome("processed", f"delivery report ({report.action or 'unknown'} {report.status}) for a mail "
+                       "that is not ours; kept in the inbox, no ticket opened")
+    ticket = session.get(Ticket, out.ticket_id)
+    if report.permanent:
+        session.execute(update(Outbox).where(Outbox.id == out.id).values(status="bounced", last_error=report.diagnostic[:1000]))
+        until = now + timedelta(days=desk.config.mail.suppress_days)
+        for rcpt in report.recipients or tuple(out.rcpt_to):
+            suppress(session, rcpt, until, f"bounce {report.status}: {report.diagnostic[:200]}")
+    text = (f"Delivery status notification for our {out.kind} mail {out.message_id}: {report.action} "
+            f"{report.status} to {', '.join(report.recipients) or ', '.join(out.rcpt_to)}\n{report.diagnostic}").strip()
+    add_message(session, ticket, msg, inbox_id=None, kind="system", via="bounce", now=now, direction="int", text=text)
+    record(session, ticket, "system", "bounce", now, outbox=out.id, status=report.status, action=report.action,
+           recipients=list(report.recipients), diagnostic=report.diagnostic[:500])
+    return Outcome("processed", f"delivery report {report.status} attached to {_ref(desk, ticket.id)}; "
+                   f"outbox {out.id} marked {'bounced' if report.permanent else 'unchanged'}", ticket.id)
+
+
+def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
+    ticket = match.ticket
+    assert ticket is not None
+    add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via=match.via, now=now)
+    add_participants(session, ticket, [msg.from_addr, *(a for _, a in msg.cc), *(a for _, a in msg.to)], "cc", _is_ours(desk))
+    if ticket.status in ("pending", "resolved"):
+        set_status(session, ticket, "open", "customer", now, reason="customer replied")
+    record(session, ticket, "customer", "customer_reply", now, via=match.via, inbox=row.id, message_id=msg.message_id)
+    return Outcome("processed", f"reply on {_ref(desk, ticket.id)} (threaded by {match.via})", ticket.id)
+
+
+def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
+    sender = msg.from_addr or msg.mail_from.lower() or "unknown@invalid"
+    requester = contact_for(session, sender, msg.from_name, now)
+    parent = match.ticket  # a reply to a closed ticket opens a follow-up linked to it
+    ticket = open_ticket(session, msg, requester, now, parent_id=parent.id if parent else None)
+    ticket.support_address = next((a for a in (*msg.rcpt_to, *msg.recipients) if _is_ours(desk)(a)), None)
+    if ticket.support_address:
+        local, _, domain = ticket.support_address.partition("@")
+        ticket.support_address = f"{local.split('+', 1)[0]}@{domain}"
+    add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via="new" if parent is None else "follow-up", now=now)
+    add_participants(session, ticket, [sender], "requester", _is_ours(desk))
+    add_participants(session, ticket, [*(a for _, a in msg.cc), *(a for _, a in msg.to)], "cc", _is_ours(desk))
+    record(session, ticket, "customer", "created", now, inbox=row.id, source=msg.source,
+           follow_up_of=parent.id if parent else None, message_id=msg.message_id)
+    if parent is not None:
+        record(session, parent, "customer", "follow_up", now, ticket=ticket.id)
+    ack = _acknowledge(session, desk, ticket, msg, now)
+    text = f"new ticket {_ref(desk, ticket.id)}" + (f" (follow-up of closed {_ref(desk, parent.id)})" if parent else "")
+    return Outcome("processed", f"{text}; {ack}", ticket.id)
+
+
+def _acknowledge(session: Session, desk: Desk, ticket: Ticket, msg: InboundMessage, now: datetime,
+                 template: str = "ack", extra: dict | None = None) -> str:
+    reason = suppression_reason(msg, desk.config.mail.addresses, desk.loop_id)
+    address = ticket.requester.address
+    if reason is None:
+        reason = may_autoreply(session, address, now, desk.config.mail.autoreply_limit, desk.config.mail.autoreply_window)
+    if reason is not None:
+        record(session, ticket, "system", "autoreply_suppressed", now, reason=reason)
+        return f"no acknowledgement: {reason}"
+    queue_mail(session, desk.mail, ticket, kind="ack", template=template, to=[(ticket.requester.name, address)],
+               now=now, auto=True, answering=msg.message_id, extra={"promise": None, **(extra or {})},
+               record_kind="autoreply")
+    record_autoreply(session, address, now)
+    record(session, ticket, "system", "acknowledged", now, to=address, template=template)
+    desk.wake("outbox")
+    return "acknowledgement queued"

@@ -1,0 +1,107 @@
+"""Render, compose and queue one outgoing mail about a ticket, in the caller's transaction.
+
+Every mail maildesk sends goes through :func:`queue_mail`: it gets our Message-ID
+(recorded for threading), the signed ``Reply-To``, the loop header, the RFC 3834
+headers when it is automatic, and threading headers that continue the customer's
+conversation (``In-Reply-To``, ``References``, Outlook's ``Thread-Index``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk.autoreply import AUTO_HEADERS, LOOP_HEADER
+from maildesk.mailbuild import Outgoing, compose, continue_thread_index
+from maildesk.models import Outbox, Ticket, TicketMessage
+from maildesk.outbox import enqueue
+from maildesk.render import Renderer
+from maildesk.subjects import base_subject, format_ref
+from maildesk.tokens import ReplyToken, make_address
+
+__all__ = ["MailContext", "last_customer_message", "queue_mail", "ticket_context"]
+
+
+@dataclass(frozen=True)
+class MailContext:
+    """What every outgoing mail needs from the configuration."""
+
+    renderer: Renderer
+    secret: str
+    support_addresses: tuple[str, ...]
+    support_name: str
+    prefix: str
+    loop_id: str
+
+
+def ticket_context(ctx: MailContext, ticket: Ticket) -> dict:
+    ref = format_ref(ctx.prefix, ticket.id)
+    return {
+        "ref": ref,
+        "ticket": ticket,
+        "base_subject": base_subject(ticket.subject, ctx.prefix),
+        "support_name": ctx.support_name,
+        "requester_name": ticket.requester.name if ticket.requester else "",
+        "requester": ticket.requester.address if ticket.requester else "",
+    }
+
+
+def last_customer_message(session: Session, ticket_id: int) -> TicketMessage | None:
+    return session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket_id,
+                                                       TicketMessage.direction == "in", TicketMessage.kind == "customer")
+                           .order_by(TicketMessage.id.desc()).limit(1)).first()
+
+
+def _thread_refs(session: Session, ticket_id: int, answering: str | None) -> tuple[str, ...]:
+    """References for a reply: the customer's message ids on the ticket, oldest first, ending with ``answering``."""
+    ids = list(session.scalars(select(TicketMessage.message_id).where(
+        TicketMessage.ticket_id == ticket_id, TicketMessage.direction == "in", TicketMessage.message_id.is_not(None))
+        .order_by(TicketMessage.id)))
+    if answering and answering in ids:
+        ids.remove(answering)
+    refs = ids[:1] + ids[-8:] if len(ids) > 9 else ids
+    return tuple(dict.fromkeys([*refs, *([answering] if answering else [])]))
+
+
+def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str, template: str,
+               to: list[tuple[str, str]], now: datetime, auto: bool, extra: dict | None = None,
+               cc: list[tuple[str, str]] | None = None, agent: str | None = None, from_name: str | None = None,
+               answering: str | None = None, attachments: tuple = (), record_kind: str | None = None,
+               direction: str = "out") -> Outbox:
+    """Queue one mail about ``ticket``; ``agent`` puts that agent's login into the reply token."""
+    support = ticket.support_address or ctx.support_addresses[0]
+    context = {**ticket_context(ctx, ticket), **(extra or {})}
+    rendered = ctx.renderer.render(template, **context)
+    refs = _thread_refs(session, ticket.id, answering)
+    new_index = continue_thread_index(ticket.thread_index, now) if ticket.thread_index else None
+    out = Outgoing(
+        from_addr=support,
+        from_name=from_name or ctx.support_name,
+        to=to,
+        cc=cc or [],
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        reply_to=make_address(ctx.secret, support, ReplyToken("t", ticket.id, agent)),
+        in_reply_to=answering or (refs[-1] if refs else None),
+        references=refs,
+        auto_headers=AUTO_HEADERS if auto else {},
+        extra_headers={LOOP_HEADER: ctx.loop_id, "X-Maildesk-Ticket": format_ref(ctx.prefix, ticket.id)},
+        attachments=attachments,
+        thread_index=new_index,
+        thread_topic=ticket.thread_topic or (base_subject(ticket.subject, ctx.prefix) if new_index else None),
+    )
+    mail, message_id = compose(out, now)
+    if new_index:
+        ticket.thread_index = new_index
+    rcpt = [a for _, a in to] + [a for _, a in (cc or [])]
+    row = enqueue(session, ticket_id=ticket.id, kind=kind, mail=mail, message_id=message_id,
+                  mail_from=support, rcpt_to=rcpt, now=now)
+    session.add(TicketMessage(ticket_id=ticket.id, direction=direction, kind=record_kind or kind, from_addr=support,
+                              from_name=out.from_name, to=[a for _, a in to], cc=[a for _, a in (cc or [])],
+                              subject=rendered.subject, message_id=message_id, text=rendered.text,
+                              thread_via=None, created_at=now))
+    return row

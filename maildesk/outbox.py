@@ -1,0 +1,134 @@
+"""The durable outbox: rows written with the ticket change, delivered by a worker.
+
+States: ``queued`` -> (claimed: ``sending``) -> ``sent`` | back to ``queued`` with
+``next_attempt_at`` (exponential backoff) | ``failed`` (permanent, or too many tries)
+| ``bounced`` (a DSN came back for it later). A claim is a lease: a worker that died
+while sending leaves a ``sending`` row whose lease runs out and is claimed again, so a
+crash never forgets a mail (it may, after a crash only, send it a second time with the
+same Message-ID). On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED`` so several
+instances share the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from maildesk.autoreply import suppress
+from maildesk.config import OutboundConfig
+from maildesk.deliver import Deliverer
+from maildesk.errors import PermanentDeliveryError, TemporaryDeliveryError
+from maildesk.logsetup import redact
+from maildesk.models import Event, MessageRef, Outbox
+from maildesk.store import Store
+
+__all__ = ["DrainResult", "backoff", "drain", "enqueue", "retry"]
+
+log = logging.getLogger("maildesk.deliver")
+LEASE = timedelta(minutes=5)
+
+
+@dataclass
+class DrainResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.retried + self.failed
+
+
+def enqueue(session: Session, *, ticket_id: int | None, kind: str, mail: EmailMessage, message_id: str,
+            mail_from: str, rcpt_to: list[str], now: datetime) -> Outbox:
+    """Store a rendered mail for delivery, in the caller's transaction, and remember its Message-ID."""
+    row = Outbox(ticket_id=ticket_id, kind=kind, created_at=now, mail_from=mail_from, rcpt_to=rcpt_to,
+                 message_id=message_id, raw=mail.as_bytes(), status="queued", attempts=0, next_attempt_at=now)
+    session.add(row)
+    session.flush()
+    if ticket_id is not None:
+        session.merge(MessageRef(message_id=message_id, ticket_id=ticket_id, direction="out", outbox_id=row.id))
+    return row
+
+
+def backoff(attempts: int, cfg: OutboundConfig) -> timedelta:
+    return timedelta(seconds=min(cfg.retry_base * (2 ** max(0, attempts - 1)), cfg.retry_max))
+
+
+def _claim(store: Store, now: datetime, limit: int) -> list[Outbox]:
+    with store.transaction() as session:
+        query = (select(Outbox)
+                 .where(or_(Outbox.status == "queued", Outbox.status == "sending"),
+                        Outbox.next_attempt_at <= now,
+                        or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now))
+                 .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
+        if not store.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.scalars(query))
+        for row in rows:
+            row.status, row.claimed_until = "sending", now + LEASE
+        return rows
+
+
+def drain(store: Store, deliverer: Deliverer, cfg: OutboundConfig, clock: Callable[[], datetime],
+          limit: int = 50, suppress_days: int = 30) -> DrainResult:
+    """Deliver what is due once; returns how many were sent, put back for retry, or failed."""
+    result = DrainResult()
+    for row in _claim(store, clock(), limit):
+        try:
+            answer = deliverer.send(row.mail_from, list(row.rcpt_to), row.raw)
+        except PermanentDeliveryError as exc:
+            _finish(store, row, clock(), "failed", str(exc), cfg, suppress_days)
+            result.failed += 1
+        except TemporaryDeliveryError as exc:
+            status = "failed" if row.attempts + 1 >= cfg.max_attempts else "queued"
+            _finish(store, row, clock(), status, str(exc), cfg, 0)
+            if status == "failed":
+                result.failed += 1
+            else:
+                result.retried += 1
+        else:
+            _finish(store, row, clock(), "sent", answer, cfg, 0)
+            result.sent += 1
+    return result
+
+
+def _finish(store: Store, row: Outbox, now: datetime, status: str, detail: str, cfg: OutboundConfig,
+            suppress_days: int) -> None:
+    """Record the outcome; ``suppress_days`` > 0 means a permanent failure that stops
+    further automatic mail to the recipients for that long."""
+    with store.transaction() as session:
+        attempts = row.attempts + 1
+        values = {"status": status, "attempts": attempts, "claimed_until": None}
+        if status == "sent":
+            values.update(sent_at=now, last_error=None)
+            log.info("sent outbox=%d %s to %s: %s", row.id, row.kind, redact(", ".join(row.rcpt_to)), detail)
+        elif status == "queued":
+            values.update(last_error=detail, next_attempt_at=now + backoff(attempts, cfg))
+            log.warning("outbox=%d delivery deferred (attempt %d): %s", row.id, attempts, detail)
+        else:
+            values.update(last_error=detail)
+            log.error("outbox=%d delivery failed for good after %d attempt(s): %s", row.id, attempts, detail)
+            if row.ticket_id is not None:
+                session.add(Event(ticket_id=row.ticket_id, at=now, actor="system", kind="delivery_failed",
+                                  detail={"outbox": row.id, "kind": row.kind, "to": list(row.rcpt_to), "error": detail[:1000]}))
+            if suppress_days > 0:
+                for rcpt in row.rcpt_to:
+                    suppress(session, rcpt, now + timedelta(days=suppress_days), f"delivery failed: {detail[:200]}")
+        # Only the holder of the claim may finish it (another instance may have reclaimed an expired lease).
+        session.execute(update(Outbox).where(Outbox.id == row.id, Outbox.status == "sending").values(**values))
+
+
+def retry(session: Session, now: datetime, outbox_id: int | None = None) -> int:
+    """Put failed rows (one, or all) back in the queue for immediate delivery."""
+    stmt = update(Outbox).where(Outbox.status == "failed")
+    if outbox_id is not None:
+        stmt = stmt.where(Outbox.id == outbox_id)
+    res = session.execute(stmt.values(status="queued", next_attempt_at=now, claimed_until=None, attempts=0))
+    return res.rowcount or 0

@@ -1,0 +1,97 @@
+"""Process accepted mail: read pending inbox rows, parse them, and apply each in its own savepoint.
+
+A batch is read without a write lock and parsed outside any transaction (the CPU-heavy
+part), then applied in one write transaction with one savepoint per message: a message
+whose handling raises is rolled back alone and its inbox row marked ``failed`` with the
+error (kept, retried by ``maildesk inbox retry``); the others commit together, so a
+batch of N messages costs one fsync. Rows are re-checked under the write lock (and with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL) so two processes never handle the same row.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from maildesk.desk import Desk
+from maildesk.inbound import Outcome, handle
+from maildesk.logsetup import bind
+from maildesk.message import InboundMessage, parse
+from maildesk.models import InboxMail
+
+__all__ = ["ProcessResult", "process_pending", "retry_inbox"]
+
+log = logging.getLogger("maildesk.pipeline")
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    inbox_id: int
+    status: str  # processed | duplicate | failed
+    text: str
+    ticket_id: int | None = None
+
+
+def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None) -> list[ProcessResult]:
+    """Process up to ``limit`` pending inbox rows (oldest first); returns what happened to each."""
+    cfg = desk.config
+    with desk.store.read() as session:
+        query = select(InboxMail.id, InboxMail.raw, InboxMail.mail_from, InboxMail.rcpt_to, InboxMail.source,
+                       InboxMail.queue).where(InboxMail.status == "pending")
+        if ids is not None:
+            query = query.where(InboxMail.id.in_(ids))
+        pending = session.execute(query.order_by(InboxMail.id).limit(limit)).all()
+    if not pending:
+        return []
+    parsed: dict[int, InboundMessage] = {}
+    for row_id, raw, mail_from, rcpt_to, source, queue in pending:
+        parsed[row_id] = parse(raw, mail_from=mail_from, rcpt_to=tuple(rcpt_to or ()), source=source, queue=queue,
+                               max_depth=cfg.mail.max_mime_depth)
+    del pending
+    results: list[ProcessResult] = []
+    with desk.store.transaction() as session:
+        locked = select(InboxMail).where(InboxMail.id.in_(list(parsed)), InboxMail.status == "pending").order_by(InboxMail.id)
+        if not desk.store.is_sqlite:
+            locked = locked.with_for_update(skip_locked=True)
+        for row in session.scalars(locked).all():
+            results.append(_apply(session, desk, row, parsed[row.id]))
+    for res in results:
+        with bind(inbox=res.inbox_id):
+            if res.status == "failed":
+                log.error("processing failed, kept for `maildesk inbox retry %d`: %s", res.inbox_id, res.text.splitlines()[-1])
+            else:
+                log.info("%s: %s", res.status, res.text)
+    return results
+
+
+def _apply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage) -> ProcessResult:
+    now = desk.clock()
+    row.attempts = (row.attempts or 0) + 1
+    row.message_id = msg.message_id
+    savepoint = session.begin_nested()
+    try:
+        outcome: Outcome = handle(session, desk, row, msg, now)
+        savepoint.commit()
+    except Exception as exc:  # per-message isolation: keep the message, record why, carry on
+        savepoint.rollback()
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        log.debug("traceback for inbox %d:\n%s", row.id, traceback.format_exc())
+        session.execute(update(InboxMail).where(InboxMail.id == row.id).values(
+            status="failed", error=detail[:4000], processed_at=now, attempts=row.attempts, message_id=msg.message_id))
+        return ProcessResult(row.id, "failed", detail)
+    defects = f" [defects: {'; '.join(msg.defects)[:300]}]" if msg.defects else ""
+    row.status, row.outcome, row.error = outcome.status, (outcome.text + defects)[:2000], None
+    row.ticket_id, row.processed_at = outcome.ticket_id, now
+    return ProcessResult(row.id, outcome.status, outcome.text, outcome.ticket_id)
+
+
+def retry_inbox(session: Session, inbox_id: int | None = None) -> int:
+    """Put failed rows (one, or all) back to pending."""
+    stmt = update(InboxMail).where(InboxMail.status == "failed")
+    if inbox_id is not None:
+        stmt = stmt.where(InboxMail.id == inbox_id)
+    return session.execute(stmt.values(status="pending", error=None)).rowcount or 0

@@ -1,0 +1,302 @@
+"""config/rules.toml -> a :class:`RuleSet` of :class:`Rule` dataclasses.
+
+The file holds ordered ``[[rule]]`` tables (``name``, ``when``, ``then``, ``stop``, ``on``,
+``enabled``, ``description``) and named ``[hours.NAME]`` tables. :func:`parse_rules` reports
+every problem it finds, each a :class:`ConfigError` naming the file, the line (best effort),
+the rule and the key, and what was expected; docs/rules.md is the reference.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from maildesk.directory import Directory, Hours, TomlLocator, parse_hours
+from maildesk.errors import ConfigError
+from maildesk.rules import assign
+from maildesk.rules.conditions import REGISTRY, AllOf, AnyOf, ArgError, Cond, Env, Not
+
+__all__ = ["ON", "PRIORITIES", "STATUSES", "Actions", "Rule", "RuleSet", "compile_when", "parse_rules"]
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+STATUSES = ("new", "open", "pending", "resolved", "closed")
+ON = ("new", "reply", "any")
+_RULE_KEYS = ("name", "description", "enabled", "on", "when", "then", "stop")
+_ACTION_KEYS = ("priority", "team", "assign", "tags", "ack_template", "ack", "status", "sla", "notify", "spam")
+_TAG = re.compile(r"[^\s,#\"']{1,64}")
+_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
+
+
+@dataclass(frozen=True)
+class Actions:
+    """A rule's ``then``. None means "this rule does not say" (an earlier rule's value stands)."""
+
+    priority: str | None = None
+    team: str | None = None
+    assign: str | None = None  # an agent login, a strategy name, "strategy" (the team's) or "none"
+    tags: tuple[str, ...] = ()
+    ack_template: str | None = None
+    ack: bool | None = None
+    status: str | None = None
+    sla: str | None = None
+    notify: tuple[str, ...] = ()  # addresses (agent logins are resolved at load)
+    spam: bool | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    when: Any  # a condition tree (conditions.AllOf/AnyOf/Not/Cond)
+    then: Actions
+    stop: bool = False
+    on: str = "new"
+    enabled: bool = True
+    description: str = ""
+    line: int | None = None
+    index: int = 0  # 1-based position in the file
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...] = ()
+    hours: Mapping[str, Hours] = field(default_factory=dict)
+    path: str = ""
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+
+def parse_rules(text: str, path: str, directory: Directory, template_names: set[str] | None = None,
+                sla_names: set[str] | None = None) -> tuple[RuleSet, list[ConfigError]]:
+    """Parse a rules file; returns the rules that are valid and every problem found."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return RuleSet(path=path), [ConfigError(path, "", f"not valid TOML: {exc}", getattr(exc, "lineno", None))]
+    where, problems = TomlLocator(text), []
+
+    def top(key: str, hint: str, line: int | None = None) -> None:
+        problems.append(ConfigError(path, key, hint, line or where.key_line(key.strip("[]").split(".")[0]) or where.header_line(key.strip("[]"))))
+
+    for key in data:
+        if key not in ("rule", "hours"):
+            top(key, "unknown key; expected [[rule]] tables and [hours.NAME] tables")
+    hours = {}
+    raw_hours = data.get("hours", {})
+    if not isinstance(raw_hours, dict):
+        top("hours", "expected [hours.NAME] tables")
+        raw_hours = {}
+    for name, table in raw_hours.items():
+        span = where.block(f"hours.{name}", 0)
+
+        def hours_problem(key, hint, name=name, span=span):
+            line = (where.key_line(key, span) if span and key else None) or (span[0] if span else None)
+            top(f"[hours.{name}] {key}".strip(), hint, line)
+
+        parsed = parse_hours(table, hours_problem)
+        if parsed is not None:
+            hours[name] = parsed
+    rules_raw = data.get("rule", [])
+    if not isinstance(rules_raw, list) or not all(isinstance(r, dict) for r in rules_raw):
+        top("rule", "expected [[rule]] tables")
+        rules_raw = []
+    env = Env(hours, directory)
+    rules, names = [], set()
+    for i, raw in enumerate(rules_raw):
+        builder = _RuleBuilder(path, where, i, raw, env, problems)
+        rule = builder.build(template_names, sla_names)
+        if rule is not None and rule.name in names:
+            builder.problem("name", f"duplicate rule name {rule.name!r}; rule names must be unique")
+            rule = None
+        if rule is not None:
+            names.add(rule.name)
+            rules.append(rule)
+    return RuleSet(tuple(rules), hours, path), problems
+
+
+class _RuleBuilder:
+    def __init__(self, path, where: TomlLocator, index: int, raw: dict, env: Env, problems: list):
+        self.path, self.where, self.index, self.raw, self.env, self.problems = path, where, index, raw, env, problems
+        self.span = where.block("rule", index)
+        self.name = raw.get("name") if isinstance(raw.get("name"), str) else ""
+        self.name_line = (where.key_line("name", self.span) if self.span else None) or (self.span[0] if self.span else None)
+        self.count = 0
+
+    def problem(self, key: str, hint: str) -> None:
+        self.count += 1
+        last = re.split(r"[.\[\]]+", key.strip("]"))[-1] if key else ""
+        line = (self.where.key_line(last, self.span) if last and self.span else None) or self.name_line
+        label = f' "{self.name}"' if self.name else ""
+        self.problems.append(ConfigError(self.path, f"[[rule]] #{self.index + 1}{label} {key}".rstrip(), hint, line))
+
+    def build(self, template_names, sla_names) -> Rule | None:
+        raw = self.raw
+        for key in raw:
+            if key not in _RULE_KEYS:
+                self.problem(key, _unknown(key, _RULE_KEYS, "rule key") + _hint_misplaced(key))
+        if not self.name.strip():
+            self.problem("name", "required: a unique name for the rule, e.g. name = \"vip-outage\"")
+        on = raw.get("on", "new")
+        if on not in ON:
+            self.problem("on", f"expected one of {', '.join(ON)}, got {on!r}")
+        for key in ("enabled", "stop"):
+            if not isinstance(raw.get(key, False), bool):
+                self.problem(key, f"expected true or false, got {raw[key]!r}")
+        if not isinstance(raw.get("description", ""), str):
+            self.problem("description", "expected a string")
+        when = compile_when(raw.get("when", {}), self.env, "when", self.problem)
+        then = self._actions(raw.get("then", {}), template_names, sla_names)
+        if then == Actions() and not raw.get("stop", False) and isinstance(raw.get("then", {}), dict):
+            self.problem("then", "the rule does nothing: give it actions, e.g. then = { tags = [\"x\"] }, or stop = true")
+        if self.count:
+            return None
+        return Rule(self.name, when, then, raw.get("stop", False), on, raw.get("enabled", True), raw.get("description", ""),
+                    self.name_line, self.index + 1)
+
+    def _actions(self, table: object, template_names, sla_names) -> Actions:
+        if not isinstance(table, dict):
+            self.problem("then", f"expected a table of actions, e.g. then = {{ priority = \"high\" }}, got {table!r}")
+            return Actions()
+        out: dict[str, Any] = {}
+        for key, value in table.items():
+            k = f"then.{key}"
+            if key not in _ACTION_KEYS:
+                self.problem(k, _unknown(key, _ACTION_KEYS, "action") + _hint_misplaced(key))
+                continue
+            check = getattr(self, f"_a_{key}")
+            try:
+                out[key] = check(value, template_names, sla_names)
+            except ArgError as exc:
+                self.problem(k, str(exc))
+        if out.get("ack") is False and out.get("ack_template"):
+            self.problem("then.ack", "ack = false and ack_template contradict each other; keep one")
+        return Actions(**out)
+
+    def _choice(self, value, choices, what):
+        if value not in choices:
+            raise ArgError(f"expected {what} ({', '.join(choices)}), got {value!r}")
+        return value
+
+    def _a_priority(self, value, *_):
+        return self._choice(value, PRIORITIES, "a priority")
+
+    def _a_status(self, value, *_):
+        return self._choice(value, STATUSES, "a status")
+
+    def _a_team(self, value, *_):
+        teams = [t.name for t in self.env.directory.teams]
+        return self._choice(value, teams or ["none defined in agents.toml"], "a team from agents.toml")
+
+    def _a_assign(self, value, *_):
+        logins = [a.login for a in self.env.directory.agents]
+        if value in ("strategy", "none") or value in assign.REGISTRY or value in logins:
+            return value
+        choices = ", ".join(["strategy", "none", *sorted(assign.REGISTRY), *logins])
+        raise ArgError(f"expected an agent login or a strategy ({choices}), got {value!r}")
+
+    def _a_tags(self, value, *_):
+        tags = [value] if isinstance(value, str) else value
+        if not isinstance(tags, list) or not tags or not all(isinstance(t, str) and _TAG.fullmatch(t) for t in tags):
+            raise ArgError(f"expected a tag or a list of tags without spaces, commas or '#', got {value!r}")
+        return tuple(tags)
+
+    def _a_ack(self, value, *_):
+        if not isinstance(value, bool):
+            raise ArgError(f"expected true or false, got {value!r}")
+        return value
+
+    _a_spam = _a_ack
+
+    def _a_ack_template(self, value, template_names, _):
+        return self._name(value, template_names, "template", "templates found")
+
+    def _a_sla(self, value, _, sla_names):
+        return self._name(value, sla_names, "SLA policy", "SLA policies")
+
+    def _name(self, value, known, what, plural):
+        if not isinstance(value, str) or not value:
+            raise ArgError(f"expected the name of a {what}, got {value!r}")
+        if known is not None and value not in known:
+            raise ArgError(f"unknown {what} {value!r}; {plural}: {', '.join(sorted(known)) or 'none'}")
+        return value
+
+    def _a_notify(self, value, *_):
+        entries = [value] if isinstance(value, str) else value
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, str) for e in entries):
+            raise ArgError(f"expected an address, an agent login or a list of them, got {value!r}")
+        out = []
+        for e in entries:
+            agent = self.env.directory.agent(e)
+            if agent is not None:
+                out.append(agent.address)
+            elif _ADDRESS.fullmatch(e):
+                out.append(e.lower())
+            else:
+                raise ArgError(f"{e!r} is neither a mail address nor an agent login")
+        return tuple(out)
+
+
+def compile_when(value: object, env: Env, key: str, problem, nested: bool = False):
+    """A ``when`` table -> a condition tree (all-of its keys), or None after reporting problems."""
+    if not isinstance(value, dict):
+        problem(key, f"expected a table of conditions, e.g. {{ subject_contains = \"outage\" }}, got {value!r}")
+        return None
+    if nested and not value:
+        problem(key, "empty condition table")
+        return None
+    children, failed = [], False
+    for name, arg in value.items():
+        k = f"{key}.{name}"
+        node = None
+        if name in ("all", "any"):
+            if not isinstance(arg, list) or not arg or not all(isinstance(t, dict) for t in arg):
+                problem(k, f"expected a list of condition tables, e.g. {name} = [ {{ sender_domain = \"example.test\" }}, {{ ... }} ]")
+            else:
+                subs = [compile_when(t, env, f"{k}[{i}]", problem, True) for i, t in enumerate(arg)]
+                if None not in subs:
+                    subs.sort(key=lambda n: n.cost)
+                    cls = AllOf if name == "all" else AnyOf
+                    node = cls(tuple(subs), k, sum(n.cost for n in subs))
+        elif name == "not":
+            if not isinstance(arg, dict):
+                problem(k, "expected one table of conditions (negated when all of them hold); for several use not = { any = [...] }")
+            else:
+                sub = compile_when(arg, env, k, problem, True)
+                node = Not(sub, k) if sub is not None else None
+        elif name in REGISTRY:
+            spec = REGISTRY[name]
+            try:
+                node = Cond(spec, spec.parse(arg, env), arg, k)
+            except ArgError as exc:
+                problem(k, str(exc))
+        else:
+            problem(k, _unknown(name, [*REGISTRY, "all", "any", "not"], "condition") + _hint_misplaced(name))
+        failed |= node is None
+        children.append(node)
+    if failed:
+        return None
+    if len(children) == 1 and nested:
+        return children[0]
+    children.sort(key=lambda n: n.cost)
+    return AllOf(tuple(children), key, sum(n.cost for n in children), implicit=not nested)
+
+
+def _unknown(name: str, known, what: str) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(known))}"
+    return f"unknown {what} {name!r}{hint}"
+
+
+def _hint_misplaced(name: str) -> str:
+    if name in _ACTION_KEYS:
+        return f" ({name!r} is an action: put it under then = {{...}})"
+    if name in REGISTRY:
+        return f" ({name!r} is a condition: put it under when = {{...}})"
+    return ""

@@ -1,0 +1,505 @@
+"""SLA policies and their pure math: deadlines, state, escalation, the customer's promise.
+
+No I/O except :func:`load_sla` / :func:`check_sla` reading ``config/sla.toml`` (format in
+docs/sla.md). Every target counts *business time* in its policy's
+:class:`~maildesk.businesshours.BusinessHours` (calendar time when those are always open).
+
+The scheduler stays stateless towards this module: it passes what the ticket row stores
+(:class:`TicketClock`) and ``now`` to :func:`evaluate` and gets, per target, ``ok``,
+``warning`` or ``breached`` (clock running) or ``met`` / ``missed`` (clock stopped in time /
+late). The same input always gives the same answer. Escalation steps carry a stable
+``index`` so the scheduler records which ones it ran and runs each once
+(:func:`escalation_due`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from maildesk.businesshours import WEEKDAYS, BusinessHours, Pause, parse_days, parse_duration, parse_holiday, parse_intervals, zone
+from maildesk.errors import ConfigError
+
+__all__ = [
+    "PRIORITIES",
+    "TARGETS",
+    "Deadline",
+    "Deadlines",
+    "EscalationStep",
+    "Policy",
+    "SlaConfig",
+    "TargetStatus",
+    "TicketClock",
+    "check_sla",
+    "deadlines",
+    "describe_promise",
+    "escalation_due",
+    "evaluate",
+    "load_sla",
+    "next_response_due",
+    "raised_priority",
+]
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+TARGETS = ("first_response", "next_response", "resolution")
+_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """One step of a policy's chain; exactly one of notify / raise_priority / reassign_team is set."""
+
+    index: int  # position in the policy's chain: record it to run the step once
+    targets: tuple[str, ...]
+    after: timedelta  # business time after the breach (0 = at the breach)
+    notify: str | None = None  # "team_lead" | "assignee" | a mail address
+    raise_priority: bool = False
+    reassign_team: str | None = None
+
+    @property
+    def action(self) -> str:
+        return "notify" if self.notify else "raise_priority" if self.raise_priority else "reassign_team"
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    hours: BusinessHours
+    targets: dict[str, dict[str, timedelta]] = field(default_factory=dict)  # target -> priority -> goal
+    warn_at: float = 0.75
+    pause_when_pending: bool = True
+    escalation: tuple[EscalationStep, ...] = ()
+
+    def goal(self, target: str, priority: str) -> timedelta | None:
+        return self.targets.get(target, {}).get(priority)
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    """Policies by name and how a ticket finds its policy (see :meth:`policy_for`)."""
+
+    policies: dict[str, Policy]
+    default: str
+    teams: dict[str, str] = field(default_factory=dict)  # team -> policy name
+    priorities: dict[str, str] = field(default_factory=dict)  # priority -> policy name
+    path: Path | None = None
+
+    def policy_for(self, priority: str | None = None, team: str | None = None, policy_name: str | None = None) -> Policy:
+        """Precedence: ``policy_name`` (set by a rule or stored on the ticket) > the team's
+        policy > the priority's policy > the default. A name no longer in the file falls
+        through to the next choice, so a config change never stops the scheduler."""
+        for name in (policy_name, self.teams.get(team or ""), self.priorities.get(priority or "")):
+            if name in self.policies:
+                return self.policies[name]
+        return self.policies[self.default]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    target: str
+    goal: timedelta  # business time allowed
+    due: datetime
+    warn_at: datetime
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    first_response: Deadline | None
+    resolution: Deadline | None
+
+    @property
+    def first_response_due(self) -> datetime | None:
+        return self.first_response.due if self.first_response else None
+
+    @property
+    def resolution_due(self) -> datetime | None:
+        return self.resolution.due if self.resolution else None
+
+
+@dataclass(frozen=True)
+class TicketClock:
+    """What a ticket row stores, as the SLA sees it (aware datetimes)."""
+
+    opened_at: datetime
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    awaiting_since: datetime | None = None  # oldest unanswered customer reply after the first response
+    next_response_at: datetime | None = None  # the agent's answer to it, if any
+    pauses: tuple[Pause, ...] = ()  # (pending_from, pending_until or None) periods
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    target: str
+    state: str  # ok | warning | breached (running) ; met | missed (stopped)
+    goal: timedelta
+    used: timedelta  # business time counted so far (up to the stop, or now)
+    due: datetime | None  # None: paused before the goal was reached, due unknown
+    warn_at: datetime | None
+    paused: bool = False
+
+    @property
+    def remaining(self) -> timedelta:
+        return self.goal - self.used
+
+
+def raised_priority(priority: str) -> str:
+    """low -> normal -> high -> urgent -> urgent."""
+    i = PRIORITIES.index(priority) if priority in PRIORITIES else 1
+    return PRIORITIES[min(i + 1, len(PRIORITIES) - 1)]
+
+
+def _deadline(policy: Policy, target: str, priority: str, start: datetime) -> Deadline | None:
+    goal = policy.goal(target, priority)
+    if goal is None:
+        return None
+    due, warn, _ = _walk(policy.hours, start, goal, _share(goal, policy.warn_at), start, ())
+    assert due is not None and warn is not None
+    return Deadline(target, goal, due, warn)
+
+
+def deadlines(policy: Policy, priority: str, opened_at: datetime) -> Deadlines:
+    """First-response and resolution deadlines of a new ticket (no pauses yet)."""
+    return Deadlines(_deadline(policy, "first_response", priority, opened_at), _deadline(policy, "resolution", priority, opened_at))
+
+
+def next_response_due(policy: Policy, priority: str, customer_replied_at: datetime) -> Deadline | None:
+    """Deadline for answering a customer's reply (None when the policy sets no such target)."""
+    return _deadline(policy, "next_response", priority, customer_replied_at)
+
+
+def evaluate(policy: Policy, priority: str, clock: TicketClock, now: datetime) -> dict[str, TargetStatus]:
+    """State of every target that applies to the ticket now. Pauses count only when the
+    policy has ``pause_when_pending``; they stop every clock alike."""
+    pauses = clock.pauses if policy.pause_when_pending else ()
+    runs = [
+        ("first_response", clock.opened_at, clock.first_response_at),
+        ("resolution", clock.opened_at, clock.resolved_at),
+    ]
+    if clock.awaiting_since is not None:
+        runs.append(("next_response", clock.awaiting_since, clock.next_response_at))
+    out = {}
+    for target, start, stop in runs:
+        goal = policy.goal(target, priority)
+        if goal is None:
+            continue
+        end = stop or now
+        due, warn, used = _walk(policy.hours, start, goal, _share(goal, policy.warn_at), end, pauses)
+        if stop is not None:
+            state = "met" if used <= goal else "missed"
+        else:
+            state = "breached" if used >= goal else "warning" if warn is not None and warn <= now else "ok"
+        paused = stop is None and any(a <= now and (b is None or b > now) for a, b in pauses)
+        out[target] = TargetStatus(target, state, goal, used, due, warn, paused)
+    return out
+
+
+def escalation_due(
+    policy: Policy, target: str, breached_at: datetime, now: datetime, done: Collection[int] = (), pauses: Sequence[Pause] = ()
+) -> list[EscalationStep]:
+    """Steps for ``target`` whose time (``breached_at`` + ``after`` in business time) has
+    come, minus the indices in ``done``. Call it only while the target is ``breached``, with
+    the breach time recorded when it was first seen (a raised priority moves ``due``)."""
+    pauses = pauses if policy.pause_when_pending else ()
+    out = []
+    for step in policy.escalation:
+        if target in step.targets and step.index not in done:
+            try:
+                at = policy.hours.add(breached_at, step.after, exclude=pauses)
+            except ValueError:  # paused for good before the step's time
+                continue
+            if at <= now:
+                out.append(step)
+    return out
+
+
+_WORDS = {
+    "en": {"within": "within {}", "h": ("hour", "hours"), "m": ("minute", "minutes"), "d": ("day", "days"),
+           "bh": ("business hour", "business hours"), "bm": ("business minute", "business minutes"),
+           "days": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+           "months": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+                      "October", "November", "December"), "date": "{wd} {d} {mo} {t} {z}"},
+    "de": {"within": "innerhalb von {}", "h": ("Stunde", "Stunden"), "m": ("Minute", "Minuten"), "d": ("Tag", "Tagen"),
+           "bh": ("Geschäftsstunde", "Geschäftsstunden"), "bm": ("Minute Geschäftszeit", "Minuten Geschäftszeit"),
+           "days": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
+           "months": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
+                      "Oktober", "November", "Dezember"), "date": "{wd}, {d}. {mo} {t} {z}"},
+}
+
+
+def describe_promise(policy: Policy, priority: str, opened_at: datetime, locale: str = "en") -> tuple[str, str] | None:
+    """What the acknowledgement tells the customer about the first response, e.g.
+    ``("within 4 business hours", "Monday 10:00 CET")``; the date is added when the due
+    time is 6 or more days away. ``None`` when the policy sets no first-response target.
+    Unknown locales fall back to English."""
+    d = _deadline(policy, "first_response", priority, opened_at)
+    if d is None:
+        return None
+    w = _WORDS.get(locale.split("_")[0].split("-")[0].lower(), _WORDS["en"])
+    minutes = int(d.goal.total_seconds() // 60)
+    business = not policy.hours.always_open
+    if business:
+        n, unit = (minutes // 60, "bh") if minutes % 60 == 0 else (minutes, "bm")
+    else:
+        n, unit = (minutes // 1440, "d") if minutes % 1440 == 0 else (minutes // 60, "h") if minutes % 60 == 0 else (minutes, "m")
+    words = w["within"].format(f"{n} {w[unit][n != 1]}")
+    local = d.due.astimezone(policy.hours.tz)
+    abbr = local.tzname() or policy.hours.timezone
+    abbr = f"UTC{abbr}" if abbr[0] in "+-" else abbr
+    weekday, hhmm = w["days"][local.weekday()], local.strftime("%H:%M")
+    if (local.date() - opened_at.astimezone(policy.hours.tz).date()).days >= 6:
+        text = w["date"].format(wd=weekday, d=local.day, mo=w["months"][local.month - 1], t=hhmm, z=abbr)
+    else:
+        text = f"{weekday} {hhmm} {abbr}"
+    return words, text
+
+
+def _share(goal: timedelta, share: float) -> timedelta:
+    return timedelta(seconds=round(goal.total_seconds() * share))
+
+
+def _walk(hours: BusinessHours, start: datetime, goal: timedelta, warn: timedelta, end: datetime, pauses: Sequence[Pause]):
+    """One pass over the open spans: (due, warn instant, open time used by ``end``).
+    due / warn are None when an open-ended pause stops the clock before them."""
+    due = warn_at = None
+    used = total = timedelta(0)
+    end = max(end, start)
+    for a, b in hours.spans(start, exclude=pauses):
+        length = b - a
+        if warn_at is None and total + length >= warn:
+            warn_at = a + (warn - total)
+        if due is None and total + length >= goal:
+            due = a + (goal - total)
+        if a < end:
+            used += min(b, end) - a
+        total += length
+        if due is not None and b >= end:
+            break
+    tz = start.tzinfo
+    return (due.astimezone(tz) if due else None), (warn_at.astimezone(tz) if warn_at else None), used
+
+
+# -- config/sla.toml ---------------------------------------------------------------------
+
+
+class _Loader:
+    """Builds an SlaConfig, collecting every problem as a ConfigError with a line number."""
+
+    def __init__(self, path: Path, text: str):
+        self.file, self.lines, self.errors = str(path), text.splitlines(), []
+        self.headers = []  # (line index, name, is_array)
+        for i, line in enumerate(self.lines):
+            m = re.match(r"\s*(\[\[?)([^\]]+)\]", line)
+            if m:
+                self.headers.append((i, ".".join(p.strip().strip("\"'") for p in m.group(2).split(".")), m.group(1) == "[["))
+
+    def line_of(self, path: tuple[str, ...], key: str | None, nth: int = 0) -> int | None:
+        for k in range(len(path), -1, -1):
+            name = ".".join(path[:k])
+            heads = [h for h in self.headers if h[1] == name]
+            if k == 0:
+                pos, stop = -1, (self.headers[0][0] if self.headers else len(self.lines))
+            elif len(heads) > (nth if k == len(path) else 0):
+                pos = heads[nth if k == len(path) else 0][0]
+                stop = next((h[0] for h in self.headers if h[0] > pos), len(self.lines))
+            else:
+                continue
+            for part in [*path[k:], *([key] if key else [])]:
+                rx = re.compile(rf"(^|[{{,.\s])[\"']?{re.escape(part)}[\"']?\s*[=.]")
+                hit = next((i for i in range(pos + 1, stop) if rx.search(self.lines[i].split("#")[0])), None)
+                if hit is None:
+                    break
+                pos = hit
+            return pos + 1 if pos >= 0 else None
+        return None
+
+    def error(self, path: tuple[str, ...], key: str | None, hint: str, nth: int | None = None) -> None:
+        shown = ".".join(path) + (f" #{nth + 1}" if nth is not None else "")
+        where = f"[{shown}] {key}" if shown and key else f"[{shown}]" if shown else key or ""
+        self.errors.append(ConfigError(self.file, where, hint, self.line_of(path, key, nth or 0)))
+
+    def table(self, value, path, allowed: Collection[str] | None, nth=None) -> dict:
+        if not isinstance(value, dict):
+            self.error(path, None, "expected a table", nth)
+            return {}
+        for key in value:
+            if allowed is not None and key not in allowed:
+                self.error(path, key, f"unknown key; expected one of {', '.join(sorted(allowed))}", nth)
+        return value
+
+    def hours(self, name: str, raw) -> BusinessHours | None:
+        path = ("hours", name)
+        t = self.table(raw, path, None)
+        days, seen, ok = {}, {}, True
+        for key, value in t.items():
+            if key in ("timezone", "always_open", "holidays"):
+                continue
+            try:
+                for d in parse_days(key):
+                    if d in seen:
+                        raise ValueError(f"{WEEKDAYS[d]} is already given by {seen[d]!r}")
+                    seen[d] = key
+                parse_intervals(value)
+                days[key] = value
+            except ValueError as exc:
+                hint = f"{exc}" if key.split("-")[0].lower() in WEEKDAYS else \
+                    f"unknown key; expected timezone, always_open, holidays or weekdays ({', '.join(WEEKDAYS)}, \"mon-fri\")"
+                self.error(path, key, hint)
+                ok = False
+        tzname = t.get("timezone")
+        if not isinstance(tzname, str):
+            self.error(path, "timezone", "required: an IANA time zone name like \"Europe/Berlin\"")
+            return None
+        try:
+            zone(tzname)
+        except ValueError as exc:
+            self.error(path, "timezone", str(exc))
+            return None
+        always = t.get("always_open", False)
+        if not isinstance(always, bool):
+            self.error(path, "always_open", f"expected true or false, got {always!r}")
+            return None
+        holidays = t.get("holidays", [])
+        if always and (days or holidays):
+            self.error(path, "always_open", "always-open hours take no weekdays and no holidays")
+            return None
+        if always:
+            return BusinessHours.always(tzname)
+        if not isinstance(holidays, list):
+            self.error(path, "holidays", "expected a list of dates, e.g. [2026-12-24, \"12-25\"]")
+            return None
+        for h in holidays:
+            try:
+                parse_holiday(h)
+            except ValueError as exc:
+                self.error(path, "holidays", str(exc))
+                ok = False
+        if ok and not any(parse_intervals(v) for v in days.values()):
+            self.error(path, None, "no open hours; give weekdays like mon-fri = \"09:00-17:00\" or set always_open = true")
+            return None
+        return BusinessHours.parse(tzname, days, holidays) if ok else None
+
+    def policy(self, name: str, raw, hours: dict[str, BusinessHours]) -> Policy | None:
+        path = ("policy", name)
+        t = self.table(raw, path, {"hours", "warn_at", "pause_when_pending", "escalation", *TARGETS})
+        hname = t.get("hours")
+        if hname not in hours:
+            have = ", ".join(sorted(hours)) or "none defined"
+            self.error(path, "hours", f"expected the name of an [hours.NAME] table ({have}), got {hname!r}")
+            return None
+        h = hours[hname]
+        warn_at, pause = t.get("warn_at", 0.75), t.get("pause_when_pending", True)
+        if isinstance(warn_at, bool) or not isinstance(warn_at, int | float) or not 0 < warn_at < 1:
+            self.error(path, "warn_at", f"expected a share between 0 and 1 like 0.75, got {warn_at!r}")
+        if not isinstance(pause, bool):
+            self.error(path, "pause_when_pending", f"expected true or false, got {pause!r}")
+        targets: dict[str, dict[str, timedelta]] = {}
+        for target in TARGETS:
+            if target in t:
+                goals = self.table(t[target], (*path, target), PRIORITIES)
+                targets[target] = {p: d for p, v in goals.items() if p in PRIORITIES
+                                   and (d := self.duration(v, h, (*path, target), p, positive=True)) is not None}
+        if not targets:
+            self.error(path, None, f"define at least one target table: {', '.join(TARGETS)}")
+        raw_steps = t.get("escalation", [])
+        if not isinstance(raw_steps, list):
+            self.error(path, "escalation", "expected [[policy.NAME.escalation]] tables")
+            raw_steps = []
+        steps = tuple(s for i, r in enumerate(raw_steps) if (s := self.step(i, r, h, (*path, "escalation"), targets)))
+        return Policy(name, h, targets, float(warn_at) if isinstance(warn_at, int | float) else 0.75,
+                      pause is not False, steps)
+
+    def step(self, i: int, raw, h: BusinessHours, path, targets) -> EscalationStep | None:
+        t = self.table(raw, path, {"target", "after", "notify", "raise_priority", "reassign_team"}, i)
+        actions = [k for k in ("notify", "raise_priority", "reassign_team") if k in t]
+        if len(actions) != 1:
+            self.error(path, None, "expected exactly one of notify, raise_priority, reassign_team", i)
+            return None
+        which = t.get("target", list(TARGETS))
+        which = [which] if isinstance(which, str) else which
+        if not isinstance(which, list) or not which or any(w not in TARGETS for w in which):
+            self.error(path, "target", f"expected one of {', '.join(TARGETS)} or a list of them, got {t.get('target')!r}", i)
+            return None
+        missing = [w for w in which if w not in targets and "target" in t]
+        if missing:
+            self.error(path, "target", f"this policy sets no {missing[0]} targets", i)
+        after = self.duration(t.get("after", 0), h, path, "after", nth=i)
+        notify, bump, team = t.get("notify"), t.get("raise_priority", False), t.get("reassign_team")
+        if "notify" in t and not (notify in ("team_lead", "assignee") or (isinstance(notify, str) and _ADDRESS.fullmatch(notify))):
+            self.error(path, "notify", f"expected \"team_lead\", \"assignee\" or a mail address, got {notify!r}", i)
+        elif "raise_priority" in t and bump is not True:
+            self.error(path, "raise_priority", f"expected true, got {bump!r}", i)
+        elif "reassign_team" in t and not (isinstance(team, str) and team.strip()):
+            self.error(path, "reassign_team", f"expected a team name like \"tier2\", got {team!r}", i)
+        elif after is not None:
+            return EscalationStep(i, tuple(which), after, notify, bump is True, team)
+        return None
+
+    def duration(self, value, h: BusinessHours, path, key, *, positive=False, nth=None) -> timedelta | None:
+        try:
+            d = parse_duration(value, allow_days=h.always_open)
+        except ValueError as exc:
+            self.error(path, key, str(exc), nth)
+            return None
+        if positive and not d:
+            self.error(path, key, "expected a duration above zero", nth)
+            return None
+        return d
+
+    def config(self, data: dict, path: Path) -> SlaConfig | None:
+        self.table(data, (), {"select", "hours", "policy"})
+        # A broken [hours.X] is reported once; its policies are still checked against a stand-in.
+        hours = {n: self.hours(n, t) or BusinessHours(always_open=isinstance(t, dict) and t.get("always_open") is True,
+                                                      week=(((0, 60),),) * 7)
+                 for n, t in self.table(data.get("hours", {}), ("hours",), None).items()}
+        raw = self.table(data.get("policy", {}), ("policy",), None)
+        policies = {n: p for n, t in raw.items() if (p := self.policy(n, t, hours))}
+        sel = self.table(data.get("select", {}), ("select",), {"default", "teams", "priorities"})
+        default = sel.get("default", next(iter(raw)) if len(raw) == 1 else None)
+        if not raw:
+            self.error((), None, "no policies; add a [policy.NAME] table")
+        elif default not in raw:
+            self.error(("select",), "default", f"expected the name of a [policy.NAME] table ({', '.join(raw)}), got {default!r}")
+        maps = {}
+        for key, allowed in (("teams", None), ("priorities", PRIORITIES)):
+            maps[key] = self.table(sel.get(key, {}), ("select", key), allowed)
+            for k, v in maps[key].items():
+                if v not in raw:
+                    self.error(("select", key), k, f"expected the name of a [policy.NAME] table ({', '.join(raw)}), got {v!r}")
+        if self.errors:
+            return None
+        return SlaConfig(policies, default, dict(maps["teams"]), dict(maps["priorities"]), path)
+
+
+def _parse(path: Path) -> tuple[SlaConfig | None, list[ConfigError]]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return None, [ConfigError(str(path), "", f"cannot read the SLA file ({exc.strerror})")]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return None, [ConfigError(str(path), "", f"not valid TOML: {exc}", getattr(exc, "lineno", None))]
+    loader = _Loader(path, text)
+    cfg = loader.config(data, path)
+    return cfg, loader.errors
+
+
+def load_sla(path: Path) -> SlaConfig:
+    """Read config/sla.toml; raises the first :class:`ConfigError` (see :func:`check_sla` for all)."""
+    cfg, errors = _parse(path)
+    if errors:
+        raise errors[0]
+    assert cfg is not None
+    return cfg
+
+
+def check_sla(path: Path) -> list[ConfigError]:
+    """Every problem in the file, in file order where known; [] when it loads."""
+    errors = _parse(path)[1]
+    return sorted(errors, key=lambda e: e.line or 0)
