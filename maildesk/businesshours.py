@@ -29,6 +29,7 @@ __all__ = [
     "WEEKDAYS",
     "BusinessHours",
     "Pause",
+    "hours_from_table",
     "parse_days",
     "parse_duration",
     "parse_holiday",
@@ -148,18 +149,11 @@ class BusinessHours:
     @classmethod
     def parse(cls, timezone: str, days: Mapping[str, str], holidays: Iterable[date | str] = ()) -> BusinessHours:
         """``parse("Europe/Berlin", {"mon-fri": "09:00-17:00"}, ["12-25"])``; ValueError on bad input."""
-        week: list[tuple[Interval, ...] | None] = [None] * 7
-        for key, text in days.items():
-            intervals = parse_intervals(text)
-            for d in parse_days(key):
-                if week[d] is not None:
-                    raise ValueError(f"{key!r}: {WEEKDAYS[d]} is given twice")
-                week[d] = intervals
-        fixed, annual = set(), set()
-        for h in holidays:
-            parsed = parse_holiday(h)
-            (annual if isinstance(parsed, tuple) else fixed).add(parsed)
-        return cls(timezone, tuple(w or () for w in week), frozenset(fixed), frozenset(annual))
+        hours, problems = hours_from_table({**days, "timezone": timezone, "holidays": list(holidays)})
+        if hours is None:
+            key, hint = problems[0]
+            raise ValueError(f"{key}: {hint}" if key else hint)
+        return hours
 
     # -- queries ------------------------------------------------------------------------
 
@@ -209,6 +203,27 @@ class BusinessHours:
                 break
             total += min(b, e) - a
         return total
+
+    def measure(
+        self, start: datetime, end: datetime, marks: Sequence[timedelta], *, exclude: Sequence[Pause] = ()
+    ) -> tuple[list[datetime | None], timedelta]:
+        """One walk for several questions: the instant each amount of open time in ``marks``
+        is reached after ``start`` (None when an open-ended pause comes first), and the open
+        time between ``start`` and ``end``. Instants carry ``start``'s tzinfo."""
+        s, e = _utc(start, "start"), _utc(end, "end")
+        found: list[datetime | None] = [start if not m else None for m in marks]
+        used = total = timedelta(0)
+        for a, b in self.spans(s, exclude=exclude):
+            length = b - a
+            for i, m in enumerate(marks):
+                if found[i] is None and total + length >= m:
+                    found[i] = (a + (m - total)).astimezone(start.tzinfo)
+            if a < e:
+                used += min(b, e) - a
+            total += length
+            if b >= e and all(f is not None for f in found):
+                break
+        return found, used
 
     def spans(self, start: datetime, *, exclude: Sequence[Pause] = ()) -> Iterator[tuple[datetime, datetime]]:
         """Open (from, to) UTC spans from ``start`` on, in order, pauses cut out."""
@@ -280,3 +295,54 @@ def _merge(pauses: Iterable[Pause]) -> list[Pause]:
         else:
             out.append((a, b))
     return out
+
+
+_TABLE_KEYS = ("timezone", "always_open", "holidays")
+
+
+def hours_from_table(table: Mapping[str, object]) -> tuple[BusinessHours | None, list[tuple[str | None, str]]]:
+    """An ``[hours.NAME]`` table (timezone, always_open, holidays, weekday keys) ->
+    (BusinessHours, or None when it has problems; every problem as (key, what was expected))."""
+    problems: list[tuple[str | None, str]] = []
+    days, seen = {}, {}
+    for key, value in table.items():
+        if key in _TABLE_KEYS:
+            continue
+        try:
+            for d in parse_days(key):
+                if d in seen:
+                    raise ValueError(f"{WEEKDAYS[d]} is already given by {seen[d]!r}")
+                seen[d] = key
+            days[key] = parse_intervals(value)
+        except ValueError as exc:
+            known = key.split("-")[0].lower() in WEEKDAYS
+            problems.append((key, str(exc) if known else
+                             f"unknown key; expected timezone, always_open, holidays or weekdays ({', '.join(WEEKDAYS)}, \"mon-fri\")"))
+    tzname, always, holidays = table.get("timezone"), table.get("always_open", False), table.get("holidays", [])
+    if not isinstance(tzname, str):
+        return None, [*problems, ("timezone", "required: an IANA time zone name like \"Europe/Berlin\"")]
+    try:
+        zone(tzname)
+    except ValueError as exc:
+        return None, [*problems, ("timezone", str(exc))]
+    if not isinstance(always, bool):
+        return None, [*problems, ("always_open", f"expected true or false, got {always!r}")]
+    if always:
+        if days or holidays or problems:
+            return None, [*problems, ("always_open", "always-open hours take no weekdays and no holidays")]
+        return BusinessHours.always(tzname), []
+    if not isinstance(holidays, list):
+        return None, [*problems, ("holidays", "expected a list of dates, e.g. [2026-12-24, \"12-25\"]")]
+    parsed = []
+    for h in holidays:
+        try:
+            parsed.append(parse_holiday(h))
+        except ValueError as exc:
+            problems.append(("holidays", str(exc)))
+    if problems:
+        return None, problems
+    if not any(days.values()):
+        return None, [(None, "no open hours; give weekdays like mon-fri = \"09:00-17:00\" or set always_open = true")]
+    week = tuple(next((iv for k, iv in days.items() if d in parse_days(k)), ()) for d in range(7))
+    return BusinessHours(tzname, week, frozenset(h for h in parsed if isinstance(h, date)),
+                         frozenset(h for h in parsed if isinstance(h, tuple))), []

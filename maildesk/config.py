@@ -195,7 +195,8 @@ def load_config(path: str | os.PathLike) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        found = re.search(r"at line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
         raise ConfigError(str(path), "", f"not valid TOML: {exc}", line) from exc
     base = path.resolve().parent
     ctx = _Ctx(str(path), text, base)

@@ -10,6 +10,7 @@ not yet processed stays ``pending`` in the database and is picked up at the next
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -78,10 +79,8 @@ class _Worker:
             if done and not self.stopping:
                 continue  # more may be waiting
             self.event.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.event.wait(), self.interval)
-            except TimeoutError:
-                pass
 
     async def stop(self) -> None:
         self.stopping = True
@@ -104,6 +103,11 @@ class Daemon:
         return drain(self.desk.store, self.deliverer, self.config.outbound, self.desk.clock,
                      suppress_days=self.config.mail.suppress_days).total
 
+    def _sources(self, intake: Intake) -> list:
+        """Other mail sources besides the listener: objects with async start() and stop()."""
+        # --- sources: IMAP mailboxes (maildesk/ingest/imap.py) ---
+        return []
+
     async def run(self, ready: Callable[[str, int], None] | None = None) -> None:
         self.desk.store.check_schema()
         processor = _Worker("processor", self._process_step, self.config.processing.poll_interval)
@@ -121,6 +125,9 @@ class Daemon:
             log.info("listening for %s on %s:%d", "LMTP" if self.config.smtp.lmtp else "SMTP", host, port)
             if ready:
                 ready(host, port)
+        sources = self._sources(intake)
+        for source in sources:
+            await source.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
@@ -130,6 +137,8 @@ class Daemon:
             log.info("stopping: no new connections; committing what was accepted")
             if listener is not None:
                 await listener.stop()
+            for source in sources:
+                await source.stop()
             await intake.stop()
             await processor.stop()
             await outbox.stop()

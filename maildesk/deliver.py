@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import socket
 import ssl
 import time
 from pathlib import Path
@@ -53,7 +52,7 @@ class SmtpDeliverer:
             if 500 <= exc.smtp_code < 600 and not isinstance(exc, smtplib.SMTPAuthenticationError):
                 raise PermanentDeliveryError(text) from exc
             raise TemporaryDeliveryError(text) from exc
-        except (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             raise TemporaryDeliveryError(f"{self.host}:{self.port}: {exc.__class__.__name__}: {exc}") from exc
         if refused:
             detail = "; ".join(f"{r}: {c}" for r, (c, _) in refused.items())

@@ -6,9 +6,9 @@ on either side (``teams`` on the agent, ``members`` on the team); the two are me
 
 :func:`check_directory` collects every problem as a :class:`ConfigError` naming the file,
 the key path (``[[agents]] #2 "bob" teams``), the line where it can be found and what was
-expected; :func:`load_directory` raises the first. :class:`Hours` (a timezone, weekly
-hours and holidays) lives here because agents' and teams' hours are written in this file;
-the rules use it too.
+expected; :func:`load_directory` raises the first. Working hours (agents) and opening
+hours (teams) use config/sla.toml's ``[hours.*]`` syntax, parsed into
+:class:`maildesk.businesshours.BusinessHours`.
 """
 
 from __future__ import annotations
@@ -19,145 +19,46 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from maildesk.businesshours import BusinessHours, hours_from_table
 from maildesk.errors import ConfigError
 
 __all__ = [
-    "DAYS",
     "NOTIFY_EVENTS",
     "ROLES",
     "STRATEGIES",
     "Agent",
     "Directory",
-    "Hours",
     "Team",
     "TomlLocator",
     "check_directory",
     "load_directory",
     "parse_hours",
+    "read_directory",
+    "toml_error",
 ]
 
 ROLES = ("agent", "admin")
 STRATEGIES = ("none", "round_robin", "least_loaded", "skills")
 NOTIFY_EVENTS = ("new_ticket", "customer_reply", "assigned", "note", "status_change", "sla_warning", "sla_breach")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _LOGIN = re.compile(r"[a-z][a-z0-9._-]{0,63}")
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]+|[a-z0-9-]+")
-_RANGE = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
-_HOLIDAY = re.compile(r"(?:\d{4}-)?\d{2}-\d{2}")
 
 
-@dataclass(frozen=True)
-class Hours:
-    """Weekly opening hours in one timezone, minus holidays.
+def parse_hours(table: object, problem: Callable[[str, str], None]) -> BusinessHours | None:
+    """An hours table in config/sla.toml's ``[hours.*]`` syntax -> BusinessHours.
 
-    ``weekly[d]`` holds (start, end) minute ranges for day ``d`` (0 = Monday); a holiday is a
-    ``YYYY-MM-DD`` date or an ``MM-DD`` that recurs every year.
-    """
-
-    timezone: str
-    weekly: tuple[tuple[tuple[int, int], ...], ...]
-    holidays: frozenset[str] = frozenset()
-    zone: ZoneInfo = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
-
-    def __post_init__(self):
-        if self.zone is None:
-            object.__setattr__(self, "zone", ZoneInfo(self.timezone))
-
-    def contains(self, when: datetime) -> bool:
-        local = when.astimezone(self.zone)
-        day = local.date().isoformat()
-        if day in self.holidays or day[5:] in self.holidays:
-            return False
-        minute = local.hour * 60 + local.minute
-        return any(start <= minute < end for start, end in self.weekly[local.weekday()])
-
-    def local(self, when: datetime) -> datetime:
-        return when.astimezone(self.zone)
-
-
-def parse_hours(table: object, problem: Callable[[str, str], None]) -> Hours | None:
-    """``{timezone, mon = "09:00-17:00", "mon-fri" = ..., holidays = [...]}`` -> Hours.
-
-    Each problem is reported as ``problem(key, hint)``; returns None when there was any.
-    A range may end after midnight ("22:00-06:00"): the rest spills into the next day.
+    Each problem is reported as ``problem(key, hint)`` (key "" for the table as a whole);
+    returns None when there was any.
     """
     if not isinstance(table, Mapping):
-        problem("", "expected a table like { timezone = \"Europe/Berlin\", mon-fri = \"09:00-17:00\" }")
+        problem("", 'expected a table like { timezone = "Europe/Berlin", mon-fri = "09:00-17:00" }')
         return None
-    before = _Counter(problem)
-    tz = table.get("timezone")
-    if not isinstance(tz, str):
-        before("timezone", "required: an IANA timezone name such as \"Europe/Berlin\" or \"UTC\"")
-    else:
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            before("timezone", f"unknown timezone {tz!r}; expected an IANA name such as \"America/New_York\"")
-    weekly: list[list[tuple[int, int]]] = [[] for _ in DAYS]
-    for key, value in table.items():
-        if key in ("timezone", "holidays"):
-            continue
-        days = _days(key)
-        if days is None:
-            before(key, "unknown key; expected timezone, holidays, a day (mon..sun) or a day range like \"mon-fri\"")
-            continue
-        ranges = _ranges(value)
-        if ranges is None:
-            before(key, f"expected \"HH:MM-HH:MM\" (several separated by commas) or \"closed\", got {value!r}")
-            continue
-        for d in days:
-            for start, end in ranges:
-                if end > start:
-                    weekly[d].append((start, end))
-                else:  # past midnight
-                    weekly[d].append((start, 24 * 60))
-                    weekly[(d + 1) % 7].append((0, end))
-    holidays = table.get("holidays", [])
-    if not isinstance(holidays, list) or not all(isinstance(h, str) and _HOLIDAY.fullmatch(h) for h in holidays):
-        before("holidays", f"expected a list of dates \"YYYY-MM-DD\" or yearly \"MM-DD\", got {holidays!r}")
-        holidays = []
-    if before.count:
-        return None
-    return Hours(tz, tuple(tuple(sorted(d)) for d in weekly), frozenset(holidays))
-
-
-class _Counter:
-    def __init__(self, problem):
-        self.problem, self.count = problem, 0
-
-    def __call__(self, key, hint):
-        self.count += 1
-        self.problem(key, hint)
-
-
-def _days(key: str) -> list[int] | None:
-    first, _, last = key.lower().partition("-")
-    if first not in DAYS or (last and last not in DAYS):
-        return None
-    a, b = DAYS.index(first), DAYS.index(last or first)
-    return [(a + i) % 7 for i in range((b - a) % 7 + 1)]
-
-
-def _ranges(value: object) -> list[tuple[int, int]] | None:
-    if isinstance(value, list):
-        value = ",".join(v if isinstance(v, str) else "?" for v in value)
-    if not isinstance(value, str):
-        return None
-    if value.strip().lower() in ("closed", ""):
-        return []
-    out = []
-    for part in value.split(","):
-        m = _RANGE.fullmatch(part.strip())
-        if not m:
-            return None
-        h1, m1, h2, m2 = map(int, m.groups())
-        if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2) or (h1 * 60 + m1 == h2 * 60 + m2):
-            return None
-        out.append((h1 * 60 + m1, h2 * 60 + m2))
-    return out
+    hours, problems = hours_from_table(table)
+    for key, hint in problems:
+        problem(key or "", hint)
+    return hours
 
 
 @dataclass(frozen=True)
@@ -171,7 +72,7 @@ class Agent:
     skills: tuple[str, ...] = ()
     capacity: int | None = None  # most open tickets auto-assignment gives; None = no limit
     available: bool = True
-    working_hours: Hours | None = None
+    working_hours: BusinessHours | None = None
     notify_opt_out: tuple[str, ...] = ()  # event kinds (NOTIFY_EVENTS) this agent gets no mail for
 
     @property
@@ -187,7 +88,7 @@ class Agent:
 
     def on_duty(self, now: datetime) -> bool:
         """Available and, when working hours are set, inside them."""
-        return self.available and (self.working_hours is None or self.working_hours.contains(now))
+        return self.available and (self.working_hours is None or self.working_hours.is_open(now))
 
 
 @dataclass(frozen=True)
@@ -197,7 +98,7 @@ class Team:
     lead: str | None = None
     strategy: str = "none"  # used when a rule routes to the team without saying `assign`
     skills: tuple[str, ...] = ()
-    hours: Hours | None = None
+    hours: BusinessHours | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +174,15 @@ class TomlLocator:
         return span[0] if span else None
 
 
+def toml_error(file: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    """A TOML syntax error as a ConfigError with its line (tomllib puts it in the message)."""
+    text = str(exc)
+    m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", text)
+    line = getattr(exc, "lineno", None) or (int(m.group(1)) if m else None)
+    where = f" (column {m.group(2)})" if m else ""
+    return ConfigError(file, "", f"not valid TOML: {text[: m.start()] if m else text}{where}", line)
+
+
 def load_directory(config_dir: Path) -> Directory:
     """Load ``config_dir/agents.toml``; raises the first :class:`ConfigError`."""
     directory, problems = _load(Path(config_dir) / "agents.toml")
@@ -286,15 +196,22 @@ def check_directory(config_dir: Path) -> list[ConfigError]:
     return _load(Path(config_dir) / "agents.toml")[1]
 
 
+def read_directory(config_dir: Path) -> tuple[Directory, list[ConfigError]]:
+    """The directory (valid entries only) and every problem: what the two above share."""
+    return _load(Path(config_dir) / "agents.toml")
+
+
 def _load(path: Path) -> tuple[Directory, list[ConfigError]]:
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return Directory(), [ConfigError(str(path), "", f"expected UTF-8 text: {exc}")]
     except OSError as exc:
         return Directory(), [ConfigError(str(path), "", f"cannot read the agents file ({exc.strerror}); see docs/rules.md")]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return Directory(), [ConfigError(str(path), "", f"not valid TOML: {exc}", getattr(exc, "lineno", None))]
+        return Directory(), [toml_error(str(path), exc)]
     return _Loader(str(path), TomlLocator(text)).build(data)
 
 
@@ -358,7 +275,7 @@ class _Loader:
             out[key] = tuple(value) if kind == "strs" else value
         return out
 
-    def _hours(self, table, index, label, key, raw) -> Hours | None:
+    def _hours(self, table, index, label, key, raw) -> BusinessHours | None:
         return parse_hours(raw, lambda k, hint: self.add(table, index, label, f"{key}.{k}" if k else key, hint))
 
     def _agents(self, raws: list[dict]) -> list[Agent]:

@@ -133,7 +133,7 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
     record(session, ticket, "customer", "created", now, inbox=row.id, source=msg.source,
            follow_up_of=parent.id if parent else None, message_id=msg.message_id)
     if parent is not None:
-        record(session, parent, "customer", "follow_up", now, ticket=ticket.id)
+        record(session, parent, "customer", "follow_up", now, follow_up=ticket.id)
     ack = _acknowledge(session, desk, ticket, msg, now)
     text = f"new ticket {_ref(desk, ticket.id)}" + (f" (follow-up of closed {_ref(desk, parent.id)})" if parent else "")
     return Outcome("processed", f"{text}; {ack}", ticket.id)

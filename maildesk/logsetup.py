@@ -10,10 +10,11 @@ import contextvars
 import logging
 import re
 import sys
+from types import MappingProxyType
 
 __all__ = ["bind", "configure", "redact", "redact_text"]
 
-_context: contextvars.ContextVar[dict] = contextvars.ContextVar("maildesk_log_context", default={})
+_context: contextvars.ContextVar[dict] = contextvars.ContextVar("maildesk_log_context", default=MappingProxyType({}))
 _redacting = True
 _ADDR = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
 
@@ -28,7 +29,7 @@ def redact_text(text: str) -> str:
     return _ADDR.sub(r"\1***@\2", text) if _redacting else text
 
 
-class bind:  # noqa: N801 - used like a function: ``with bind(ticket="MD-7"):``
+class bind:
     """Bind context ids (inbox, ticket, message) for every log line in the block."""
 
     def __init__(self, **ids):

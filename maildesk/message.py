@@ -8,6 +8,7 @@ its text from inscriptis. Nothing here raises on bad input: problems become entr
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -122,10 +123,8 @@ def clean_header(value: object, charsets: tuple[str, ...] = ()) -> str:
         return ""
     text = _undo_surrogates(str(value), charsets)
     if "=?" in text:
-        try:
+        with contextlib.suppress(LookupError, ValueError, UnicodeError):
             text = str(make_header(decode_header(text)))
-        except (LookupError, ValueError, UnicodeError):
-            pass
     return _CTRL.sub(" ", text).strip()
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from maildesk.businesshours import WEEKDAYS, BusinessHours, Pause, parse_days, parse_duration, parse_holiday, parse_intervals, zone
+from maildesk.businesshours import BusinessHours, Pause, hours_from_table, parse_duration
 from maildesk.errors import ConfigError
 
 __all__ = [
@@ -157,8 +157,7 @@ def _deadline(policy: Policy, target: str, priority: str, start: datetime) -> De
     goal = policy.goal(target, priority)
     if goal is None:
         return None
-    due, warn, _ = _walk(policy.hours, start, goal, _share(goal, policy.warn_at), start, ())
-    assert due is not None and warn is not None
+    due, warn = (policy.hours.add(start, g) for g in (goal, _share(goal, policy.warn_at)))
     return Deadline(target, goal, due, warn)
 
 
@@ -187,8 +186,8 @@ def evaluate(policy: Policy, priority: str, clock: TicketClock, now: datetime) -
         goal = policy.goal(target, priority)
         if goal is None:
             continue
-        end = stop or now
-        due, warn, used = _walk(policy.hours, start, goal, _share(goal, policy.warn_at), end, pauses)
+        end = max(stop or now, start)
+        (due, warn), used = policy.hours.measure(start, end, (goal, _share(goal, policy.warn_at)), exclude=pauses)
         if stop is not None:
             state = "met" if used <= goal else "missed"
         else:
@@ -262,27 +261,6 @@ def _share(goal: timedelta, share: float) -> timedelta:
     return timedelta(seconds=round(goal.total_seconds() * share))
 
 
-def _walk(hours: BusinessHours, start: datetime, goal: timedelta, warn: timedelta, end: datetime, pauses: Sequence[Pause]):
-    """One pass over the open spans: (due, warn instant, open time used by ``end``).
-    due / warn are None when an open-ended pause stops the clock before them."""
-    due = warn_at = None
-    used = total = timedelta(0)
-    end = max(end, start)
-    for a, b in hours.spans(start, exclude=pauses):
-        length = b - a
-        if warn_at is None and total + length >= warn:
-            warn_at = a + (warn - total)
-        if due is None and total + length >= goal:
-            due = a + (goal - total)
-        if a < end:
-            used += min(b, end) - a
-        total += length
-        if due is not None and b >= end:
-            break
-    tz = start.tzinfo
-    return (due.astimezone(tz) if due else None), (warn_at.astimezone(tz) if warn_at else None), used
-
-
 # -- config/sla.toml ---------------------------------------------------------------------
 
 
@@ -298,6 +276,9 @@ class _Loader:
                 self.headers.append((i, ".".join(p.strip().strip("\"'") for p in m.group(2).split(".")), m.group(1) == "[["))
 
     def line_of(self, path: tuple[str, ...], key: str | None, nth: int = 0) -> int | None:
+        full = ".".join((*path, key) if key else path)
+        if key and (h := next((h for h in self.headers if h[1] == full or h[1].startswith(full + ".")), None)):
+            return h[0] + 1  # the key is itself a table: [policy.x.first_response]
         for k in range(len(path), -1, -1):
             name = ".".join(path[:k])
             heads = [h for h in self.headers if h[1] == name]
@@ -332,56 +313,10 @@ class _Loader:
         return value
 
     def hours(self, name: str, raw) -> BusinessHours | None:
-        path = ("hours", name)
-        t = self.table(raw, path, None)
-        days, seen, ok = {}, {}, True
-        for key, value in t.items():
-            if key in ("timezone", "always_open", "holidays"):
-                continue
-            try:
-                for d in parse_days(key):
-                    if d in seen:
-                        raise ValueError(f"{WEEKDAYS[d]} is already given by {seen[d]!r}")
-                    seen[d] = key
-                parse_intervals(value)
-                days[key] = value
-            except ValueError as exc:
-                hint = f"{exc}" if key.split("-")[0].lower() in WEEKDAYS else \
-                    f"unknown key; expected timezone, always_open, holidays or weekdays ({', '.join(WEEKDAYS)}, \"mon-fri\")"
-                self.error(path, key, hint)
-                ok = False
-        tzname = t.get("timezone")
-        if not isinstance(tzname, str):
-            self.error(path, "timezone", "required: an IANA time zone name like \"Europe/Berlin\"")
-            return None
-        try:
-            zone(tzname)
-        except ValueError as exc:
-            self.error(path, "timezone", str(exc))
-            return None
-        always = t.get("always_open", False)
-        if not isinstance(always, bool):
-            self.error(path, "always_open", f"expected true or false, got {always!r}")
-            return None
-        holidays = t.get("holidays", [])
-        if always and (days or holidays):
-            self.error(path, "always_open", "always-open hours take no weekdays and no holidays")
-            return None
-        if always:
-            return BusinessHours.always(tzname)
-        if not isinstance(holidays, list):
-            self.error(path, "holidays", "expected a list of dates, e.g. [2026-12-24, \"12-25\"]")
-            return None
-        for h in holidays:
-            try:
-                parse_holiday(h)
-            except ValueError as exc:
-                self.error(path, "holidays", str(exc))
-                ok = False
-        if ok and not any(parse_intervals(v) for v in days.values()):
-            self.error(path, None, "no open hours; give weekdays like mon-fri = \"09:00-17:00\" or set always_open = true")
-            return None
-        return BusinessHours.parse(tzname, days, holidays) if ok else None
+        hours, problems = hours_from_table(self.table(raw, ("hours", name), None))
+        for key, hint in problems:
+            self.error(("hours", name), key, hint)
+        return hours
 
     def policy(self, name: str, raw, hours: dict[str, BusinessHours]) -> Policy | None:
         path = ("policy", name)
@@ -462,6 +397,8 @@ class _Loader:
         default = sel.get("default", next(iter(raw)) if len(raw) == 1 else None)
         if not raw:
             self.error((), None, "no policies; add a [policy.NAME] table")
+        elif default is None:
+            self.error(("select",), "default", f"required when there are several policies; expected one of {', '.join(raw)}")
         elif default not in raw:
             self.error(("select",), "default", f"expected the name of a [policy.NAME] table ({', '.join(raw)}), got {default!r}")
         maps = {}
@@ -484,14 +421,15 @@ def _parse(path: Path) -> tuple[SlaConfig | None, list[ConfigError]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return None, [ConfigError(str(path), "", f"not valid TOML: {exc}", getattr(exc, "lineno", None))]
+        line = getattr(exc, "lineno", None) or (int(m.group(1)) if (m := re.search(r"at line (\d+)", str(exc))) else None)
+        return None, [ConfigError(str(path), "", f"not valid TOML: {exc}", line)]
     loader = _Loader(path, text)
     cfg = loader.config(data, path)
-    return cfg, loader.errors
+    return cfg, sorted(loader.errors, key=lambda e: e.line or 0)
 
 
 def load_sla(path: Path) -> SlaConfig:
-    """Read config/sla.toml; raises the first :class:`ConfigError` (see :func:`check_sla` for all)."""
+    """Read config/sla.toml; raises the first :class:`ConfigError` in file order (:func:`check_sla` lists all)."""
     cfg, errors = _parse(path)
     if errors:
         raise errors[0]
@@ -501,5 +439,4 @@ def load_sla(path: Path) -> SlaConfig:
 
 def check_sla(path: Path) -> list[ConfigError]:
     """Every problem in the file, in file order where known; [] when it loads."""
-    errors = _parse(path)[1]
-    return sorted(errors, key=lambda e: e.line or 0)
+    return _parse(path)[1]

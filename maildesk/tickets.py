@@ -36,7 +36,7 @@ def insert_ignore(session: Session, model, **values) -> None:
     session.execute(ins.on_conflict_do_nothing())
 
 
-def record(session: Session, ticket: Ticket | int | None, actor: str, kind: str, now: datetime, **detail) -> Event:
+def record(session: Session, ticket: Ticket | int | None, actor: str, kind: str, now: datetime, /, **detail) -> Event:
     ticket_id = ticket.id if isinstance(ticket, Ticket) else ticket
     ev = Event(ticket_id=ticket_id, at=now, actor=actor, kind=kind, detail=detail)
     session.add(ev)

@@ -177,7 +177,7 @@ def test_bad_input_is_refused():
         BusinessHours.parse("Mars/Base", {"mon": "09:00-17:00"})
     with pytest.raises(ValueError, match="no open hours"):
         BusinessHours.parse("UTC", {"mon-fri": "closed"})
-    with pytest.raises(ValueError, match="fri' is given twice|fri is given twice"):
+    with pytest.raises(ValueError, match="fri: fri is already given by 'mon-fri'"):
         BusinessHours.parse("UTC", {"mon-fri": "09:00-17:00", "fri": "10:00-12:00"})
     # Only Mondays open, and every Monday for years a holiday: refuse instead of looping forever
     mondays = [date(2026, 3, 23) + timedelta(weeks=w) for w in range(200)]

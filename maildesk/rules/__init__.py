@@ -14,8 +14,10 @@ docs/rules.md is the reference for the file format.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
+from maildesk.businesshours import BusinessHours
 from maildesk.directory import Directory
 from maildesk.errors import ConfigError
 from maildesk.rules.engine import Decision, Hit, RuleContext, evaluate
@@ -31,31 +33,35 @@ __all__ = [
     "check_rules",
     "evaluate",
     "load_rules",
+    "read_rules",
 ]
 
 
 def load_rules(path: Path, directory: Directory, template_names: set[str] | None = None,
-               sla_names: set[str] | None = None) -> RuleSet:
+               sla_names: set[str] | None = None, hours: Mapping[str, BusinessHours] | None = None) -> RuleSet:
     """Load a rules file; raises the first :class:`ConfigError` (see :func:`check_rules` for all)."""
-    ruleset, problems = _parse(Path(path), directory, template_names, sla_names)
+    ruleset, problems = read_rules(Path(path), directory, template_names, sla_names, hours)
     if problems:
         raise problems[0]
     return ruleset
 
 
 def check_rules(path: Path, directory: Directory, template_names: set[str] | None = None,
-                sla_names: set[str] | None = None) -> list[ConfigError]:
+                sla_names: set[str] | None = None, hours: Mapping[str, BusinessHours] | None = None) -> list[ConfigError]:
     """Every problem in a rules file, in file order. Names not given (None) are not checked."""
-    return _parse(Path(path), directory, template_names, sla_names)[1]
+    return read_rules(Path(path), directory, template_names, sla_names, hours)[1]
 
 
-def _parse(path: Path, directory, template_names, sla_names) -> tuple[RuleSet, list[ConfigError]]:
+def read_rules(path: Path, directory: Directory, template_names: set[str] | None = None,
+               sla_names: set[str] | None = None, hours: Mapping[str, BusinessHours] | None = None,
+               ) -> tuple[RuleSet, list[ConfigError]]:
+    """The valid rules and every problem (sorted by line): what load_rules and check_rules share."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         return RuleSet(path=str(path)), [ConfigError(str(path), "", f"cannot read the rules file ({exc.strerror}); see docs/rules.md")]
     except UnicodeDecodeError as exc:
         return RuleSet(path=str(path)), [ConfigError(str(path), "", f"expected UTF-8 text: {exc}")]
-    ruleset, problems = parse_rules(text, str(path), directory, template_names, sla_names)
+    ruleset, problems = parse_rules(text, str(path), directory, template_names, sla_names, hours)
     problems.sort(key=lambda p: p.line or 0)
     return ruleset, problems

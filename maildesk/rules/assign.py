@@ -64,7 +64,7 @@ def ineligible(agent: Agent, state: AssignState, now: datetime) -> str | None:
     """Why ``agent`` cannot take a new ticket now, or None when they can."""
     if not agent.available:
         return "unavailable"
-    if agent.working_hours is not None and not agent.working_hours.contains(now):
+    if agent.working_hours is not None and not agent.working_hours.is_open(now):
         return "off duty"
     load = state.open_tickets.get(agent.login, 0)
     if agent.capacity is not None and load >= agent.capacity:

@@ -21,7 +21,7 @@ from datetime import datetime
 from maildesk.directory import Directory, Team
 from maildesk.message import InboundMessage
 from maildesk.rules import assign
-from maildesk.rules.conditions import Facts
+from maildesk.rules.facts import Facts
 from maildesk.rules.schema import RuleSet
 
 __all__ = ["Decision", "Hit", "RuleContext", "evaluate"]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from maildesk.directory import Directory, check_directory, load_directory
+from maildesk.businesshours import BusinessHours
+from maildesk.directory import Directory, read_directory
 from maildesk.errors import ConfigError
-from maildesk.rules import _parse
+from maildesk.rules import read_rules
 from maildesk.rules.schema import RuleSet
 
 __all__ = ["ReloadResult", "Reloader"]
@@ -39,11 +40,11 @@ class Reloader:
     """
 
     def __init__(self, config_dir: Path, rules_path: Path | None = None, *, template_names: Names = None,
-                 sla_names: Names = None):
+                 sla_names: Names = None, hours: Mapping[str, BusinessHours] | Callable[[], Mapping] | None = None):
         self.config_dir = Path(config_dir)
         self.agents_path = self.config_dir / "agents.toml"
         self.rules_path = Path(rules_path) if rules_path else self.config_dir / "rules.toml"
-        self._template_names, self._sla_names = template_names, sla_names
+        self._template_names, self._sla_names, self._hours = template_names, sla_names, hours
         self._stats: dict[Path, tuple | None] = {}
         self._hashes: dict[Path, str | None] = {}
         self._observe()
@@ -84,9 +85,11 @@ class Reloader:
         return changed
 
     def _load(self, fallback: Directory | None) -> tuple[Directory, RuleSet, list[ConfigError]]:
-        errors = check_directory(self.config_dir)
-        directory = load_directory(self.config_dir) if not errors else (fallback or Directory())
-        ruleset, rule_errors = _parse(self.rules_path, directory, _names(self._template_names), _names(self._sla_names))
+        directory, errors = read_directory(self.config_dir)
+        if errors:
+            directory = fallback or Directory()
+        ruleset, rule_errors = read_rules(self.rules_path, directory, _names(self._template_names),
+                                         _names(self._sla_names), _names(self._hours))
         return directory, ruleset, errors + rule_errors
 
 
@@ -97,5 +100,5 @@ def _digest(path: Path) -> str | None:
         return None
 
 
-def _names(names: Names) -> set[str] | None:
+def _names(names):
     return names() if callable(names) else names

@@ -8,25 +8,25 @@ the rule and the key, and what was expected; docs/rules.md is the reference.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from maildesk.directory import Directory, Hours, TomlLocator, parse_hours
+from maildesk.businesshours import BusinessHours
+from maildesk.directory import Directory, TomlLocator, parse_hours, toml_error
 from maildesk.errors import ConfigError
 from maildesk.rules import assign
-from maildesk.rules.conditions import REGISTRY, AllOf, AnyOf, ArgError, Cond, Env, Not
+from maildesk.rules.args import ArgError, Env
+from maildesk.rules.tree import ACTION_KEYS, compile_when, misplaced, unknown
 
-__all__ = ["ON", "PRIORITIES", "STATUSES", "Actions", "Rule", "RuleSet", "compile_when", "parse_rules"]
+__all__ = ["ON", "PRIORITIES", "STATUSES", "Actions", "Rule", "RuleSet", "parse_rules"]
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 ON = ("new", "reply", "any")
 _RULE_KEYS = ("name", "description", "enabled", "on", "when", "then", "stop")
-_ACTION_KEYS = ("priority", "team", "assign", "tags", "ack_template", "ack", "status", "sla", "notify", "spam")
 _TAG = re.compile(r"[^\s,#\"']{1,64}")
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
 
@@ -63,7 +63,7 @@ class Rule:
 @dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...] = ()
-    hours: Mapping[str, Hours] = field(default_factory=dict)
+    hours: Mapping[str, BusinessHours] = field(default_factory=dict)
     path: str = ""
 
     def rule(self, name: str) -> Rule | None:
@@ -74,21 +74,26 @@ class RuleSet:
 
 
 def parse_rules(text: str, path: str, directory: Directory, template_names: set[str] | None = None,
-                sla_names: set[str] | None = None) -> tuple[RuleSet, list[ConfigError]]:
-    """Parse a rules file; returns the rules that are valid and every problem found."""
+                sla_names: set[str] | None = None, hours: Mapping[str, BusinessHours] | None = None,
+                ) -> tuple[RuleSet, list[ConfigError]]:
+    """Parse a rules file; returns the rules that are valid and every problem found.
+
+    ``hours`` are named hours defined elsewhere (e.g. config/sla.toml's ``[hours.*]``) that
+    ``business_hours`` may name too; the rules file's own ``[hours.NAME]`` win.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return RuleSet(path=path), [ConfigError(path, "", f"not valid TOML: {exc}", getattr(exc, "lineno", None))]
+        return RuleSet(path=path), [toml_error(path, exc)]
     where, problems = TomlLocator(text), []
 
     def top(key: str, hint: str, line: int | None = None) -> None:
-        problems.append(ConfigError(path, key, hint, line or where.key_line(key.strip("[]").split(".")[0]) or where.header_line(key.strip("[]"))))
+        problems.append(ConfigError(path, key, hint, line or where.key_line(key) or where.header_line(key)))
 
     for key in data:
         if key not in ("rule", "hours"):
             top(key, "unknown key; expected [[rule]] tables and [hours.NAME] tables")
-    hours = {}
+    own: dict[str, BusinessHours] = {}
     raw_hours = data.get("hours", {})
     if not isinstance(raw_hours, dict):
         top("hours", "expected [hours.NAME] tables")
@@ -102,12 +107,12 @@ def parse_rules(text: str, path: str, directory: Directory, template_names: set[
 
         parsed = parse_hours(table, hours_problem)
         if parsed is not None:
-            hours[name] = parsed
+            own[name] = parsed
     rules_raw = data.get("rule", [])
     if not isinstance(rules_raw, list) or not all(isinstance(r, dict) for r in rules_raw):
         top("rule", "expected [[rule]] tables")
         rules_raw = []
-    env = Env(hours, directory)
+    env = Env({**(hours or {}), **own}, directory)
     rules, names = [], set()
     for i, raw in enumerate(rules_raw):
         builder = _RuleBuilder(path, where, i, raw, env, problems)
@@ -118,7 +123,7 @@ def parse_rules(text: str, path: str, directory: Directory, template_names: set[
         if rule is not None:
             names.add(rule.name)
             rules.append(rule)
-    return RuleSet(tuple(rules), hours, path), problems
+    return RuleSet(tuple(rules), own, path), problems
 
 
 class _RuleBuilder:
@@ -140,7 +145,7 @@ class _RuleBuilder:
         raw = self.raw
         for key in raw:
             if key not in _RULE_KEYS:
-                self.problem(key, _unknown(key, _RULE_KEYS, "rule key") + _hint_misplaced(key))
+                self.problem(key, unknown(key, _RULE_KEYS, "rule key") + misplaced(key))
         if not self.name.strip():
             self.problem("name", "required: a unique name for the rule, e.g. name = \"vip-outage\"")
         on = raw.get("on", "new")
@@ -167,8 +172,8 @@ class _RuleBuilder:
         out: dict[str, Any] = {}
         for key, value in table.items():
             k = f"then.{key}"
-            if key not in _ACTION_KEYS:
-                self.problem(k, _unknown(key, _ACTION_KEYS, "action") + _hint_misplaced(key))
+            if key not in ACTION_KEYS:
+                self.problem(k, unknown(key, ACTION_KEYS, "action") + misplaced(key))
                 continue
             check = getattr(self, f"_a_{key}")
             try:
@@ -241,62 +246,3 @@ class _RuleBuilder:
             else:
                 raise ArgError(f"{e!r} is neither a mail address nor an agent login")
         return tuple(out)
-
-
-def compile_when(value: object, env: Env, key: str, problem, nested: bool = False):
-    """A ``when`` table -> a condition tree (all-of its keys), or None after reporting problems."""
-    if not isinstance(value, dict):
-        problem(key, f"expected a table of conditions, e.g. {{ subject_contains = \"outage\" }}, got {value!r}")
-        return None
-    if nested and not value:
-        problem(key, "empty condition table")
-        return None
-    children, failed = [], False
-    for name, arg in value.items():
-        k = f"{key}.{name}"
-        node = None
-        if name in ("all", "any"):
-            if not isinstance(arg, list) or not arg or not all(isinstance(t, dict) for t in arg):
-                problem(k, f"expected a list of condition tables, e.g. {name} = [ {{ sender_domain = \"example.test\" }}, {{ ... }} ]")
-            else:
-                subs = [compile_when(t, env, f"{k}[{i}]", problem, True) for i, t in enumerate(arg)]
-                if None not in subs:
-                    subs.sort(key=lambda n: n.cost)
-                    cls = AllOf if name == "all" else AnyOf
-                    node = cls(tuple(subs), k, sum(n.cost for n in subs))
-        elif name == "not":
-            if not isinstance(arg, dict):
-                problem(k, "expected one table of conditions (negated when all of them hold); for several use not = { any = [...] }")
-            else:
-                sub = compile_when(arg, env, k, problem, True)
-                node = Not(sub, k) if sub is not None else None
-        elif name in REGISTRY:
-            spec = REGISTRY[name]
-            try:
-                node = Cond(spec, spec.parse(arg, env), arg, k)
-            except ArgError as exc:
-                problem(k, str(exc))
-        else:
-            problem(k, _unknown(name, [*REGISTRY, "all", "any", "not"], "condition") + _hint_misplaced(name))
-        failed |= node is None
-        children.append(node)
-    if failed:
-        return None
-    if len(children) == 1 and nested:
-        return children[0]
-    children.sort(key=lambda n: n.cost)
-    return AllOf(tuple(children), key, sum(n.cost for n in children), implicit=not nested)
-
-
-def _unknown(name: str, known, what: str) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(known))}"
-    return f"unknown {what} {name!r}{hint}"
-
-
-def _hint_misplaced(name: str) -> str:
-    if name in _ACTION_KEYS:
-        return f" ({name!r} is an action: put it under then = {{...}})"
-    if name in REGISTRY:
-        return f" ({name!r} is a condition: put it under when = {{...}})"
-    return ""
