@@ -28,8 +28,9 @@ from maildesk.rules.schema import parse_rules  # noqa: E402
 
 __all__ = ["generated_rules", "main", "typical_message"]
 
-WORDS = ("invoice refund outage password login server database backup network printer vpn license "
-         "upgrade contract renewal crash error timeout certificate mailbox quota migration report").split()
+WORDS = ("invoice", "refund", "outage", "password", "login", "server", "database", "backup", "network", "printer", "vpn",
+         "license", "upgrade", "contract", "renewal", "crash", "error", "timeout", "certificate", "mailbox", "quota")
+FILLER = ("the", "we", "is", "not", "since", "our", "please", "can", "you")
 
 
 def typical_message() -> bytes:
@@ -37,7 +38,7 @@ def typical_message() -> bytes:
     rnd = random.Random(7)
     lines = []
     while sum(len(x) + 1 for x in lines) < 4600:
-        lines.append(" ".join(rnd.choice(WORDS + ["the", "we", "is", "not", "since", "our", "please", "can", "you"])
+        lines.append(" ".join(rnd.choice(WORDS + FILLER)
                               for _ in range(12)))
     body = "Hello support team,\n\n" + "\n".join(lines) + "\n\nBest regards,\nJordan Miller\nAcme Widgets\n"
     head = (

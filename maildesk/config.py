@@ -111,10 +111,13 @@ class ImapConfig:
     move_to: str | None = None
     queue: str | None = None
     team: str | None = None
-    poll_interval: float = 60.0
-    idle_timeout: float = 1500.0
-    batch_size: int = 50
-    timeout: float = 60.0
+    poll_interval: float = 60.0  # seconds between polls when the server has no IDLE
+    idle_timeout: float = 1500.0  # re-issue IDLE after this long (servers drop it at 30 min)
+    batch_size: int = 50  # messages per FETCH and per commit
+    timeout: float = 60.0  # socket timeout for connecting and for each command
+    # Reconnect backoff after a failure: retry_base seconds, doubling, at most retry_max.
+    retry_base: float = 5.0
+    retry_max: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -326,10 +329,30 @@ def _check(cfg: Config, ctx: _Ctx) -> None:
             raise ctx.error(f"imap.{i}", "password", f"mailbox {box.name!r}: set password or oauth2_token")
         if box.after == "move" and not box.move_to:
             raise ctx.error(f"imap.{i}", "move_to", f"mailbox {box.name!r}: after = \"move\" needs move_to")
+        _check_imap(box, i, ctx)
     cfg.mail.secret.reveal()  # fail at start, not at the first outgoing mail
     url = cfg.database.url
     if not url.startswith(("sqlite:", "postgresql")):
         raise ctx.error("database", "url", f"expected sqlite:///path or postgresql+psycopg://..., got {url!r}")
+
+
+def _check_imap(box: ImapConfig, i: int, ctx: _Ctx) -> None:
+    section = f"imap.{i}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,89}", box.name):
+        raise ctx.error(section, "name", f"expected up to 90 letters, digits or ._@+- , got {box.name!r}")
+    if box.password is not None and box.oauth2_token is not None:
+        raise ctx.error(section, "oauth2_token", f"mailbox {box.name!r}: set password or oauth2_token, not both")
+    if not 0 < box.port < 65536:
+        raise ctx.error(section, "port", f"expected 1-65535, got {box.port}")
+    if box.move_to is not None and box.move_to == box.folder:
+        raise ctx.error(section, "move_to", f"mailbox {box.name!r}: move_to must differ from folder ({box.folder!r})")
+    if box.batch_size < 1:
+        raise ctx.error(section, "batch_size", f"expected at least 1, got {box.batch_size}")
+    if not 0 < box.idle_timeout <= 1740:
+        raise ctx.error(section, "idle_timeout", "expected 1-1740 seconds (servers may end IDLE after 30 minutes)")
+    for key in ("poll_interval", "timeout", "retry_base", "retry_max"):
+        if getattr(box, key) <= 0:
+            raise ctx.error(section, key, f"expected a positive number of seconds, got {getattr(box, key)}")
 
 
 def _absolute_sqlite_url(url: str, base: Path) -> str:

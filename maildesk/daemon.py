@@ -106,7 +106,11 @@ class Daemon:
     def _sources(self, intake: Intake) -> list:
         """Other mail sources besides the listener: objects with async start() and stop()."""
         # --- sources: IMAP mailboxes (maildesk/ingest/imap.py) ---
-        return []
+        if not self.config.imap:
+            return []
+        from maildesk.ingest.imap import ImapSource
+
+        return [ImapSource(box, intake, clock=self.desk.clock) for box in self.config.imap]
 
     async def run(self, ready: Callable[[str, int], None] | None = None) -> None:
         self.desk.store.check_schema()

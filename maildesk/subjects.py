@@ -26,7 +26,7 @@ def format_ref(prefix: str, number: int) -> str:
 
 def find_refs(subject: str, prefix: str) -> list[int]:
     """Ticket numbers referenced as ``[PREFIX-123]`` (or ``PREFIX-123``/``#PREFIX-123``)."""
-    pattern = re.compile(rf"(?<![A-Za-z0-9])\[?#?{re.escape(prefix)}[-#]?(\d{{1,18}})\]?(?!\d)", re.IGNORECASE)
+    pattern = re.compile(rf"(?<![A-Za-z0-9])\[?#?{re.escape(prefix)}[-#]?(\d{{1,18}})\]?(?![A-Za-z0-9])", re.IGNORECASE)
     return [int(n) for n in pattern.findall(subject or "")]
 
 

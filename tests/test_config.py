@@ -119,7 +119,9 @@ def test_command_secret_is_cached_and_refreshed(tmp_path):
     counter = tmp_path / "n"
     counter.write_text("0")
     cmd = f"sh -c 'n=$(cat {counter}); n=$((n+1)); echo $n > {counter}; echo token$n'"
-    cfg = load_config(write(tmp_path, BASE.replace('secret = "s3cret"', 'secret = "x"\n') + f'\n[[imap]]\nhost = "h"\nusername = "u"\noauth2_token = {{ command = "{cmd.replace(chr(34), chr(92) + chr(34))}" }}\n'))
+    quoted = cmd.replace('"', '\\"')
+    imap = f'\n[[imap]]\nhost = "h"\nusername = "u"\noauth2_token = {{ command = "{quoted}" }}\n'
+    cfg = load_config(write(tmp_path, BASE + imap))
     token = cfg.imap[0].oauth2_token
     first = token.reveal()
     assert token.reveal() == first

@@ -6,7 +6,6 @@ import base64
 from email.utils import make_msgid
 
 from maildesk.mailbuild import continue_thread_index
-
 from maildesk.tokens import ReplyToken, make_address
 from tests.support import deliver, make_mail, outbox_mails, ticket_json
 

@@ -23,7 +23,6 @@ def format_test(decision: Decision, ruleset: RuleSet) -> str:
     hits = {h.rule: h for h in decision.hits}
     kind = "a reply to an existing ticket" if decision.is_reply else "a new ticket"
     out = [f"Rules from {ruleset.path or 'the rules file'}, evaluated for {kind}:", ""]
-    stopped = False
     for rule in ruleset.rules:
         head = f"#{rule.index} {rule.name}"
         hit = hits.get(rule.name)
@@ -31,13 +30,12 @@ def format_test(decision: Decision, ruleset: RuleSet) -> str:
             verdict = "MATCHED" + (" (stop = true: later rules are not evaluated)" if rule.stop and hit.matched else "")
             out.append(f"{head}: {verdict if hit.matched else 'no match'}")
             out.extend(f"      {r}" for r in hit.reasons)
-            stopped = stopped or (hit.matched and rule.name == decision.stopped_by)
         elif not rule.enabled:
             out.append(f"{head}: skipped (enabled = false)")
-        elif stopped:
-            out.append(f"{head}: not evaluated (rule {decision.stopped_by!r} stopped the run)")
-        else:
+        elif rule.on != "any" and (rule.on == "reply") != decision.is_reply:
             out.append(f"{head}: skipped (on = \"{rule.on}\": {'new tickets' if rule.on == 'new' else 'replies'} only)")
+        else:
+            out.append(f"{head}: not evaluated (rule {decision.stopped_by!r} stopped the run)")
     if not ruleset.rules:
         out.append("(no rules)")
     out += ["", "Decision:"]

@@ -117,11 +117,11 @@ def parse_rules(text: str, path: str, directory: Directory, template_names: set[
     for i, raw in enumerate(rules_raw):
         builder = _RuleBuilder(path, where, i, raw, env, problems)
         rule = builder.build(template_names, sla_names)
-        if rule is not None and rule.name in names:
-            builder.problem("name", f"duplicate rule name {rule.name!r}; rule names must be unique")
+        if builder.name.strip() and builder.name in names:
+            builder.problem("name", f"duplicate rule name {builder.name!r}; rule names must be unique")
             rule = None
+        names.add(builder.name)
         if rule is not None:
-            names.add(rule.name)
             rules.append(rule)
     return RuleSet(tuple(rules), own, path), problems
 
@@ -136,7 +136,7 @@ class _RuleBuilder:
 
     def problem(self, key: str, hint: str) -> None:
         self.count += 1
-        last = re.split(r"[.\[\]]+", key.strip("]"))[-1] if key else ""
+        last = next((k for k in reversed(re.split(r"[.\[\]]+", key)) if k and not k.isdigit()), "")
         line = (self.where.key_line(last, self.span) if last and self.span else None) or self.name_line
         label = f' "{self.name}"' if self.name else ""
         self.problems.append(ConfigError(self.path, f"[[rule]] #{self.index + 1}{label} {key}".rstrip(), hint, line))
@@ -158,7 +158,7 @@ class _RuleBuilder:
             self.problem("description", "expected a string")
         when = compile_when(raw.get("when", {}), self.env, "when", self.problem)
         then = self._actions(raw.get("then", {}), template_names, sla_names)
-        if then == Actions() and not raw.get("stop", False) and isinstance(raw.get("then", {}), dict):
+        if not raw.get("then") and not raw.get("stop", False) and isinstance(raw.get("then", {}), dict):
             self.problem("then", "the rule does nothing: give it actions, e.g. then = { tags = [\"x\"] }, or stop = true")
         if self.count:
             return None

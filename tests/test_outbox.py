@@ -1,0 +1,85 @@
+"""Outbox delivery against a real aiosmtpd sink: retries with backoff, permanent failures, leases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from maildesk.config import OutboundConfig
+from maildesk.deliver import MaildirDeliverer, SmtpDeliverer
+from maildesk.models import Event, Outbox, Suppression
+from maildesk.outbox import backoff, drain, retry
+from tests.support import deliver, free_port, make_mail
+
+CFG = OutboundConfig(smarthost="127.0.0.1:1", retry_base=30, retry_max=3600, max_attempts=4)
+
+
+def _row(desk):
+    with desk.store.read() as s:
+        return s.scalars(select(Outbox)).one()
+
+
+def test_backoff_doubles_up_to_the_cap():
+    assert [backoff(n, CFG).total_seconds() for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
+
+
+def test_delivered_to_sink_once(desk, sink):
+    deliver(desk, make_mail(subject="one"))
+    smtp = SmtpDeliverer("127.0.0.1", sink.port)
+    assert drain(desk.store, smtp, CFG, desk.clock).sent == 1
+    assert drain(desk.store, smtp, CFG, desk.clock).total == 0
+    assert len(sink.messages) == 1 and _row(desk).status == "sent"
+    assert sink.messages[0].mail_from == "support@example.test"
+
+
+def test_temporary_failures_retry_with_backoff_then_give_up(desk, clock):
+    deliver(desk, make_mail())
+    down = SmtpDeliverer("127.0.0.1", free_port(), timeout=2)
+    assert drain(desk.store, down, CFG, clock).retried == 1
+    row = _row(desk)
+    assert row.status == "queued" and row.attempts == 1 and row.next_attempt_at == clock.now + timedelta(seconds=30)
+    assert drain(desk.store, down, CFG, clock).total == 0  # not due yet
+    for _ in range(3):
+        clock.advance(hours=2)
+        drain(desk.store, down, CFG, clock)
+    row = _row(desk)
+    assert row.status == "failed" and row.attempts == 4
+    with desk.store.read() as s:
+        assert s.scalars(select(Event).where(Event.kind == "delivery_failed")).one().detail["outbox"] == row.id
+    with desk.store.transaction() as s:
+        assert retry(s, clock.now) == 1
+    assert _row(desk).status == "queued"
+
+
+def test_4xx_is_temporary_and_5xx_is_permanent(desk, sink, clock):
+    deliver(desk, make_mail(sender="jane@customer.test"))
+    smtp = SmtpDeliverer("127.0.0.1", sink.port)
+    sink.data_reply = "451 4.3.0 try later"
+    assert drain(desk.store, smtp, CFG, clock).retried == 1
+    clock.advance(minutes=5)
+    sink.data_reply = None
+    sink.rcpt_reply = lambda a: "550 5.1.1 no such user"
+    assert drain(desk.store, smtp, CFG, clock, suppress_days=30).failed == 1
+    row = _row(desk)
+    assert row.status == "failed" and "550" in row.last_error
+    with desk.store.read() as s:
+        assert s.get(Suppression, "jane@customer.test").until > clock.now + timedelta(days=29)
+
+
+def test_expired_lease_is_reclaimed_after_a_crash(desk, sink, clock):
+    deliver(desk, make_mail())
+    with desk.store.transaction() as s:  # a worker claimed it and died
+        row = s.scalars(select(Outbox)).one()
+        row.status, row.claimed_until = "sending", clock.now + timedelta(minutes=5)
+    smtp = SmtpDeliverer("127.0.0.1", sink.port)
+    assert drain(desk.store, smtp, CFG, clock).total == 0
+    clock.advance(minutes=6)
+    assert drain(desk.store, smtp, CFG, clock).sent == 1
+
+
+def test_maildir_delivery(tmp_path):
+    d = MaildirDeliverer(tmp_path / "sent")
+    d.send("support@example.test", ["a@b.c"], b"Subject: x\r\n\r\nbody\r\n")
+    files = list((tmp_path / "sent" / "new").iterdir())
+    assert len(files) == 1 and files[0].read_bytes().endswith(b"Subject: x\r\n\r\nbody\r\n")

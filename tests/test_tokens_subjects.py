@@ -1,0 +1,52 @@
+"""Signed reply tokens and subject handling."""
+
+from __future__ import annotations
+
+import pytest
+
+from maildesk.subjects import base_subject, find_refs, reply_subject
+from maildesk.tokens import ReplyToken, find_token, make_address, make_token, verify_token
+
+S = "secret-1"
+
+
+@pytest.mark.parametrize("tok", [ReplyToken("t", 1), ReplyToken("t", 1042, "bob"), ReplyToken("s", 7, None, 4),
+                                 ReplyToken("t", 10**15, "a.b_c")])
+def test_token_round_trip(tok):
+    assert verify_token(S, make_token(S, tok)) == tok
+    assert verify_token(S, make_token(S, tok).upper()) == tok  # MTAs may change case
+
+
+def test_tampering_is_detected():
+    token = make_token(S, ReplyToken("t", 1042, "bob"))
+    assert verify_token("other", token) is None
+    assert verify_token(S, token.replace("t1042", "t1043")) is None
+    assert verify_token(S, token.replace("-a-bob", "-a-eve")) is None
+    assert verify_token(S, token.replace("-a-bob", "")) is None
+    survey = make_token(S, ReplyToken("s", 7, None, 4))
+    assert verify_token(S, survey.replace("-4-", "-5-")) is None
+    assert verify_token(S, "t1-aaaaaaaaaaaaaaaa") is None and verify_token(S, "garbage") is None
+
+
+def test_address_and_finding_tokens():
+    addr = make_address(S, "support@example.test", ReplyToken("t", 5))
+    assert addr.startswith("support+t5-") and addr.endswith("@example.test")
+    assert find_token((addr, "other+x@example.test"), ("support@example.test",)) == [addr.split("+")[1].split("@")[0]]
+    with pytest.raises(ValueError):
+        make_token(S, ReplyToken("t", 1, "Bad-Login"))
+
+
+@pytest.mark.parametrize("subject, base", [
+    ("Re: Re: RE: hello", "hello"), ("AW: WG: Drucker", "Drucker"), ("SV: VS: hei", "hei"),
+    ("Antw: Odp: test", "test"), ("Ответ: Отв: Принтер", "Принтер"), ("Απ: Σχετ: δοκιμή", "δοκιμή"),
+    ("השב: תשובה: שלום", "שלום"), ("回复: 返信: 件名", "件名"), ("Fwd: FW: Tr: x", "x"), ("Re[3]: x", "x"),
+    ("[MD-12] Re: x", "x"), ("Réponse", "Réponse"), ("Reply needed", "Reply needed"), ("", ""),
+])
+def test_base_subject(subject, base):
+    assert base_subject(subject, "MD") == base
+
+
+def test_reply_subject_and_refs():
+    assert reply_subject("AW: Ответ: Re: Drucker", "MD", 7) == "[MD-7] Re: Drucker"
+    assert reply_subject("[MD-7] Re: Drucker", "MD", 7) == "[MD-7] Re: Drucker"
+    assert find_refs("Re: [MD-12] and [md-13]; not XMD-14 nor MD-15x", "MD") == [12, 13]
