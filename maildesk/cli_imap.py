@@ -101,8 +101,13 @@ def cmd_imap(args, config: Config) -> int:
     if not boxes:
         print("no [[imap]] mailboxes configured in", config.path)
         return 0
+    from maildesk.logsetup import bind
+
     marks = _known_marks(config)
-    rows = [check_mailbox(box, marks) for box in boxes]
+    rows = []
+    for box in boxes:
+        with bind(imap=box.name):
+            rows.append(check_mailbox(box, marks))
     if args.json:
         json.dump(rows, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")

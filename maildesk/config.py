@@ -134,6 +134,23 @@ class PathsConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    # authserv-ids of your own MTAs whose Authentication-Results headers are believed:
+    # a DKIM or SPF pass there lets an agent's mail run commands without the reply token.
+    trusted_authserv_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    # Status a ticket moves to when an agent answers the customer ("pending": waiting on them).
+    agent_reply_status: str = "pending"
+    # Tell the customer when their ticket is resolved / closed.
+    notify_customer_on: tuple[str, ...] = ("resolved", "closed")
+    # Messages shown in an agent notification's short history.
+    history_in_notifications: int = 3
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "INFO"
     # At INFO and above mail addresses are shown as j***@example.com.
@@ -152,6 +169,8 @@ class Config:
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
 
     def resolve(self, path: str | os.PathLike) -> Path:
         p = Path(path)
@@ -174,12 +193,15 @@ _SECTIONS = {
     "processing": ProcessingConfig,
     "paths": PathsConfig,
     "log": LogConfig,
+    "auth": AuthConfig,
+    "workflow": WorkflowConfig,
 }
 _CHOICES = {
     ("database", "sqlite_synchronous"): ("full", "normal", "extra"),
     ("imap", "security"): ("tls", "starttls", "none"),
     ("imap", "after"): ("seen", "move", "delete"),
     ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+    ("workflow", "agent_reply_status"): ("open", "pending", "resolved"),
 }
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$|^[^@\s<>\"]+@[a-z0-9-]+$", re.I)
 

@@ -21,7 +21,7 @@ from maildesk.deliver import Deliverer, make_deliverer
 from maildesk.desk import Desk
 from maildesk.ingest.intake import Intake
 from maildesk.ingest.smtp import SmtpListener
-from maildesk.outbox import drain
+from maildesk.outbox import drain, release_dead_claims
 from maildesk.pipeline import process_pending
 from maildesk.render import Renderer
 from maildesk.store import Store, open_store
@@ -114,6 +114,7 @@ class Daemon:
 
     async def run(self, ready: Callable[[str, int], None] | None = None) -> None:
         self.desk.store.check_schema()
+        await asyncio.to_thread(release_dead_claims, self.desk.store)
         processor = _Worker("processor", self._process_step, self.config.processing.poll_interval)
         outbox = _Worker("outbox", self._outbox_step, self.config.outbound.poll_interval)
         self.desk.wakeups.update(process=processor.wake, outbox=outbox.wake)

@@ -28,8 +28,10 @@ class Desk:
     clock: Callable[[], datetime]
     renderer: Renderer
     secret: str
-    # Filled by the rules/agents/SLA layers when they are configured (see daemon.build_desk).
-    policy: Any = None
+    # The admin's files in config/ (agents.toml, rules.toml, sla.toml), reloaded on change.
+    directory: Any = None
+    ruleset: Any = None
+    sla: Any = None
     wakeups: dict[str, Callable[[], None]] = field(default_factory=dict)
 
     @property

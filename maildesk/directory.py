@@ -33,6 +33,7 @@ __all__ = [
     "TomlLocator",
     "check_directory",
     "load_directory",
+    "parse_directory",
     "parse_hours",
     "read_directory",
     "toml_error",
@@ -208,11 +209,16 @@ def _load(path: Path) -> tuple[Directory, list[ConfigError]]:
         return Directory(), [ConfigError(str(path), "", f"expected UTF-8 text: {exc}")]
     except OSError as exc:
         return Directory(), [ConfigError(str(path), "", f"cannot read the agents file ({exc.strerror}); see docs/rules.md")]
+    return parse_directory(text, str(path))
+
+
+def parse_directory(text: str, file: str = "agents.toml") -> tuple[Directory, list[ConfigError]]:
+    """Parse agents.toml text; ``file`` is the name the errors carry."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return Directory(), [toml_error(str(path), exc)]
-    return _Loader(str(path), TomlLocator(text)).build(data)
+        return Directory(), [toml_error(file, exc)]
+    return _Loader(file, TomlLocator(text)).build(data)
 
 
 @dataclass

@@ -8,12 +8,13 @@ mail, a duplicate, a bounce or a suppressed auto-reply are outcomes, not excepti
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from maildesk.agentmail import handle_agent_mail
+from maildesk.authz import identify
 from maildesk.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
 from maildesk.correlate import ThreadMatch, find_ticket
 from maildesk.desk import Desk
@@ -21,19 +22,14 @@ from maildesk.ingest.smtp import is_support_address
 from maildesk.mailer import queue_mail
 from maildesk.message import InboundMessage
 from maildesk.models import InboxMail, MessageRef, Outbox, Ticket
+from maildesk.notify import notify_agents
+from maildesk.outcome import Outcome
 from maildesk.subjects import format_ref
 from maildesk.tickets import add_message, add_participants, contact_for, open_ticket, record, set_status
 
 __all__ = ["Outcome", "handle"]
 
 log = logging.getLogger("maildesk.pipeline")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # processed | duplicate
-    text: str
-    ticket_id: int | None = None
 
 
 def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, now: datetime) -> Outcome:
@@ -49,11 +45,13 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
         return _bounce(session, desk, msg, now)
     match = find_ticket(session, msg, secret=desk.secret, support=desk.config.mail.addresses,
                         prefix=desk.config.mail.ticket_prefix)
-    if desk.policy is not None:
-        custom = desk.policy.handle(session, desk, row, msg, match, now)
-        if custom is not None:
-            return custom
-    if match.ticket is not None and match.ticket.status != "closed":
+    who = identify(msg, match.token, desk.directory, desk.config.auth.trusted_authserv_ids)
+    if who.claimed is not None and not who.is_agent:
+        match.security.append(f"mail claims to be from agent {who.claimed.login} but is not authenticated (no valid agent "
+                              "token, no trusted DKIM/SPF pass): treated as a customer mail, no command was run")
+    if who.is_agent and match.ticket is not None:
+        outcome = handle_agent_mail(session, desk, row, msg, match.ticket, who.agent, who.how, now)
+    elif match.ticket is not None and match.ticket.status != "closed":
         outcome = _reply(session, desk, row, msg, match, now)
     else:
         outcome = _new(session, desk, row, msg, match, now)
@@ -110,11 +108,12 @@ def _bounce(session: Session, desk: Desk, msg: InboundMessage, now: datetime) ->
 def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
     ticket = match.ticket
     assert ticket is not None
-    add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via=match.via, now=now)
+    stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via=match.via, now=now)
     add_participants(session, ticket, [msg.from_addr, *(a for _, a in msg.cc), *(a for _, a in msg.to)], "cc", _is_ours(desk))
     if ticket.status in ("pending", "resolved"):
         set_status(session, ticket, "open", "customer", now, reason="customer replied")
     record(session, ticket, "customer", "customer_reply", now, via=match.via, inbox=row.id, message_id=msg.message_id)
+    notify_agents(session, desk, ticket, "customer_reply", now, message=stored)
     return Outcome("processed", f"reply on {_ref(desk, ticket.id)} (threaded by {match.via})", ticket.id)
 
 
@@ -127,7 +126,7 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
     if ticket.support_address:
         local, _, domain = ticket.support_address.partition("@")
         ticket.support_address = f"{local.split('+', 1)[0]}@{domain}"
-    add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via="new" if parent is None else "follow-up", now=now)
+    stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via="new" if parent is None else "follow-up", now=now)
     add_participants(session, ticket, [sender], "requester", _is_ours(desk))
     add_participants(session, ticket, [*(a for _, a in msg.cc), *(a for _, a in msg.to)], "cc", _is_ours(desk))
     record(session, ticket, "customer", "created", now, inbox=row.id, source=msg.source,
@@ -135,6 +134,7 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
     if parent is not None:
         record(session, parent, "customer", "follow_up", now, follow_up=ticket.id)
     ack = _acknowledge(session, desk, ticket, msg, now)
+    notify_agents(session, desk, ticket, "new_ticket", now, message=stored)
     text = f"new ticket {_ref(desk, ticket.id)}" + (f" (follow-up of closed {_ref(desk, parent.id)})" if parent else "")
     return Outcome("processed", f"{text}; {ack}", ticket.id)
 

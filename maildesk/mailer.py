@@ -22,7 +22,7 @@ from maildesk.render import Renderer
 from maildesk.subjects import base_subject, format_ref
 from maildesk.tokens import ReplyToken, make_address
 
-__all__ = ["MailContext", "last_customer_message", "queue_mail", "ticket_context"]
+__all__ = ["MailContext", "Queued", "last_customer_message", "queue_mail", "ticket_context"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,12 @@ class MailContext:
     support_name: str
     prefix: str
     loop_id: str
+
+
+@dataclass(frozen=True)
+class Queued:
+    outbox: Outbox
+    message: TicketMessage | None  # the ticket's record of it (None for agent notifications)
 
 
 def ticket_context(ctx: MailContext, ticket: Ticket) -> dict:
@@ -70,8 +76,10 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
                to: list[tuple[str, str]], now: datetime, auto: bool, extra: dict | None = None,
                cc: list[tuple[str, str]] | None = None, agent: str | None = None, from_name: str | None = None,
                answering: str | None = None, attachments: tuple = (), record_kind: str | None = None,
-               direction: str = "out") -> Outbox:
-    """Queue one mail about ``ticket``; ``agent`` puts that agent's login into the reply token."""
+               direction: str = "out", record: bool = True, headers: dict | None = None) -> Queued:
+    """Queue one mail about ``ticket``; ``agent`` puts that agent's login into the reply token.
+    ``record=False`` keeps it off the ticket's message list (agent notifications); its
+    Message-ID is remembered for threading either way."""
     support = ticket.support_address or ctx.support_addresses[0]
     context = {**ticket_context(ctx, ticket), **(extra or {})}
     rendered = ctx.renderer.render(template, **context)
@@ -89,7 +97,7 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
         in_reply_to=answering or (refs[-1] if refs else None),
         references=refs,
         auto_headers=AUTO_HEADERS if auto else {},
-        extra_headers={LOOP_HEADER: ctx.loop_id, "X-Maildesk-Ticket": format_ref(ctx.prefix, ticket.id)},
+        extra_headers={LOOP_HEADER: ctx.loop_id, "X-Maildesk-Ticket": format_ref(ctx.prefix, ticket.id), **(headers or {})},
         attachments=attachments,
         thread_index=new_index,
         thread_topic=ticket.thread_topic or (base_subject(ticket.subject, ctx.prefix) if new_index else None),
@@ -100,8 +108,12 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
     rcpt = [a for _, a in to] + [a for _, a in (cc or [])]
     row = enqueue(session, ticket_id=ticket.id, kind=kind, mail=mail, message_id=message_id,
                   mail_from=support, rcpt_to=rcpt, now=now)
-    session.add(TicketMessage(ticket_id=ticket.id, direction=direction, kind=record_kind or kind, from_addr=support,
-                              from_name=out.from_name, to=[a for _, a in to], cc=[a for _, a in (cc or [])],
-                              subject=rendered.subject, message_id=message_id, text=rendered.text,
-                              thread_via=None, created_at=now))
-    return row
+    message = None
+    if record:
+        message = TicketMessage(ticket_id=ticket.id, direction=direction, kind=record_kind or kind, from_addr=support,
+                                from_name=out.from_name, to=[a for _, a in to], cc=[a for _, a in (cc or [])],
+                                subject=rendered.subject, message_id=message_id, text=rendered.text,
+                                thread_via=None, created_at=now)
+        session.add(message)
+        session.flush()
+    return Queued(row, message)

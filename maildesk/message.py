@@ -1,36 +1,73 @@
 """raw bytes -> one :class:`InboundMessage`, parsed once and passed to every stage.
 
-Parsing is done by mail-parser (on top of the stdlib email package); HTML-only mail gets
-its text from inscriptis. Nothing here raises on bad input: problems become entries in
-``defects`` and the message is still usable.
+The MIME tree comes from the stdlib email parser (compat32, fed in chunks, nesting capped
+at ``max_depth``); text, HTML, attachments and delivery reports are read from it here in
+one walk. HTML-only mail gets its text from inscriptis, winmail.dat is opened with
+tnefparse. Nothing here raises on bad input: problems become entries in ``defects`` and
+the message is still usable. Memory: a message with one big base64 attachment peaks at
+about raw + 2x its size (runs of base64 lines bypass the parser's per-line strings).
 """
 
 from __future__ import annotations
 
-import base64
+import binascii
+import codecs
 import contextlib
 import hashlib
+import mimetypes
+import posixpath
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.header import decode_header, make_header
 from email.message import Message
+from email.parser import BytesFeedParser, BytesHeaderParser, HeaderParser
+from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
-import mailparser
 from inscriptis import get_text
+
+try:
+    from tnefparse import TNEF
+except ImportError:  # optional: without it winmail.dat stays one opaque attachment
+    TNEF = None
 
 __all__ = ["Attachment", "DeliveryReport", "InboundMessage", "clean_header", "parse", "parse_msgids"]
 
 _MSGID = re.compile(r"<([^<>\s]{1,990})>")
-_CTRL = re.compile(r"[\r\n\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
+_BARE_MSGID = re.compile(r"[^\s<>,;\"()]{1,500}@[^\s<>,;\"()]{1,489}")
+_ADDR = re.compile(r"[^\s<>()\[\],;:\"]+@[^\s<>()\[\],;:\"@]+")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_CTRL = re.compile(r"[\x00-\x1f\x7f]+")
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
+_STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
+_META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset=[\"']?([\w.:-]{1,40})", re.I)
+_HEADER_START = re.compile(rb"From |[\x21-\x39\x3b-\x7e]+:")
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:|[ \t]")
+_B64_RUN = re.compile(rb"^(?:[A-Za-z0-9+/]{40,998}\r?\n)++(?:[A-Za-z0-9+/]{0,998}={0,2}\r?\n)?", re.M)
+_BLOB_MIN = 1 << 18  # base64 runs at least this long skip the parser
+_CHUNK = 1 << 16
+_HEAD_SCAN = 1 << 18
+_HARD_DEPTH = 100  # max_depth is clamped to this: deeper MIME is never legitimate
+_CODEC_ALIASES = {"iso-8859-8-i": "iso8859-8", "iso-8859-6-i": "iso8859-6", "windows-874": "cp874", "x-sjis": "shift_jis"}
+_CODEC_TRIES = {"iso8859-1": ("cp1252", "iso8859-1"), "gb2312": ("gb2312", "gb18030"), "gbk": ("gbk", "gb18030"),
+                "euc_kr": ("euc_kr", "cp949"), "shift_jis": ("shift_jis", "cp932"), "big5": ("big5", "big5hkscs"),
+                "iso2022_jp": ("iso2022_jp", "iso2022_jp_ext", "iso2022_jp_2")}
+_UNSAFE_CODECS = {"unicode-escape", "raw-unicode-escape", "undefined", "idna", "punycode"}
+_SINGLE = ("from", "sender", "to", "cc", "reply-to", "subject", "date", "message-id", "in-reply-to", "references")
+_EXTENSIONS = {"message/rfc822": ".eml", "text/calendar": ".ics", "text/plain": ".txt", "text/html": ".html"}
+_TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
 
 
 @dataclass(frozen=True)
 class Attachment:
-    filename: str
+    filename: str  # never empty; no directory part, no control characters
     content_type: str
     data: bytes = field(repr=False)
+    content_id: str = ""  # without <>, for cid: references in the HTML
+    inline: bool = False
 
     @property
     def size(self) -> int:
@@ -61,7 +98,7 @@ class InboundMessage:
     message_id: str | None
     in_reply_to: tuple[str, ...]
     references: tuple[str, ...]
-    from_addr: str
+    from_addr: str  # lower-cased; an IDN domain in its ASCII (xn--) form
     from_name: str
     to: tuple[tuple[str, str], ...]
     cc: tuple[tuple[str, str], ...]
@@ -97,202 +134,472 @@ class InboundMessage:
     @property
     def thread_ids(self) -> tuple[str, ...]:
         """In-Reply-To first, then References newest first: the order to try when threading."""
-        seen: dict[str, None] = {}
-        for mid in (*self.in_reply_to, *reversed(self.references)):
-            seen.setdefault(mid, None)
-        return tuple(seen)
+        return tuple(dict.fromkeys((*self.in_reply_to, *reversed(self.references))))
 
 
-def _undo_surrogates(text: str, charsets: tuple[str, ...] = ()) -> str:
-    """Raw 8-bit header bytes (RFC 6532 UTF-8, or a legacy charset) that the email package
-    kept as surrogate escapes, decoded: UTF-8 first, then the message's charsets, then cp1252."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+def _codec(charset: object) -> str | None:
+    name = str(charset or "").strip().strip("\"'").lower()
+    try:
+        info = codecs.lookup(_CODEC_ALIASES.get(name, name))
+    except (LookupError, ValueError):
+        return None
+    return info.name if info._is_text_encoding and info.name not in _UNSAFE_CODECS else None
+
+
+def _decode(data: bytes, charsets: tuple[str | None, ...]) -> tuple[str, bool]:
+    """Bytes as text: the first charset (or its superset) that decodes them strictly, else
+    UTF-8, the other charsets, cp1252, latin-1. The flag: the first charset was used."""
+    first = _codec(charsets[0]) if charsets else None
+    own = _CODEC_TRIES.get(first, (first,)) if first else ()
+    for name in dict.fromkeys((*own, "utf-8", *filter(None, map(_codec, charsets[1:])), "cp1252", "iso8859-1")):
+        with contextlib.suppress(LookupError, UnicodeError):
+            text = data.decode(name)
+            if text.isascii() or not _SURROGATE.search(text):  # utf-7 & co. can yield lone surrogates
+                return text, name in own
+    return data.decode("utf-8", "replace"), False
+
+
+def _unsurrogate(text: str, charsets: tuple[str, ...] = ()) -> str:
+    """Raw header bytes decoded: 8-bit bytes (kept by the email package as surrogate escapes)
+    as UTF-8 (RFC 6532), else in the message's charsets, else cp1252; ISO-2022-JP escapes."""
+    if text.isascii():
+        if "\x1b" in text:
+            with contextlib.suppress(UnicodeError):
+                return text.encode("ascii").decode("iso2022_jp_2")
         return text
-    raw = text.encode("utf-8", "surrogateescape")
-    for charset in ("utf-8", *charsets, "cp1252"):
-        try:
-            return raw.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return raw.decode("utf-8", "replace")
+    if not _SURROGATE.search(text):
+        return text
+    return _decode(text.encode("utf-8", "surrogateescape"), ("utf-8", *charsets))[0]
+
+
+def _word_bytes(kind: str, payload: str) -> bytes | None:
+    data = payload.encode("utf-8", "surrogateescape")
+    if kind in "qQ":
+        return binascii.a2b_qp(data, header=True)
+    data = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+    data = data[: len(data) - (len(data) % 4 == 1)]  # a lone trailing sextet carries no byte
+    try:
+        return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+    except binascii.Error:
+        return None
+
+
+def _decode_words(text: str, charsets: tuple[str, ...]) -> str:
+    """RFC 2047: adjacent encoded words in one charset are joined as bytes before decoding (a
+    character may be split across them); whitespace between encoded words is dropped."""
+    out: list[str] = []
+    buf, buf_charset, pos, after_word = b"", "", 0, False
+    for m in _WORD.finditer(text):
+        gap, data = text[pos:m.start()], _word_bytes(m.group(2), m.group(3))
+        charset = m.group(1).split("*", 1)[0].lower()  # RFC 2231 language suffix: utf-8*de
+        joined = after_word and data is not None and not gap.strip()
+        if buf and (not joined or charset != buf_charset):
+            out.append(_decode(buf, (buf_charset, *charsets))[0])
+            buf = b""
+        out.append("" if joined else gap)
+        if data is None:
+            out.append(m.group(0))
+        else:
+            buf, buf_charset = buf + data, charset
+        pos, after_word = m.end(), data is not None
+    if buf:
+        out.append(_decode(buf, (buf_charset, *charsets))[0])
+    return "".join(out) + text[pos:]
 
 
 def clean_header(value: object, charsets: tuple[str, ...] = ()) -> str:
-    """A header value as a single line: RFC 2047 decoded, no CR/LF or control characters."""
+    """A header value as one line: unfolded, raw 8-bit and RFC 2047 decoded, control
+    characters made spaces. ``charsets`` are tried for raw 8-bit bytes after UTF-8."""
     if value is None:
         return ""
-    text = _undo_surrogates(str(value), charsets)
+    text = _unsurrogate(_FOLD.sub("", str(value)), charsets)
     if "=?" in text:
-        with contextlib.suppress(LookupError, ValueError, UnicodeError):
-            text = str(make_header(decode_header(text)))
+        text = _decode_words(text, charsets)
     return _CTRL.sub(" ", text).strip()
 
 
 def parse_msgids(value: str) -> tuple[str, ...]:
-    """All ``<id>`` tokens in a header value; a bare id without brackets is accepted too."""
-    found = tuple(f"<{m}>" for m in _MSGID.findall(value or ""))
-    if not found and value and value.strip() and " " not in value.strip() and "@" in value:
-        found = (f"<{value.strip().strip('<>')}>",)
-    return found
+    """All ``<id>`` tokens in a header value, in order, once each; if there are none, bare
+    ``local@domain`` tokens (old mailers drop the brackets)."""
+    found = _MSGID.findall(value or "") or _BARE_MSGID.findall(value or "")
+    return tuple(dict.fromkeys(f"<{m}>" for m in found))
+
+
+class _Part(Message):
+    too_deep = False
+
+    def get_content_type(self) -> str:  # so the parser does not descend into a too-deep part
+        return "application/octet-stream" if self.too_deep else super().get_content_type()
+
+
+class _Parser(BytesFeedParser):
+    """The compat32 feed parser with a nesting limit, so hostile nesting never recurses
+    deeply; parts below the limit keep their content as an opaque string."""
+
+    def __init__(self, limit: int):
+        super().__init__(_factory=_Part, policy=compat32)
+        self._limit = limit
+
+    def feed_view(self, view: memoryview) -> None:
+        for offset in range(0, len(view), _CHUNK):
+            self.feed(bytes(view[offset:offset + _CHUNK]))
+
+    def _new_message(self) -> None:  # stdlib hook, present since Python 3.2
+        super()._new_message()
+        if len(self._msgstack) > self._limit:
+            self._cur.too_deep = True
+
+
+def _tree(raw: bytes, limit: int, token: bytes, defects: list[str]) -> tuple[Message, list[memoryview]]:
+    """Parse ``raw``. Header lines without a colon (which would end the headers early) are
+    dropped; long runs of base64 lines go in as a one-line token, spliced back in _Body."""
+    view, pos, blobs, parser = memoryview(raw), 0, [], _Parser(limit)
+    end = re.search(rb"\r?\n\r?\n", view[:_HEAD_SCAN])
+    if end and _HEADER_START.match(view[:1000]):
+        lines = bytes(view[:end.start()]).splitlines(keepends=True)
+        last = max(i for i, line in enumerate(lines) if _HEADER_START.match(line))
+        kept = [line for i, line in enumerate(lines) if i == 0 or i > last or _HEADER_LINE.match(line)]
+        if len(kept) < len(lines):
+            defects.append(f"{len(lines) - len(kept)} header line(s) without a colon ignored")
+            parser.feed(b"".join(kept))
+            pos = end.start()
+    try:
+        for run in _B64_RUN.finditer(view, pos):
+            if run.end() - run.start() >= _BLOB_MIN:
+                eol = 2 if view[run.end() - 2] == 13 else 1
+                parser.feed_view(view[pos:run.start()])
+                parser.feed(b"%s%d-%s" % (token, len(blobs), bytes(view[run.end() - eol:run.end()])))
+                blobs.append(view[run.start():run.end() - eol])
+                pos = run.end()
+        parser.feed_view(view[pos:])
+        return parser.close(), blobs
+    except Exception as exc:  # the stdlib parser is tolerant; this is the last line of defence
+        defects.append(f"MIME structure unreadable ({type(exc).__name__}: {exc}); only the headers were read")
+        return BytesHeaderParser(policy=compat32).parsebytes(bytes(view[:_HEAD_SCAN])), []
 
 
 def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), source: str = "",
           queue: str | None = None, max_depth: int = 20) -> InboundMessage:
-    defects: list[str] = []
-    try:
-        parsed = mailparser.parse_from_bytes(raw)
-        msg: Message = parsed.message
-    except Exception as exc:  # mail-parser raises many kinds on garbage; never crash on input
-        defects.append(f"unparseable message: {type(exc).__name__}: {exc}")
-        return _unparseable(raw, defects, mail_from, rcpt_to, source, queue)
-    depth = _depth(msg)
-    if depth > max_depth:
-        defects.append(f"MIME nesting depth {depth} exceeds the limit of {max_depth}; only headers were read")
-    defects.extend(str(d) for d in (parsed.defects_categories or ()))
-    headers = _headers(msg)
+    raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw) if not isinstance(raw, bytes) else raw
+    defects: list[str] = [] if raw and not raw.isspace() else ["empty message"]
+    limit, token = max(1, min(max_depth, _HARD_DEPTH)), b"MAILDESK-BLOB-%s-" % secrets.token_hex(8).encode()
+    msg, blobs = _tree(raw, limit, token, defects)
+    body = _Body(defects, limit, token, blobs)
+    plain, html = body.content(msg, "")
+    charsets = tuple(body.charsets)
+    text = plain if plain is not None else _html_text(html, defects) if html else body.tnef_text
+    headers, raw_values = _headers(msg, charsets, defects)
 
     def first(name: str) -> str:
-        values = headers.get(name)
-        return values[0] if values else ""
+        return headers.get(name, ("",))[0]
 
-    raw_headers: dict[str, list[str]] = {}
-    for name, value in msg.raw_items():
-        if name.lower() in ("from", "to", "cc", "reply-to"):
-            raw_headers.setdefault(name.lower(), []).append(_undo_surrogates(str(value)))
-    from_list = _addresses(raw_headers.get("from", ()))
-    from_name, from_addr = from_list[0] if from_list else ("", "")
-    text, html, attachments, charsets = ("", None, (), ())
-    if depth <= max_depth:
-        text, html, attachments, charsets = _body(parsed, msg, defects)
-    mids = parse_msgids(first("message-id"))
+    def addresses(name: str) -> tuple[tuple[str, str], ...]:
+        return _addresses(raw_values.get(name, ()), charsets, defects)
+
+    from_list, mids, in_reply_to = addresses("from"), parse_msgids(first("message-id")), parse_msgids(first("in-reply-to"))
+    if first("message-id") and not mids:
+        defects.append("Message-ID header without a usable id")
     return InboundMessage(
         message_id=mids[0] if mids else None,
-        in_reply_to=parse_msgids(first("in-reply-to")),
+        in_reply_to=in_reply_to,
         references=parse_msgids(" ".join(headers.get("references", ()))),
-        from_addr=from_addr,
-        from_name=from_name,
-        to=_addresses(raw_headers.get("to", ())),
-        cc=_addresses(raw_headers.get("cc", ())),
-        reply_to=_addresses(raw_headers.get("reply-to", ())),
+        from_addr=from_list[0][1] if from_list else "",
+        from_name=from_list[0][0] if from_list else "",
+        to=addresses("to"),
+        cc=addresses("cc"),
+        reply_to=addresses("reply-to"),
         subject=first("subject"),
-        date=_date(first("date")),
-        text=text,
+        date=_date(first("date"), defects),
+        text=text.replace("\r\n", "\n").replace("\r", "\n").strip("\n"),
         html=html,
-        attachments=attachments,
+        attachments=tuple(body.attachments),
         headers=headers,
-        charsets=charsets,
+        charsets=tuple(sorted(set(charsets))),
         mail_from=mail_from,
         rcpt_to=tuple(a.lower() for a in rcpt_to),
         source=source,
         queue=queue,
-        delivery_report=_delivery_report(msg) if depth <= max_depth else None,
-        defects=tuple(defects),
+        delivery_report=_delivery_report(msg, in_reply_to, headers.get("x-failed-recipients", ())),
+        defects=tuple(dict.fromkeys(defects)),
         size=len(raw),
     )
 
 
-def _unparseable(raw, defects, mail_from, rcpt_to, source, queue) -> InboundMessage:
-    text = raw.decode("utf-8", "replace")
-    return InboundMessage(None, (), (), "", "", (), (), (), "", None, text, None, (), {}, (), mail_from,
-                          tuple(rcpt_to), source, queue, None, tuple(defects), len(raw))
-
-
-def _headers(msg: Message) -> dict[str, tuple[str, ...]]:
-    charsets = tuple(c for c in msg.get_charsets() if c)
+def _headers(msg: Message, charsets: tuple[str, ...], defects: list[str]):
     out: dict[str, list[str]] = {}
-    for name, value in msg.raw_items():  # raw: 8-bit bytes still as surrogates, see _undo_surrogates
-        out.setdefault(name.lower(), []).append(clean_header(value, charsets))
-    return {k: tuple(v) for k, v in out.items()}
+    raw: dict[str, list[str]] = {}
+    for name, value in msg.raw_items():  # 8-bit bytes are still surrogate escapes here
+        key = _CTRL.sub("", _unsurrogate(name)).strip().lower()
+        out.setdefault(key, []).append(clean_header(value, charsets))
+        raw.setdefault(key, []).append(str(value))
+    defects.extend(f"duplicate {name} header; the first is used" for name in _SINGLE if len(out.get(name, ())) > 1)
+    return {k: tuple(v) for k, v in out.items()}, raw
 
 
-def _addresses(values) -> tuple[tuple[str, str], ...]:
-    """Addresses from raw header values; RFC 2047 is decoded per display name after splitting,
-    so an encoded comma in a name cannot split one address into two."""
+def _address(value: str) -> str:
+    addr = value.strip().strip("<>").strip()
+    if not _ADDR.fullmatch(addr):
+        match = _ADDR.search(addr)
+        addr = match.group(0) if match else ""
+    local, _, domain = addr.rpartition("@")
+    domain = domain.rstrip(".").lower()
+    if not domain.isascii():
+        with contextlib.suppress(UnicodeError):
+            domain = domain.encode("idna").decode("ascii")
+    return f"{local.lower()}@{domain}" if local and domain and len(addr) <= 320 else ""
+
+
+def _addresses(values, charsets: tuple[str, ...], defects: list[str]) -> tuple[tuple[str, str], ...]:
+    """RFC 2047 is decoded per display name after splitting, so an encoded comma in a name
+    cannot split one address into two."""
     result = []
-    for name, addr in getaddresses([" ".join(v.split()) for v in values]):
-        addr = addr.strip().strip("<>")
-        if "@" in addr and not _CTRL.search(addr):
-            result.append((clean_header(name), addr.lower()))
+    for name, addr in getaddresses([_CTRL.sub(" ", _unsurrogate(_FOLD.sub("", v), charsets)) for v in values]):
+        if _address(addr):
+            result.append((clean_header(name, charsets)[:200], _address(addr)))
+        elif addr.strip():
+            defects.append(f"unusable address {addr[:80]!r} ignored")
     return tuple(result)
 
 
-def _date(value: str) -> datetime | None:
+def _date(value: str, defects: list[str]) -> datetime | None:
     if not value:
         return None
     try:
         dt = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        defects.append(f"unparseable Date header {value[:80]!r}")
         return None
     return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _depth(msg: Message, level: int = 1) -> int:
-    if not msg.is_multipart():
-        return level
-    payload = msg.get_payload()
-    if not isinstance(payload, list) or not payload:
-        return level
-    if level > 100:
-        return level
-    return max(_depth(p, level + 1) for p in payload if isinstance(p, Message)) if payload else level
+def _html_text(html: str, defects: list[str]) -> str:
+    try:
+        return get_text(html)
+    except Exception as exc:  # inscriptis/lxml on hostile HTML: keep the words, lose the layout
+        defects.append(f"HTML could not be converted to text: {type(exc).__name__}")
+        return re.sub(r"<[^>]*>", " ", html)
 
 
-def _body(parsed, msg: Message, defects: list[str]):
-    charsets = tuple(sorted({c.lower() for c in msg.get_charsets() if c}))
-    plain = [t for t in (parsed.text_plain or []) if t and t.strip()]
-    html_parts = [t for t in (parsed.text_html or []) if t and t.strip()]
-    html = "\n".join(html_parts) or None
-    if plain:
-        text = "\n".join(plain)
-    elif html:
+def _unflow(text: str, delsp: bool) -> str:
+    """RFC 3676 format=flowed: soft line breaks (a trailing space) joined, quote depth kept."""
+    lines: list[tuple[int, str]] = []
+    cur, depth = None, 0
+    for raw in text.split("\n"):
+        level = len(raw) - len(raw.lstrip(">"))
+        line = raw[level + 1:] if raw[level:level + 1] == " " else raw[level:]  # space-stuffing
+        if cur is not None and level != depth:
+            lines.append((depth, cur))
+            cur = None
+        cur, depth = (line if cur is None else cur + line), level
+        if line.endswith(" ") and line != "-- ":
+            cur = cur[:-1] if delsp else cur
+        else:
+            lines.append((depth, cur))
+            cur = None
+    if cur is not None:
+        lines.append((depth, cur))
+    return "\n".join(">" * d + (" " if d and s else "") + s for d, s in lines)
+
+
+class _Body:
+    """One walk over the MIME tree: text, HTML, attachments, charsets and defects."""
+
+    def __init__(self, defects: list[str], limit: int, token: bytes, blobs: list[memoryview]):
+        self.defects, self.limit, self.blobs = defects, limit, blobs
+        self.token = re.compile(re.escape(token) + rb"(\d+)-")
+        self.attachments: list[Attachment] = []
+        self.charsets: list[str] = []
+        self.tnef_text, self.too_deep = "", False
+
+    def content(self, part: Message, path: str) -> tuple[str | None, str | None]:
+        """(plain, html) of a subtree; ``plain`` is None when the subtree has no plain text."""
+        ctype, charset = part.get_content_type(), part.get_content_charset()
+        if charset and charset not in self.charsets:
+            self.charsets.append(charset)
         try:
-            text = get_text(html)
-        except Exception as exc:  # malformed HTML must not lose the message
-            defects.append(f"HTML could not be converted to text: {exc}")
-            text = re.sub(r"<[^>]+>", " ", html)
-    else:
-        text = ""
-    text = text.replace("\r\n", "\n").strip("\n")
-    attachments = []
-    for att in parsed.attachments or ():
-        payload = att.get("payload") or ""
+            return self._content(part, ctype, path)
+        except Exception as exc:  # one unreadable part must not lose the rest of the message
+            self.defects.append(f"part {path or 0} ({ctype}) unreadable: {type(exc).__name__}: {exc}")
+            return None, None
+        finally:
+            self.defects.extend(f"{type(d).__name__} in {ctype}" + (f" (part {path})" if path else "") for d in part.defects)
+
+    def _content(self, part: Message, ctype: str, path: str) -> tuple[str | None, str | None]:
+        if getattr(part, "too_deep", False):
+            if not self.too_deep:
+                self.defects.append(f"MIME nesting deeper than {self.limit} levels; the deeper parts were not read")
+            self.too_deep = True
+            return None, None
+        children = part.get_payload()
+        if ctype.startswith("multipart/") and isinstance(children, str):
+            children = _guess_multipart(ctype, self._payload(part), self.limit - path.count(".") - 1)
+            ctype = ctype if children else "text/plain"  # unguessable: read the body as text
+            self.defects.append("multipart boundary missing or wrong; " + ("guessed it" if children else "read as text"))
+        if isinstance(children, list) and ctype.startswith("multipart/"):
+            results = [self.content(child, f"{path}.{i}".lstrip(".")) for i, child in enumerate(children, 1)
+                       if isinstance(child, Message)]
+            if ctype == "multipart/alternative":  # the last alternative is the preferred one
+                return (next((p for p, _ in reversed(results) if p is not None), None),
+                        next((h for _, h in reversed(results) if h is not None), None))
+            html = "\n".join(h for _, h in results if h) or None
+            if all(p is None for p, _ in results):
+                return None, html  # converted once, at the top, if nothing has plain text
+            texts = [p if p is not None else _html_text(h, self.defects) for p, h in results if p is not None or h]
+            return "\n\n".join(t.rstrip("\n") for t in texts), html
+        disposition = part.get_content_disposition()
+        if ctype in ("text/plain", "text/html") and (disposition == "inline" or not (disposition or part.get_filename())):
+            return self._text(part, ctype)
+        if ctype != "message/delivery-status":
+            self._attachment(part, ctype)
+        return None, None
+
+    def _payload(self, part: Message) -> bytes:
+        """A leaf's content with the transfer encoding undone (base64 without line-split copies)."""
+        payload = part.get_payload()  # exact for ASCII; 8-bit content needs decode=True
+        if not isinstance(payload, str):
+            return b""
+        if str(part.get("content-transfer-encoding", "")).strip().lower() == "base64" and payload.isascii():
+            raw = payload.encode("ascii")
+            whole = self.token.fullmatch(raw.strip()) if self.blobs else None
+            with contextlib.suppress(binascii.Error):
+                if whole:  # the common big case: decoded straight from the raw message
+                    return binascii.a2b_base64(self.blobs[int(whole.group(1))])
+                data = self._splice(raw)
+                pad = data.find(b"=")
+                if pad < 0 or not data[pad:].strip(b" \t\r\n="):
+                    return binascii.a2b_base64(data)
+                return b"".join(map(binascii.a2b_base64, data.splitlines()))  # padded line by line
+            self.defects.append("invalid base64 content; decoded what could be")
+            if self.blobs:
+                part.set_payload(self._splice(raw).decode("ascii"))
+        data = part.get_payload(decode=True) or b""
+        return self._splice(data) if self.blobs else data
+
+    def _splice(self, data: bytes) -> bytes:
+        pieces, pos = [], 0
+        for m in self.token.finditer(data):
+            pieces += [data[pos:m.start()], self.blobs[int(m.group(1))]]
+            pos = m.end()
+        return b"".join([*pieces, data[pos:]]) if pieces else data
+
+    def _text(self, part: Message, ctype: str) -> tuple[str | None, str | None]:
+        data = self._payload(part)
+        declared = part.get_content_charset()
+        if not declared and ctype == "text/html":
+            meta = _META_CHARSET.search(data[:4096])
+            declared = meta.group(1).decode("ascii").lower() if meta else None
+        text, used = _decode(data, (declared or "utf-8", *self.charsets))
+        if declared and not used:
+            problem = "is unknown" if _codec(declared) is None else "does not match the bytes"
+            self.defects.append(f"{ctype} charset {declared!r} {problem}; decoded as best possible")
+        if "\x00" in text:
+            self.defects.append("NUL characters removed from the text")
+            text = text.replace("\x00", "")
+        text = text.replace("\r\n", "\n")
+        if not text.strip():
+            return None, None
+        if ctype == "text/html":
+            return None, text
+        if str(part.get_param("format", "")).lower() == "flowed":
+            text = _unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
+        return text, None
+
+    def _attachment(self, part: Message, ctype: str) -> None:
+        inner = part.get_payload(0) if ctype.startswith("message/") and part.is_multipart() else None
+        if isinstance(inner, Message):  # a forwarded mail: kept whole, as .eml
+            data = self._splice(inner.as_bytes(policy=compat32.clone(max_line_length=0)))
+        else:
+            data = self._payload(part)
+        name = _filename(part, ctype, len(self.attachments) + 1)
+        if (ctype in _TNEF_TYPES or name.lower() == "winmail.dat") and self._tnef(data):
+            return
+        cid = clean_header(part.get("content-id", "")).strip("<> ")
+        self.attachments.append(Attachment(name, ctype[:200], data, cid, part.get_content_disposition() == "inline"))
+
+    def _tnef(self, data: bytes) -> bool:
+        """Replace winmail.dat by the files in it; its body is the text if the mail has none."""
+        if TNEF is None:
+            self.defects.append("winmail.dat kept unopened: tnefparse is not installed")
+            return False
         try:
-            data = base64.b64decode(payload) if att.get("binary") else payload.encode(att.get("charset") or "utf-8", "replace")
-        except (ValueError, LookupError) as exc:
-            defects.append(f"attachment {att.get('filename')!r} could not be decoded: {exc}")
-            continue
-        ctype = clean_header(att.get("mail_content_type") or "application/octet-stream")
-        attachments.append(Attachment(clean_header(att.get("filename") or "attachment"), ctype, data))
-    return text, html, tuple(attachments), charsets
+            tnef = TNEF(data, do_checksum=False)
+        except Exception as exc:  # tnefparse fails in many ways on hostile input
+            self.defects.append(f"winmail.dat could not be opened ({type(exc).__name__}); kept as is")
+            return False
+        codepage = tnef.codepage or "cp1252"
+        for i, att in enumerate(tnef.attachments, 1):
+            try:
+                name = att.long_filename()
+            except UnicodeError:  # a title in the sender's code page, not UTF-8
+                name = getattr(att, "_name", b"")
+            name = _safe_name(name if isinstance(name, str) else _decode(name, (codepage,))[0]) or f"winmail-{i}.bin"
+            self.attachments.append(Attachment(name, mimetypes.guess_type(name)[0] or "application/octet-stream", bytes(att.data)))
+        body, html = tnef.body, tnef.htmlbody
+        body = _decode(body, (codepage,))[0] if isinstance(body, bytes) else body
+        if not body and html:
+            body = _html_text(html if isinstance(html, str) else _decode(html, ())[0], self.defects)
+        self.tnef_text = self.tnef_text or (body or "").replace("\x00", "").strip()
+        return bool(tnef.attachments or body)
 
 
-def _delivery_report(msg: Message) -> DeliveryReport | None:
-    if msg.get_content_type() != "multipart/report" or msg.get_param("report-type", "").lower() != "delivery-status":
+def _guess_multipart(ctype: str, body: bytes, limit: int) -> list[Message] | None:
+    """The parts of a multipart body whose boundary is missing or wrong, split at its first
+    ``--token`` line."""
+    match = re.search(rb"^--([^\s\"]{1,200}?)(?:--)?[ \t]*\r?$", body[:_HEAD_SCAN], re.M)
+    if match is None or limit < 1:
         return None
-    recipients, status, action, diagnostic, original = [], "", "", "", None
-    for part in msg.walk():
-        ctype = part.get_content_type()
-        if ctype == "message/delivery-status":
-            for block in part.get_payload() or []:
-                if not isinstance(block, Message):
-                    continue
-                rcpt = block.get("final-recipient") or block.get("original-recipient")
-                if rcpt:
-                    recipients.append(clean_header(rcpt).split(";")[-1].strip().lower())
-                status = status or clean_header(block.get("status", ""))
-                action = action or clean_header(block.get("action", "")).lower()
-                diagnostic = diagnostic or clean_header(block.get("diagnostic-code", ""))
-        elif ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers") and original is None:
-            original = _original_id(part)
-    return DeliveryReport(original, tuple(recipients), status, action, diagnostic)
+    parser = _Parser(limit)
+    parser.feed(b'Content-Type: %s; boundary="%s"\n\n' % (ctype.encode(), match.group(1)))
+    parser.feed(body)
+    children = parser.close().get_payload()
+    return children if isinstance(children, list) else None
+
+
+def _safe_name(name: str) -> str:
+    name = posixpath.basename(_BIDI.sub("", _CTRL.sub(" ", name)).replace("\\", "/").rstrip("/")).strip(" .")
+    if len(name) > 255:
+        stem, ext = posixpath.splitext(name)
+        ext = ext if len(ext) <= 20 else ""
+        name = stem[: 255 - len(ext)] + ext
+    return name
+
+
+def _filename(part: Message, ctype: str, index: int) -> str:
+    name = _safe_name(clean_header(part.get_filename() or ""))
+    if name:
+        return name
+    if ctype in _TNEF_TYPES:
+        return "winmail.dat"
+    return f"part-{index}{_EXTENSIONS.get(ctype) or mimetypes.guess_extension(ctype) or '.bin'}"
+
+
+def _delivery_report(msg: Message, in_reply_to: tuple[str, ...], failed_header: tuple[str, ...]) -> DeliveryReport | None:
+    parts = [p for p in (msg.get_payload() if msg.is_multipart() else ()) if isinstance(p, Message)]
+    statuses = [p for p in parts if p.get_content_type() == "message/delivery-status"]
+    report_type = str(msg.get_param("report-type", "")).lower()
+    if msg.get_content_type() != "multipart/report" or not (statuses or report_type == "delivery-status"):
+        return None
+    recipients, chosen = [], None
+    for block in (b for p in statuses for b in p.get_payload() if isinstance(b, Message)):
+        rcpt = _address(clean_header(block.get("original-recipient") or block.get("final-recipient") or "").split(";")[-1])
+        recipients += [rcpt] if rcpt else []
+        action = (clean_header(block.get("action", "")).lower().split() or [""])[0]
+        if (action or block.get("status")) and (chosen is None or (action == "failed" and chosen[0] != "failed")):
+            chosen = (action, block)
+    recipients = recipients or [a for a in map(_address, ",".join(failed_header).split(",")) if a]  # Exim
+    original = next(filter(None, (_original_id(p) for p in parts if p.get_content_type() in (
+        "message/rfc822", "text/rfc822-headers", "message/rfc822-headers"))), None)
+    action, block = chosen or ("", Message())
+    diagnostic = re.sub(r"^[\w-]+\s*;\s*", "", clean_header(block.get("diagnostic-code", "")))
+    status = _STATUS.search(clean_header(block.get("status", "")) or diagnostic)
+    return DeliveryReport(original or (in_reply_to[0] if in_reply_to else None), tuple(dict.fromkeys(recipients)),
+                          status.group(0) if status else "", action, diagnostic)
 
 
 def _original_id(part: Message) -> str | None:
-    payload = part.get_payload()
-    inner = payload[0] if isinstance(payload, list) and payload else None
-    if isinstance(inner, Message):
-        ids = parse_msgids(clean_header(inner.get("message-id", "")))
-        return ids[0] if ids else None
-    text = part.get_payload(decode=True) or b""
-    match = re.search(rb"^message-id:\s*(<[^>\r\n]+>)", text, re.I | re.M)
-    return match.group(1).decode("ascii", "replace") if match else None
+    inner = part.get_payload(0) if part.is_multipart() else None
+    if not isinstance(inner, Message):
+        text = _decode(part.get_payload(decode=True) or b"", ())[0]
+        inner = HeaderParser(policy=compat32).parsestr(text.lstrip("\r\n"), headersonly=True)
+    ids = parse_msgids(clean_header(inner.get("message-id", "")))
+    return ids[0] if ids else None

@@ -260,6 +260,7 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # host:pid of the worker holding the lease
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
 

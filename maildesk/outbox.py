@@ -12,6 +12,8 @@ instances share the work.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,10 +30,11 @@ from maildesk.logsetup import redact
 from maildesk.models import Event, MessageRef, Outbox
 from maildesk.store import Store
 
-__all__ = ["DrainResult", "backoff", "drain", "enqueue", "retry"]
+__all__ = ["INSTANCE", "DrainResult", "backoff", "drain", "enqueue", "release_dead_claims", "retry"]
 
 log = logging.getLogger("maildesk.deliver")
 LEASE = timedelta(minutes=5)
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -72,8 +75,34 @@ def _claim(store: Store, now: datetime, limit: int) -> list[Outbox]:
             query = query.with_for_update(skip_locked=True)
         rows = list(session.scalars(query))
         for row in rows:
-            row.status, row.claimed_until = "sending", now + LEASE
+            row.status, row.claimed_until, row.claimed_by = "sending", now + LEASE, INSTANCE
         return rows
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_claims(store: Store) -> int:
+    """Give back leases held by processes on this host that no longer run (a crash, SIGKILL),
+    so their mail goes out now instead of when the lease expires. Leases of other hosts expire."""
+    host = socket.gethostname()
+    released = 0
+    with store.transaction() as session:
+        for row in session.scalars(select(Outbox).where(Outbox.status == "sending", Outbox.claimed_by.is_not(None))):
+            owner_host, _, pid = (row.claimed_by or "").rpartition(":")
+            if owner_host == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                row.status, row.claimed_until, row.claimed_by = "queued", None, None
+                released += 1
+    if released:
+        log.warning("released %d outgoing mail(s) claimed by a worker that died; sending them now", released)
+    return released
 
 
 def drain(store: Store, deliverer: Deliverer, cfg: OutboundConfig, clock: Callable[[], datetime],
@@ -105,7 +134,7 @@ def _finish(store: Store, row: Outbox, now: datetime, status: str, detail: str, 
     further automatic mail to the recipients for that long."""
     with store.transaction() as session:
         attempts = row.attempts + 1
-        values = {"status": status, "attempts": attempts, "claimed_until": None}
+        values = {"status": status, "attempts": attempts, "claimed_until": None, "claimed_by": None}
         if status == "sent":
             values.update(sent_at=now, last_error=None)
             log.info("sent outbox=%d %s to %s: %s", row.id, row.kind, redact(", ".join(row.rcpt_to)), detail)

@@ -18,10 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from maildesk.desk import Desk
-from maildesk.inbound import Outcome, handle
+from maildesk.inbound import handle
 from maildesk.logsetup import bind
 from maildesk.message import InboundMessage, parse
 from maildesk.models import InboxMail
+from maildesk.outcome import Outcome
 
 __all__ = ["ProcessResult", "process_pending", "retry_inbox"]
 

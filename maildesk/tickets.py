@@ -23,6 +23,7 @@ __all__ = [
     "record",
     "resolve_merged",
     "set_status",
+    "store_attachments",
 ]
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
@@ -70,16 +71,21 @@ def add_message(session: Session, ticket: Ticket, msg: InboundMessage, *, inbox_
                         text=msg.text if text is None else text, html=msg.html, thread_via=via, created_at=now)
     session.add(row)
     session.flush()
-    for att in msg.attachments:
+    store_attachments(session, row, msg.attachments)
+    if msg.message_id:
+        insert_ignore(session, MessageRef, message_id=msg.message_id, ticket_id=ticket.id, direction=direction)
+    ticket.updated_at = now
+    return row
+
+
+def store_attachments(session: Session, row: TicketMessage, attachments) -> None:
+    """Attachments are content-addressed: each distinct content is stored once."""
+    for att in attachments:
         digest = att.sha256
         if session.get(Blob, digest) is None:
             insert_ignore(session, Blob, sha256=digest, size=att.size, data=att.data)
         session.add(MessageAttachment(message_id=row.id, sha256=digest, filename=att.filename,
                                       content_type=att.content_type, size=att.size))
-    if msg.message_id:
-        insert_ignore(session, MessageRef, message_id=msg.message_id, ticket_id=ticket.id, direction=direction)
-    ticket.updated_at = now
-    return row
 
 
 def add_participants(session: Session, ticket: Ticket, addresses, role: str, is_ours=lambda address: False) -> None:

@@ -29,7 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -96,7 +96,7 @@ class Sink:
 
         return [message_from_bytes(e.original_content, policy=policy.default) for e in self.messages]
 
-    def wait_for(self, predicate=lambda m: True, timeout: float = 15.0, count: int = 1):
+    def wait_for(self, predicate=lambda m: True, timeout: float = 30.0, count: int = 1):
         """The parsed messages matching ``predicate`` once there are ``count`` of them."""
         from email import message_from_bytes, policy
 

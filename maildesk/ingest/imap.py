@@ -58,41 +58,51 @@ class ConnectionLost(Exception):
 
 
 def connect(box: ImapConfig) -> IMAPClient:
-    """A connected, logged-in client (not yet in a folder). Raises imapclient/OS errors."""
+    """A connected, logged-in client (not yet in a folder). Raises imapclient/OS errors.
+
+    A rejected XOAUTH2 token is most often an expired one: the token command runs again
+    and a fresh connection tries the new token (some servers slow down a second
+    AUTHENTICATE on the connection that saw the failure)."""
+    if box.oauth2_token is None:
+        assert box.password is not None  # config check: password or oauth2_token
+        return _open(box, lambda c: c.login(box.username, box.password.reveal()))
+    try:
+        return _open(box, lambda c: c.oauth2_login(box.username, box.oauth2_token.reveal()))
+    except LoginError:
+        log.info("XOAUTH2 token rejected; fetching a fresh one")
+    return _open(box, lambda c: c.oauth2_login(box.username, box.oauth2_token.reveal(refresh=True)))
+
+
+def _open(box: ImapConfig, login: Callable[[IMAPClient], object]) -> IMAPClient:
     context = ssl.create_default_context()
     client = IMAPClient(box.host, port=box.port, ssl=box.security == "tls", ssl_context=context,
                         timeout=box.timeout)
     try:
         if box.security == "starttls":
             client.starttls(context)
-        if box.oauth2_token is not None:
-            try:
-                client.oauth2_login(box.username, box.oauth2_token.reveal())
-            except LoginError:  # most often an expired token: ask the command for a new one
-                log.info("imap %s: XOAUTH2 token rejected; fetching a fresh one", box.name)
-                client.oauth2_login(box.username, box.oauth2_token.reveal(refresh=True))
-        else:
-            assert box.password is not None  # config check: password or oauth2_token
-            client.login(box.username, box.password.reveal())
+        login(client)
     except BaseException:
         client.shutdown()
         raise
     return client
 
 
+_BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.S)  # imaplib puts server text in errors as b'...'
+
+
 def describe_error(exc: BaseException) -> str:
     """One line an operator can act on."""
+    text = _BYTES_REPR.sub(r"\2", str(exc).strip()) or exc.__class__.__name__
     if isinstance(exc, LoginError):
-        return f"login failed: {exc}"
+        return f"login failed: {text}"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (server down, or wrong host/port?)"
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc} (check security = tls/starttls and the port)"
+        return f"TLS error: {text} (check security = tls/starttls and the port)"
     if isinstance(exc, (IMAPClientAbortError, ConnectionLost, ConnectionError)):
-        return f"connection lost: {exc}"
-    text = str(exc).strip() or exc.__class__.__name__
+        return f"connection lost: {text}"
     return f"{exc.__class__.__name__}: {text}" if isinstance(exc, OSError) else text
 
 
@@ -148,6 +158,13 @@ def _envelope(raw: bytes) -> tuple[str, tuple[str, ...]]:
     return found.get("return-path", ""), (rcpt,) if rcpt else ()
 
 
+def _announced(client: IMAPClient) -> bool:
+    """Whether an answer to one of our commands carried an untagged EXISTS (new mail the
+    round may have missed); imaplib keeps those aside, this reads and clears them."""
+    _, data = client._imap.response("EXISTS")
+    return bool(data and data[0] is not None)
+
+
 class ImapSource:
     """One ``[[imap]]`` mailbox: ``await start()`` runs it in a thread, ``await stop()`` ends it."""
 
@@ -182,7 +199,7 @@ class ImapSource:
                     self._client.socket().shutdown(socket.SHUT_RDWR)
             await asyncio.sleep(0.02)
         if self._thread.is_alive():
-            log.warning("imap %s: did not stop within %.0fs; leaving it behind", self.box.name, timeout)
+            log.warning("imap mailbox %s did not stop within %.0fs; leaving it behind", self.box.name, timeout)
 
     @property
     def stopping(self) -> bool:
@@ -205,10 +222,10 @@ class ImapSource:
                     delay = min(box.retry_max, box.retry_base * 2 ** (failures - 1))
                     known = isinstance(exc, (IMAPClientError, OSError, ConnectionLost, MaildeskError))
                     log.log(logging.WARNING if known else logging.ERROR,
-                            "imap %s (%s:%d): %s; reconnecting in %.1fs (failure %d)", box.name, box.host, box.port,
+                            "%s:%d: %s; reconnecting in %.1fs (failure %d)", box.host, box.port,
                             describe_error(exc), delay, failures, exc_info=not known)
                     self._stop.wait(delay)
-        log.info("imap %s: stopped", box.name)
+            log.info("stopped")
 
     def _session(self) -> None:
         box = self.box
@@ -219,7 +236,7 @@ class ImapSource:
             caps = set(client.capabilities())
             self._select(client)
             idle = b"IDLE" in caps
-            log.info("imap %s: connected to %s:%d, folder %s, %s", box.name, box.host, box.port, box.folder,
+            log.info("connected to %s:%d, folder %s, %s", box.host, box.port, box.folder,
                      "waiting with IDLE" if idle else f"polling every {box.poll_interval:g}s")
             if box.after in ("move", "delete"):
                 self._sweep(client)
@@ -228,6 +245,8 @@ class ImapSource:
                 self._healthy = True
                 if self.stopping:
                     break
+                if _announced(client):
+                    continue  # mail arrived while the round ran; IDLE would not report it again
                 pause = box.poll_interval if self.mark.failed or self.mark.unacked else None
                 if idle:
                     self._idle(client, min(pause or box.idle_timeout, box.idle_timeout))
@@ -245,19 +264,19 @@ class ImapSource:
         uidvalidity = int(info[b"UIDVALIDITY"])
         if box.after == "move" and not client.folder_exists(box.move_to):
             client.create_folder(box.move_to)
-            log.info("imap %s: created folder %s for processed mail", box.name, box.move_to)
+            log.info("created folder %s for processed mail", box.move_to)
         with self.intake.store.transaction() as session:
             row = session.get(ImapState, (box.name, box.folder))
             if row is None:
-                log.info("imap %s: first visit of %s (UIDVALIDITY %d); reading it from the start", box.name, box.folder,
+                log.info("first visit of %s (UIDVALIDITY %d); reading it from the start", box.folder,
                          uidvalidity)
                 row = ImapState(mailbox=box.name, folder=box.folder, uidvalidity=uidvalidity, last_uid=0,
                                 updated_at=self.clock())
                 session.add(row)
             elif row.uidvalidity != uidvalidity:
-                log.warning("imap %s: UIDVALIDITY of %s changed from %d to %d (folder recreated or restored?); "
+                log.warning("UIDVALIDITY of %s changed from %d to %d (folder recreated or restored?); "
                             "re-reading it from scratch, identical messages are not stored twice",
-                            box.name, box.folder, row.uidvalidity, uidvalidity)
+                            box.folder, row.uidvalidity, uidvalidity)
                 row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, 0, self.clock()
             last = row.last_uid
         if self.mark is None or self.mark.uidvalidity != uidvalidity:
@@ -272,7 +291,7 @@ class ImapSource:
         if mark.last:
             left = [u for u in client.search(["UID", f"1:{mark.last}"]) if u <= mark.last]
             if left:
-                log.info("imap %s: %d stored message(s) still in %s; finishing their %s", self.box.name, len(left),
+                log.info("%d stored message(s) still in %s; finishing their %s", len(left),
                          self.box.folder, self.box.after)
                 mark.unacked.update(left)
 
@@ -295,7 +314,7 @@ class ImapSource:
             self._commit([raws[u] for u in committed], new_last)
             mark.commit(committed, new_last)
             if committed:
-                log.info("imap %s: stored %d message(s), UIDs %d-%d; last UID %d", self.box.name, len(committed),
+                log.info("stored %d message(s), UIDs %d-%d; last UID %d", len(committed),
                          committed[0], committed[-1], new_last)
                 self._acknowledge(client, caps, committed)
 
@@ -320,7 +339,7 @@ class ImapSource:
             raise
         except IMAPClientError as exc:  # NO/BAD for the batch: find the culprit one by one
             if len(uids) == 1:
-                log.debug("imap %s: FETCH of UID %d refused: %s", self.box.name, uids[0], exc)
+                log.debug("FETCH of UID %d refused: %s", uids[0], exc)
                 return {}
             out: dict[int, bytes] = {}
             for uid in uids:
@@ -334,8 +353,8 @@ class ImapSource:
         count = self.mark.failed.get(uid, 0) + 1
         self.mark.failed[uid] = count
         log.log(logging.ERROR if count >= LOUD_FAILURES else logging.WARNING,
-                "imap %s: UID %d in %s could not be fetched (failure %d); skipped this round, retried in the next",
-                self.box.name, uid, self.box.folder, count)
+                "UID %d in %s could not be fetched (failure %d); skipped this round, retried in the next",
+                uid, self.box.folder, count)
 
     def _commit(self, raws: list[bytes], new_last: int) -> None:
         """The raw mails and the new last UID, in one transaction."""
@@ -383,7 +402,7 @@ class ImapSource:
         except IMAPClientAbortError:
             raise
         except IMAPClientError as exc:
-            log.warning("imap %s: could not %s %d stored message(s): %s; retrying next round", box.name,
+            log.warning("could not %s %d stored message(s): %s; retrying next round",
                         "mark \\Seen" if box.after == "seen" else box.after, len(uids), exc)
             return
         mark.unacked.difference_update(uids)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-__all__ = ["MAX_CHARS", "detect_language"]
+__all__ = ["MAX_CHARS", "detect_language", "warm_up"]
 
 MAX_CHARS = 1000  # enough for a reliable answer; detection time grows with the text
 _MIN_LETTERS = 12
@@ -27,6 +27,11 @@ def _factory():
     factory.load_profile(PROFILES_DIRECTORY)
     factory.set_seed(0)
     return factory
+
+
+def warm_up() -> None:
+    """Load the language profiles now (~0.4 s) instead of on the first message that needs them."""
+    _factory()
 
 
 def detect_language(subject: str, text: str, content_language: str = "") -> str | None:

@@ -39,9 +39,11 @@ def format_test(decision: Decision, ruleset: RuleSet) -> str:
     if not ruleset.rules:
         out.append("(no rules)")
     out += ["", "Decision:"]
+    names = {r.name for r in ruleset.rules}
     for label, value, action in _rows(decision):
         source = decision.source(action) if action else None
-        out.append(f"  {label:<12} {value}" + (f"   (rule {source!r})" if source else ""))
+        shown = f"   (rule {source!r})" if source in names else f"   ({source})" if source else ""
+        out.append(f"  {label:<12} {value}{shown}")
     return "\n".join(out)
 
 
@@ -59,7 +61,7 @@ def _rows(d: Decision) -> list[tuple[str, str, str | None]]:
         ("spam", "yes: kept, not acknowledged, not assigned" if d.spam else "no", "spam"),
         ("priority", d.priority or "(default)", "priority"),
         ("team", d.team or "(none)", "team"),
-        ("assignee", f"{assignee}: {d.assign_reason}" if d.assign_reason else assignee, "assign"),
+        ("assignee", f"{assignee}: {d.assign_reason}" if d.assign_reason else assignee, "assignee" if d.assignee else "assign"),
         ("tags", ", ".join(d.tags) or "(none)", None),
         ("acknowledge", ack, "ack"),
         ("status", d.status or "(default)", "status"),

@@ -6,7 +6,6 @@ Without Dovecot the tests skip with the reason; with ``MAILDESK_REQUIRE_SERVICES
 
 from __future__ import annotations
 
-import itertools
 import json
 import uuid
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from tests.conftest import service_missing
 from tests.services.dovecot import Dovecot
 from tests.support import make_mail
 
-_numbers = itertools.count(1)
+ACCOUNTS = 30  # created before the start: Dovecot notices new ones only after a second
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +24,12 @@ def dovecot():
     reason = Dovecot.missing()
     if reason:
         service_missing(reason)
+    users = {f"box{i}-{uuid.uuid4().hex[:6]}@example.test": uuid.uuid4().hex for i in range(ACCOUNTS)}
     try:
-        server = Dovecot.start_new()
+        server = Dovecot.start_new(users)
     except (OSError, RuntimeError) as exc:
         service_missing(f"Dovecot could not start: {exc}")
+    server.unused = list(users)
     yield server
     server.destroy()
 
@@ -77,7 +78,6 @@ class Account:
 
 @pytest.fixture
 def account(dovecot) -> Account:
-    user = f"box{next(_numbers)}-{uuid.uuid4().hex[:6]}@example.test"
-    password = uuid.uuid4().hex
-    dovecot.add_user(user, password)
-    return Account(dovecot, user, password)
+    """A fresh, empty mailbox of its own for each test."""
+    user = dovecot.unused.pop(0)
+    return Account(dovecot, user, dovecot.users[user])

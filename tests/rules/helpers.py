@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from maildesk.directory import Directory, read_directory
+from maildesk.directory import Directory, parse_directory, read_directory
 from maildesk.message import InboundMessage, parse
 from maildesk.rules.schema import RuleSet, parse_rules
 
@@ -81,12 +81,12 @@ def write(path: Path, text: str) -> Path:
 
 
 def directory(tmp_path: Path | None = None, text: str = AGENTS) -> Directory:
-    """The AGENTS directory (or ``text``), loaded through the real loader."""
-    import tempfile
-
-    base = tmp_path or Path(tempfile.mkdtemp())
-    write(base / "agents.toml", text)
-    result, problems = read_directory(base)
+    """The AGENTS directory (or ``text``), through the real loader (and the file, given ``tmp_path``)."""
+    if tmp_path is not None:
+        write(tmp_path / "agents.toml", text)
+        result, problems = read_directory(tmp_path)
+    else:
+        result, problems = parse_directory(textwrap.dedent(text))
     assert not problems, [str(p) for p in problems]
     return result
 

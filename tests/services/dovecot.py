@@ -7,8 +7,7 @@ mail); run as another user, the whole server runs as that user. The daemon is st
 with stdin/stdout/stderr redirected, never inheriting the caller's pipes (a pytest
 capture would otherwise wait for it forever).
 
-    server = Dovecot.start_new()           # or Dovecot.missing() -> reason to skip
-    server.add_user("box1@example.test", "secret")
+    server = Dovecot.start_new({"box1@example.test": "secret"})  # Dovecot.missing(): why not
     with server.client("box1@example.test", "secret") as imap: ...
     server.restart()                       # same ports, same mail
     server.stop()
@@ -72,6 +71,7 @@ class Dovecot:
         self.runtime, self.imap_port, self.lmtp_port = runtime, imap_port, lmtp_port
         self.host = HOST
         self.users: dict[str, str] = {}
+        self._version = 0
         self.pid: int | None = None
 
     @staticmethod
@@ -84,12 +84,17 @@ class Dovecot:
         return None
 
     @classmethod
-    def start_new(cls) -> Dovecot:
+    def start_new(cls, users: dict[str, str] | None = None) -> Dovecot:
         runtime = Path(tempfile.mkdtemp(prefix="maildesk-dovecot."))
         runtime.chmod(0o755)
         server = cls(runtime, _free_port(), _free_port())
-        server._write_config()
-        server.start()
+        try:
+            server._write_config()
+            server.add_users(users or {})
+            server.start()
+        except BaseException:
+            server.destroy()
+            raise
         return server
 
     # -- configuration ------------------------------------------------------------------
@@ -103,25 +108,31 @@ class Dovecot:
             group = grp.getgrgid(nobody.pw_gid).gr_name
             os.chown(rt / "mail", nobody.pw_uid, nobody.pw_gid)
             userdb_fields, unprivileged, login_chroot = f"uid=nobody gid={group}", "", ""
+            anvil_chroot = ""
         else:
             me, group = pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
-            userdb_fields, login_chroot = "", "chroot ="
+            userdb_fields, login_chroot, anvil_chroot = "", "chroot =", "chroot ="
             unprivileged = "\n".join([
                 f"default_internal_user = {me}", f"default_internal_group = {group}",
-                f"default_login_user = {me}", f"first_valid_uid = {os.geteuid()}",
-                "service anvil {", "  chroot =", "}"])
+                f"default_login_user = {me}", f"first_valid_uid = {os.geteuid()}"])
         text = string.Template(TEMPLATE.read_text()).substitute(
             runtime=rt, imap_port=self.imap_port, lmtp_port=self.lmtp_port, userdb_fields=userdb_fields,
-            unprivileged=unprivileged, login_chroot=login_chroot)
+            unprivileged=unprivileged, login_chroot=login_chroot, anvil_chroot=anvil_chroot)
         (rt / "dovecot.conf").write_text(text)
 
-    def add_user(self, user: str, password: str) -> None:
-        """Add an account; Dovecot re-reads the passwd-file when it changes."""
-        self.users[user] = password
+    def add_users(self, users: dict[str, str]) -> None:
+        """Add accounts. Dovecot re-reads its passwd-file at most once a second, so an
+        account added while it runs may be unknown for up to a second: tests take
+        accounts created before the start (``start_new(users=...)``)."""
+        self.users.update(users)
         lines = "".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items())
         tmp = self.runtime / "users.tmp"
         tmp.write_text(lines)
         tmp.chmod(0o644)
+        # Dovecot notices a changed passwd-file by its mtime in whole seconds: give each
+        # version its own, or two accounts added within one second make the 2nd unknown.
+        self._version += 1
+        os.utime(tmp, (1_000_000_000 + self._version,) * 2)
         tmp.replace(self.runtime / "users")
 
     # -- process control ------------------------------------------------------------------

@@ -1,0 +1,33 @@
+"""Status changes the customer hears about: resolved and closed notices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from maildesk.autoreply import may_autoreply
+from maildesk.desk import Desk
+from maildesk.mailer import last_customer_message, queue_mail
+from maildesk.models import Ticket
+from maildesk.tickets import record
+
+__all__ = ["customer_status_mail"]
+
+
+def customer_status_mail(session: Session, desk: Desk, ticket: Ticket, status: str, now: datetime,
+                         extra: dict | None = None) -> bool:
+    """Queue the templated notice for ``status`` to the requester; False when it must not go."""
+    address = ticket.requester.address
+    blocked = may_autoreply(session, address, now, limit=10**9, window_s=1)  # only the bounce suppression applies
+    if blocked or ticket.spam:
+        record(session, ticket, "system", "status_mail_suppressed", now, status=status, reason=blocked or "spam")
+        return False
+    last = last_customer_message(session, ticket.id)
+    queue_mail(session, desk.mail, ticket, kind="status", template=f"status_{status}",
+               to=[(ticket.requester.name, address)], now=now, auto=True,
+               answering=last.message_id if last else None, extra={"survey": None, **(extra or {})},
+               record_kind=f"status_{status}")
+    record(session, ticket, "system", "status_mail", now, status=status, to=address)
+    desk.wake("outbox")
+    return True

@@ -1,0 +1,85 @@
+"""Mail to agents about a ticket: new ticket, customer reply, assignment, internal note.
+
+Recipients: the assignee; when unassigned, the members of the ticket's team; with
+neither, every agent. Agents on leave (``available = false``) and agents who opted out
+of that event kind (``notify_opt_out``) get nothing. Each notification's Reply-To is
+the agent's own signed token address, so their answer is authenticated and threads.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk.desk import Desk
+from maildesk.mailer import queue_mail
+from maildesk.models import Blob, Participant, Ticket, TicketMessage
+from maildesk.quotes import REPLY_MARKER
+
+__all__ = ["agents_on_ticket", "notify_agents"]
+
+
+class _Att:
+    def __init__(self, filename: str, content_type: str, data: bytes):
+        self.filename, self.content_type, self.data = filename, content_type, data
+
+
+def agents_on_ticket(session: Session, desk: Desk, ticket: Ticket) -> list:
+    """The agents a ticket concerns: assignee, agents who took part, else the team, else everyone."""
+    directory = desk.directory
+    if directory is None:
+        return []
+    found = {}
+    if ticket.assignee is not None and directory.agent(ticket.assignee.login):
+        found[ticket.assignee.login] = directory.agent(ticket.assignee.login)
+    for address in session.scalars(select(Participant.address).where(Participant.ticket_id == ticket.id,
+                                                                     Participant.role == "agent")):
+        agent = directory.agent_by_address(address)
+        if agent is not None:
+            found.setdefault(agent.login, agent)
+    if not found:
+        team = directory.team(ticket.team) if ticket.team else None
+        members = directory.members(team) if team is not None else directory.agents
+        found = {a.login: a for a in members}
+    return list(found.values())
+
+
+def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now: datetime, *,
+                  message: TicketMessage | None = None, recipients: list | None = None, actor: str = "",
+                  exclude: tuple[str, ...] = ()) -> int:
+    """Queue one notification per agent; returns how many were queued."""
+    if desk.directory is None or ticket.spam:
+        return 0
+    agents = recipients if recipients is not None else agents_on_ticket(session, desk, ticket)
+    agents = [a for a in agents if a.login not in exclude and a.available and a.wants(event)]
+    if not agents:
+        return 0
+    history = _history(session, desk, ticket, message)
+    attachments = tuple(_Att(a.filename, a.content_type, session.get(Blob, a.sha256).data)
+                        for a in (message.attachments if message is not None else ()))
+    for agent in agents:
+        queue_mail(session, desk.mail, ticket, kind="notification", template="notification",
+                   to=[(agent.name, agent.address)], now=now, auto=True, agent=agent.login, record=False,
+                   answering=message.message_id if message is not None else None, attachments=attachments,
+                   headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": event},
+                   extra={"event": event, "marker": REPLY_MARKER, "message": message, "history": history,
+                          "actor": actor, "agent_name": agent.name,
+                          "assignee": ticket.assignee.name if ticket.assignee else None})
+    desk.wake("outbox")
+    return len(agents)
+
+
+def _history(session: Session, desk: Desk, ticket: Ticket, current: TicketMessage | None) -> list[dict]:
+    limit = desk.config.workflow.history_in_notifications
+    rows = session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id,
+                                                       TicketMessage.kind.in_(("customer", "agent_reply", "note")))
+                           .order_by(TicketMessage.id.desc()).limit(limit + 1))
+    out = []
+    for m in rows:
+        if current is not None and m.id == current.id:
+            continue
+        out.append({"when": f"{m.created_at:%Y-%m-%d %H:%M}", "who": m.from_name or m.from_addr, "kind": m.kind,
+                    "text": " ".join((m.text or "").split())})
+    return list(reversed(out[:limit]))
