@@ -48,9 +48,10 @@ def machine() -> dict:
     mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal")), 0)
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True)
+    commit_id = commit.stdout.strip() or os.environ.get("MAILDESK_BENCH_COMMIT", "unknown (not a git checkout)")
     return {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_gib": round(mem / 2**20, 1),
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version, "kernel": platform.release(), "commit": commit.stdout.strip()}
+            "sqlite": sqlite3.sqlite_version, "kernel": platform.release(), "commit": commit_id}
 
 
 class Databases:

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from maildesk import slaclock
 from maildesk.agentsync import db_agent
 from maildesk.commands import Command, parse_commands
 from maildesk.desk import Desk
@@ -62,8 +63,8 @@ def handle_agent_mail(session: Session, desk: Desk, row: InboxMail, msg: Inbound
     elif parsed.text:
         _relay(session, desk, ticket, msg, agent, parsed.text, now, row.id)
         if ticket.first_response_at is None:
-            ticket.first_response_at = now
             record(session, ticket, actor, "first_response", now)
+        slaclock.agent_replied(ticket, now)
         if explicit_status is None:
             set_status(session, ticket, desk.config.workflow.agent_reply_status, actor, now, reason="agent replied")
         did.append("reply sent to the customer")
@@ -103,6 +104,7 @@ def _apply(session: Session, desk: Desk, ticket: Ticket, agent, actor: str, comm
         elif c.name == "priority" and ticket.priority != c.arg:
             record(session, ticket, actor, "priority", now, old=ticket.priority, new=c.arg)
             ticket.priority = c.arg
+            slaclock.recompute(desk.sla, ticket)
         elif c.name == "assign":
             target = agent if c.arg == "me" else desk.directory.agent(c.arg)
             row = db_agent(session, target.login)

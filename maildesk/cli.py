@@ -144,9 +144,12 @@ def cmd_ingest(args, config: Config) -> int:
         return EX_TEMPFAIL
     print(f"stored inbox {inbox_id}")
     if args.process:
+        from maildesk.daemon import sync_directory
         from maildesk.pipeline import process_pending
 
-        for res in process_pending(build_desk(config, store), ids=[inbox_id]):
+        desk = build_desk(config, store)
+        sync_directory(desk)
+        for res in process_pending(desk, ids=[inbox_id]):
             print(f"{res.status}: {res.text.splitlines()[-1] if res.text else ''}")
     return 0
 
@@ -193,7 +196,11 @@ def cmd_inbox(args, config: Config) -> int:
         if n == 0:
             return 1 if args.id is not None else 0
         return 0
-    results = process_pending(build_desk(config, store), args.limit)
+    from maildesk.daemon import sync_directory
+
+    desk = build_desk(config, store)
+    sync_directory(desk)
+    results = process_pending(desk, args.limit)
     for res in results:
         print(f"inbox {res.inbox_id}: {res.status}: {res.text.splitlines()[-1] if res.text else ''}")
     return 1 if any(r.status == "failed" for r in results) else 0

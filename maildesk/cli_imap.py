@@ -49,7 +49,7 @@ def _known_marks(config: Config) -> dict[tuple[str, str], tuple[int, int]] | Non
 
 def check_mailbox(box: ImapConfig, marks: dict | None) -> dict:
     """One mailbox's report: the table columns plus ``ok`` and ``problems``."""
-    from maildesk.ingest.imap import connect, describe_error
+    from maildesk.ingest.imapconn import connect, describe_error
 
     row = {"name": box.name, "host": f"{box.host}:{box.port} ({box.security})", "login": "-", "folder": "-",
            "idle": "-", "messages": "-", "move": "-", "last_uid": "-", "ok": False, "problems": []}

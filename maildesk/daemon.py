@@ -16,6 +16,7 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from maildesk.agentsync import sync_agents
 from maildesk.config import Config
 from maildesk.deliver import Deliverer, make_deliverer
 from maildesk.desk import Desk
@@ -23,10 +24,11 @@ from maildesk.ingest.intake import Intake
 from maildesk.ingest.smtp import SmtpListener
 from maildesk.outbox import drain, release_dead_claims
 from maildesk.pipeline import process_pending
+from maildesk.policy import Policy
 from maildesk.render import Renderer
 from maildesk.store import Store, open_store
 
-__all__ = ["Daemon", "build_desk", "build_store", "utcnow"]
+__all__ = ["Daemon", "build_desk", "build_store", "sync_directory", "utcnow"]
 
 log = logging.getLogger("maildesk.daemon")
 
@@ -43,7 +45,16 @@ def build_store(config: Config) -> Store:
 def build_desk(config: Config, store: Store | None = None, clock: Callable[[], datetime] = utcnow) -> Desk:
     store = store or build_store(config)
     renderer = Renderer(config.config_dir / "templates")
-    return Desk(config=config, store=store, clock=clock, renderer=renderer, secret=config.mail.secret.reveal())
+    policy = Policy(config.config_dir, renderer.names())
+    return Desk(config=config, store=store, clock=clock, renderer=renderer, secret=config.mail.secret.reveal(), policy=policy)
+
+
+def sync_directory(desk: Desk) -> None:
+    """Agent rows in the database follow config/agents.toml."""
+    with desk.store.transaction() as session:
+        counts = sync_agents(session, desk.directory)
+    if any(counts.values()):
+        log.info("agents synced from agents.toml: %s", ", ".join(f"{v} {k}" for k, v in counts.items() if v))
 
 
 class _Worker:
@@ -99,6 +110,12 @@ class Daemon:
     def _process_step(self) -> int:
         return len(process_pending(self.desk, self.config.processing.batch_size))
 
+    def _reload_step(self) -> int:
+        result = self.desk.policy.poll()
+        if result.reloaded:
+            sync_directory(self.desk)
+        return 0
+
     def _outbox_step(self) -> int:
         return drain(self.desk.store, self.deliverer, self.config.outbound, self.desk.clock,
                      suppress_days=self.config.mail.suppress_days).total
@@ -115,14 +132,17 @@ class Daemon:
     async def run(self, ready: Callable[[str, int], None] | None = None) -> None:
         self.desk.store.check_schema()
         await asyncio.to_thread(release_dead_claims, self.desk.store)
+        await asyncio.to_thread(sync_directory, self.desk)
         processor = _Worker("processor", self._process_step, self.config.processing.poll_interval)
         outbox = _Worker("outbox", self._outbox_step, self.config.outbound.poll_interval)
+        reload = _Worker("reload", self._reload_step, 2.0)
         self.desk.wakeups.update(process=processor.wake, outbox=outbox.wake)
         intake = Intake(self.desk.store, self.desk.clock, max_batch=self.config.smtp.commit_batch,
                         on_stored=processor.wake)
         await intake.start()
         processor.start()
         outbox.start()
+        reload.start()
         listener = None
         if self.config.smtp.enabled:
             listener = SmtpListener(self.config, intake)
@@ -136,6 +156,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, reload.wake)
         try:
             await self._stop.wait()
         finally:
@@ -147,7 +168,8 @@ class Daemon:
             await intake.stop()
             await processor.stop()
             await outbox.stop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            await reload.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self.desk.store.dispose()
             log.info("stopped cleanly")

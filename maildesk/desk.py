@@ -29,10 +29,20 @@ class Desk:
     renderer: Renderer
     secret: str
     # The admin's files in config/ (agents.toml, rules.toml, sla.toml), reloaded on change.
-    directory: Any = None
-    ruleset: Any = None
-    sla: Any = None
+    policy: Any = None
     wakeups: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+    @property
+    def directory(self):
+        return self.policy.directory if self.policy is not None else None
+
+    @property
+    def ruleset(self):
+        return self.policy.ruleset if self.policy is not None else None
+
+    @property
+    def sla(self):
+        return self.policy.sla if self.policy is not None else None
 
     @property
     def loop_id(self) -> str:

@@ -13,15 +13,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from maildesk import slaclock
 from maildesk.agentmail import handle_agent_mail
 from maildesk.authz import identify
 from maildesk.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
 from maildesk.correlate import ThreadMatch, find_ticket
+from maildesk.decisions import apply_decision, decide
 from maildesk.desk import Desk
 from maildesk.ingest.smtp import is_support_address
 from maildesk.mailer import queue_mail
 from maildesk.message import InboundMessage
-from maildesk.models import InboxMail, MessageRef, Outbox, Ticket
+from maildesk.models import Contact, InboxMail, MessageRef, Outbox, Ticket
 from maildesk.notify import notify_agents
 from maildesk.outcome import Outcome
 from maildesk.subjects import format_ref
@@ -113,12 +115,19 @@ def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, ma
     if ticket.status in ("pending", "resolved"):
         set_status(session, ticket, "open", "customer", now, reason="customer replied")
     record(session, ticket, "customer", "customer_reply", now, via=match.via, inbox=row.id, message_id=msg.message_id)
+    slaclock.customer_replied(desk.sla, ticket, now)
+    decision = decide(session, desk, msg, now, is_reply=True, known_contact=True)
+    assigned = apply_decision(session, desk, ticket, decision, now) if decision is not None else []
+    if decision is not None and decision.priority:
+        slaclock.recompute(desk.sla, ticket)
     notify_agents(session, desk, ticket, "customer_reply", now, message=stored)
+    _notify_assigned(session, desk, ticket, assigned, now, stored)
     return Outcome("processed", f"reply on {_ref(desk, ticket.id)} (threaded by {match.via})", ticket.id)
 
 
 def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
     sender = msg.from_addr or msg.mail_from.lower() or "unknown@invalid"
+    known = session.scalar(select(Contact.id).where(Contact.address == sender.lower())) is not None
     requester = contact_for(session, sender, msg.from_name, now)
     parent = match.ticket  # a reply to a closed ticket opens a follow-up linked to it
     ticket = open_ticket(session, msg, requester, now, parent_id=parent.id if parent else None)
@@ -133,10 +142,50 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
            follow_up_of=parent.id if parent else None, message_id=msg.message_id)
     if parent is not None:
         record(session, parent, "customer", "follow_up", now, follow_up=ticket.id)
-    ack = _acknowledge(session, desk, ticket, msg, now)
-    notify_agents(session, desk, ticket, "new_ticket", now, message=stored)
+    decision = decide(session, desk, msg, now, is_reply=False, known_contact=known)
+    if decision is not None:  # a rule's assignee hears of the ticket by the new_ticket notification below
+        apply_decision(session, desk, ticket, decision, now)
+    promise = slaclock.start(desk.sla, ticket)
+    if decision is not None and (decision.spam or not decision.ack):
+        why = "marked as spam" if decision.spam else f"rule {decision.source('ack') or '?'} says no acknowledgement"
+        record(session, ticket, "system", "autoreply_suppressed", now, reason=why)
+        ack = f"no acknowledgement: {why}"
+    else:
+        template = (decision.ack_template if decision is not None else None) or "ack"
+        ack = _acknowledge(session, desk, ticket, msg, now, template=template, extra={"promise": promise})
+    if not ticket.spam:
+        notify_agents(session, desk, ticket, "new_ticket", now, message=stored)
+        _notify_extra(session, desk, ticket, decision, now, stored)
     text = f"new ticket {_ref(desk, ticket.id)}" + (f" (follow-up of closed {_ref(desk, parent.id)})" if parent else "")
-    return Outcome("processed", f"{text}; {ack}", ticket.id)
+    routed = ""
+    if decision is not None and decision.matched:
+        routed = f"; rules {', '.join(decision.matched)}: priority {ticket.priority}, team {ticket.team or '-'}, " \
+                 f"assignee {ticket.assignee.login if ticket.assignee else '-'}"
+    return Outcome("processed", f"{text}; {ack}{routed}", ticket.id)
+
+
+def _notify_assigned(session: Session, desk: Desk, ticket: Ticket, logins: list[str], now: datetime, stored) -> None:
+    directory = desk.directory
+    agents = [directory.agent(login) for login in logins if directory and directory.agent(login)]
+    if agents:
+        notify_agents(session, desk, ticket, "assigned", now, message=stored, recipients=agents, actor="routing rules")
+
+
+def _notify_extra(session: Session, desk: Desk, ticket: Ticket, decision, now: datetime, stored) -> None:
+    """A rule's ``notify``: agent logins get an agent notification, plain addresses a copy."""
+    if decision is None or not decision.notify:
+        return
+    directory = desk.directory
+    agents = [directory.agent(n) for n in decision.notify if directory and directory.agent(n)]
+    if agents:
+        notify_agents(session, desk, ticket, "new_ticket", now, message=stored, recipients=agents)
+    others = [n for n in decision.notify if "@" in n and not (directory and directory.agent_by_address(n))]
+    for address in others:
+        queue_mail(session, desk.mail, ticket, kind="notification", template="notification", to=[("", address)], now=now,
+                   auto=True, record=False, headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": "rule_notify"},
+                   extra={"event": "new_ticket", "marker": "", "message": stored, "history": [], "actor": "",
+                          "agent_name": "", "assignee": ticket.assignee.name if ticket.assignee else None})
+        record(session, ticket, f"rule:{decision.source('notify') or 'routing'}", "notified", now, to=address)
 
 
 def _acknowledge(session: Session, desk: Desk, ticket: Ticket, msg: InboundMessage, now: datetime,

@@ -1,11 +1,11 @@
 """raw bytes -> one :class:`InboundMessage`, parsed once and passed to every stage.
 
 The MIME tree comes from the stdlib email parser (compat32, fed in chunks, nesting capped
-at ``max_depth``); text, HTML, attachments and delivery reports are read from it here in
-one walk. HTML-only mail gets its text from inscriptis, winmail.dat is opened with
-tnefparse. Nothing here raises on bad input: problems become entries in ``defects`` and
-the message is still usable. Memory: a message with one big base64 attachment peaks at
-about raw + 2x its size (runs of base64 lines bypass the parser's per-line strings).
+at ``max_depth``); text, HTML, attachments and delivery reports are read from it in one
+walk. HTML-only mail gets its text from inscriptis; winmail.dat is opened with tnefparse.
+Nothing here raises on bad input: problems become ``defects`` and the message stays usable.
+Memory: long runs of base64 lines bypass the parser's one-string-per-line buffering and are
+decoded straight from ``raw``, so a big attachment costs about its decoded size once more.
 """
 
 from __future__ import annotations
@@ -44,21 +44,20 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 _STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset=[\"']?([\w.:-]{1,40})", re.I)
-_HEADER_START = re.compile(rb"From |[\x21-\x39\x3b-\x7e]+:")
-_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:|[ \t]")
+_HEADER_START = re.compile(rb"From |[^\s:]{1,200}:")  # what a header block starts with
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:|[ \t]")  # what the stdlib accepts as a header line
 _B64_RUN = re.compile(rb"^(?:[A-Za-z0-9+/]{40,998}\r?\n)++(?:[A-Za-z0-9+/]{0,998}={0,2}\r?\n)?", re.M)
-_BLOB_MIN = 1 << 18  # base64 runs at least this long skip the parser
-_CHUNK = 1 << 16
-_HEAD_SCAN = 1 << 18
+_BLOB_MIN, _CHUNK, _HEAD_SCAN = 1 << 18, 1 << 16, 1 << 18
 _HARD_DEPTH = 100  # max_depth is clamped to this: deeper MIME is never legitimate
 _CODEC_ALIASES = {"iso-8859-8-i": "iso8859-8", "iso-8859-6-i": "iso8859-6", "windows-874": "cp874", "x-sjis": "shift_jis"}
 _CODEC_TRIES = {"iso8859-1": ("cp1252", "iso8859-1"), "gb2312": ("gb2312", "gb18030"), "gbk": ("gbk", "gb18030"),
                 "euc_kr": ("euc_kr", "cp949"), "shift_jis": ("shift_jis", "cp932"), "big5": ("big5", "big5hkscs"),
-                "iso2022_jp": ("iso2022_jp", "iso2022_jp_ext", "iso2022_jp_2")}
+                "iso2022_jp": ("iso2022_jp", "iso2022_jp_ext", "iso2022_jp_2")}  # labels senders use for supersets
 _UNSAFE_CODECS = {"unicode-escape", "raw-unicode-escape", "undefined", "idna", "punycode"}
 _SINGLE = ("from", "sender", "to", "cc", "reply-to", "subject", "date", "message-id", "in-reply-to", "references")
 _EXTENSIONS = {"message/rfc822": ".eml", "text/calendar": ".ics", "text/plain": ".txt", "text/html": ".html"}
 _TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
+_ORIGINAL_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
 
 
 @dataclass(frozen=True)
@@ -125,11 +124,7 @@ class InboundMessage:
     @property
     def recipients(self) -> tuple[str, ...]:
         """Every address the mail was sent to: envelope, To and Cc, lower-cased, in order."""
-        seen: dict[str, None] = {}
-        for addr in (*self.rcpt_to, *(a for _, a in self.to), *(a for _, a in self.cc)):
-            if addr:
-                seen.setdefault(addr.lower(), None)
-        return tuple(seen)
+        return tuple(dict.fromkeys(a.lower() for a in (*self.rcpt_to, *(a for _, a in self.to), *(a for _, a in self.cc)) if a))
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -160,8 +155,8 @@ def _decode(data: bytes, charsets: tuple[str | None, ...]) -> tuple[str, bool]:
 
 
 def _unsurrogate(text: str, charsets: tuple[str, ...] = ()) -> str:
-    """Raw header bytes decoded: 8-bit bytes (kept by the email package as surrogate escapes)
-    as UTF-8 (RFC 6532), else in the message's charsets, else cp1252; ISO-2022-JP escapes."""
+    """Raw header bytes decoded: 8-bit bytes (the email package keeps them as surrogate
+    escapes) as UTF-8 (RFC 6532), else in the message's charsets, else cp1252; ISO-2022-JP."""
     if text.isascii():
         if "\x1b" in text:
             with contextlib.suppress(UnicodeError):
@@ -172,38 +167,36 @@ def _unsurrogate(text: str, charsets: tuple[str, ...] = ()) -> str:
     return _decode(text.encode("utf-8", "surrogateescape"), ("utf-8", *charsets))[0]
 
 
-def _word_bytes(kind: str, payload: str) -> bytes | None:
-    data = payload.encode("utf-8", "surrogateescape")
-    if kind in "qQ":
-        return binascii.a2b_qp(data, header=True)
-    data = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
-    data = data[: len(data) - (len(data) % 4 == 1)]  # a lone trailing sextet carries no byte
+def _b64(data: bytes) -> tuple[bytes, bool]:
+    """Base64 decoded, never raising; the flag is False if the data had to be repaired."""
+    pad = data.find(b"=")
+    if pad >= 0 and b"\n" in data[pad:].rstrip() and data[pad:].strip(b" \t\r\n="):  # padded line by line
+        parts = [_b64(line) for line in data.splitlines()]
+        return b"".join(p for p, _ in parts), all(ok for _, ok in parts)
     try:
-        return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+        return binascii.a2b_base64(data), True
     except binascii.Error:
-        return None
+        clean = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+        clean = clean[: len(clean) - (len(clean) % 4 == 1)]  # a lone trailing sextet carries no byte
+        return binascii.a2b_base64(clean + b"=" * (-len(clean) % 4)), False
 
 
 def _decode_words(text: str, charsets: tuple[str, ...]) -> str:
     """RFC 2047: adjacent encoded words in one charset are joined as bytes before decoding (a
     character may be split across them); whitespace between encoded words is dropped."""
     out: list[str] = []
-    buf, buf_charset, pos, after_word = b"", "", 0, False
+    buf, buf_charset, pos = b"", "", 0
     for m in _WORD.finditer(text):
-        gap, data = text[pos:m.start()], _word_bytes(m.group(2), m.group(3))
-        charset = m.group(1).split("*", 1)[0].lower()  # RFC 2231 language suffix: utf-8*de
-        joined = after_word and data is not None and not gap.strip()
+        raw = m.group(3).encode("utf-8", "surrogateescape")
+        data = binascii.a2b_qp(raw, header=True) if m.group(2) in "qQ" else _b64(raw)[0]
+        gap, charset = text[pos:m.start()], m.group(1).split("*", 1)[0].lower()  # utf-8*de: RFC 2231 language
+        joined = pos > 0 and not gap.strip()
         if buf and (not joined or charset != buf_charset):
             out.append(_decode(buf, (buf_charset, *charsets))[0])
             buf = b""
         out.append("" if joined else gap)
-        if data is None:
-            out.append(m.group(0))
-        else:
-            buf, buf_charset = buf + data, charset
-        pos, after_word = m.end(), data is not None
-    if buf:
-        out.append(_decode(buf, (buf_charset, *charsets))[0])
+        buf, buf_charset, pos = buf + data, charset, m.end()
+    out.append(_decode(buf, (buf_charset, *charsets))[0] if buf else "")
     return "".join(out) + text[pos:]
 
 
@@ -213,9 +206,7 @@ def clean_header(value: object, charsets: tuple[str, ...] = ()) -> str:
     if value is None:
         return ""
     text = _unsurrogate(_FOLD.sub("", str(value)), charsets)
-    if "=?" in text:
-        text = _decode_words(text, charsets)
-    return _CTRL.sub(" ", text).strip()
+    return _CTRL.sub(" ", _decode_words(text, charsets) if "=?" in text else text).strip()
 
 
 def parse_msgids(value: str) -> tuple[str, ...]:
@@ -230,6 +221,12 @@ class _Part(Message):
 
     def get_content_type(self) -> str:  # so the parser does not descend into a too-deep part
         return "application/octet-stream" if self.too_deep else super().get_content_type()
+
+    def get_param(self, param, failobj=None, header="content-type", unquote=True):
+        try:  # the stdlib raises TypeError on some malformed RFC 2231 continuations
+            return super().get_param(param, failobj, header, unquote)
+        except (TypeError, ValueError, LookupError, UnicodeError):
+            return failobj
 
 
 class _Parser(BytesFeedParser):
@@ -251,16 +248,16 @@ class _Parser(BytesFeedParser):
 
 
 def _tree(raw: bytes, limit: int, token: bytes, defects: list[str]) -> tuple[Message, list[memoryview]]:
-    """Parse ``raw``. Header lines without a colon (which would end the headers early) are
-    dropped; long runs of base64 lines go in as a one-line token, spliced back in _Body."""
+    """Parse ``raw``. Malformed header lines, which would end the headers early, are dropped;
+    long runs of base64 lines go in as a one-line token (spliced back by _Body)."""
     view, pos, blobs, parser = memoryview(raw), 0, [], _Parser(limit)
     end = re.search(rb"\r?\n\r?\n", view[:_HEAD_SCAN])
     if end and _HEADER_START.match(view[:1000]):
         lines = bytes(view[:end.start()]).splitlines(keepends=True)
         last = max(i for i, line in enumerate(lines) if _HEADER_START.match(line))
-        kept = [line for i, line in enumerate(lines) if i == 0 or i > last or _HEADER_LINE.match(line)]
+        kept = [line for i, line in enumerate(lines) if i > last or _HEADER_LINE.match(line) or (i == 0 and line.startswith(b"From "))]
         if len(kept) < len(lines):
-            defects.append(f"{len(lines) - len(kept)} header line(s) without a colon ignored")
+            defects.append(f"{len(lines) - len(kept)} malformed header line(s) ignored (no colon, or 8-bit name)")
             parser.feed(b"".join(kept))
             pos = end.start()
     try:
@@ -275,19 +272,19 @@ def _tree(raw: bytes, limit: int, token: bytes, defects: list[str]) -> tuple[Mes
         return parser.close(), blobs
     except Exception as exc:  # the stdlib parser is tolerant; this is the last line of defence
         defects.append(f"MIME structure unreadable ({type(exc).__name__}: {exc}); only the headers were read")
-        return BytesHeaderParser(policy=compat32).parsebytes(bytes(view[:_HEAD_SCAN])), []
+        return BytesHeaderParser(_class=_Part, policy=compat32).parsebytes(bytes(view[:_HEAD_SCAN])), []
 
 
 def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), source: str = "",
           queue: str | None = None, max_depth: int = 20) -> InboundMessage:
-    raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw) if not isinstance(raw, bytes) else raw
+    raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw if isinstance(raw, bytes) else bytes(raw)
     defects: list[str] = [] if raw and not raw.isspace() else ["empty message"]
     limit, token = max(1, min(max_depth, _HARD_DEPTH)), b"MAILDESK-BLOB-%s-" % secrets.token_hex(8).encode()
     msg, blobs = _tree(raw, limit, token, defects)
     body = _Body(defects, limit, token, blobs)
     plain, html = body.content(msg, "")
-    charsets = tuple(body.charsets)
     text = plain if plain is not None else _html_text(html, defects) if html else body.tnef_text
+    charsets = tuple(body.charsets)
     headers, raw_values = _headers(msg, charsets, defects)
 
     def first(name: str) -> str:
@@ -350,8 +347,7 @@ def _address(value: str) -> str:
 
 
 def _addresses(values, charsets: tuple[str, ...], defects: list[str]) -> tuple[tuple[str, str], ...]:
-    """RFC 2047 is decoded per display name after splitting, so an encoded comma in a name
-    cannot split one address into two."""
+    """Split first, then decode each display name: an encoded comma cannot split an address."""
     result = []
     for name, addr in getaddresses([_CTRL.sub(" ", _unsurrogate(_FOLD.sub("", v), charsets)) for v in values]):
         if _address(addr):
@@ -374,7 +370,7 @@ def _date(value: str, defects: list[str]) -> datetime | None:
 
 def _html_text(html: str, defects: list[str]) -> str:
     try:
-        return get_text(html)
+        return get_text(html).strip()
     except Exception as exc:  # inscriptis/lxml on hostile HTML: keep the words, lose the layout
         defects.append(f"HTML could not be converted to text: {type(exc).__name__}")
         return re.sub(r"<[^>]*>", " ", html)
@@ -382,22 +378,18 @@ def _html_text(html: str, defects: list[str]) -> str:
 
 def _unflow(text: str, delsp: bool) -> str:
     """RFC 3676 format=flowed: soft line breaks (a trailing space) joined, quote depth kept."""
-    lines: list[tuple[int, str]] = []
-    cur, depth = None, 0
+    lines: list[list] = []
+    soft = False
     for raw in text.split("\n"):
-        level = len(raw) - len(raw.lstrip(">"))
-        line = raw[level + 1:] if raw[level:level + 1] == " " else raw[level:]  # space-stuffing
-        if cur is not None and level != depth:
-            lines.append((depth, cur))
-            cur = None
-        cur, depth = (line if cur is None else cur + line), level
-        if line.endswith(" ") and line != "-- ":
-            cur = cur[:-1] if delsp else cur
+        depth = len(raw) - len(raw.lstrip(">"))
+        line = raw[depth + 1:] if raw[depth:depth + 1] == " " else raw[depth:]  # undo space-stuffing
+        if soft and lines[-1][0] == depth:
+            lines[-1][1] += line
         else:
-            lines.append((depth, cur))
-            cur = None
-    if cur is not None:
-        lines.append((depth, cur))
+            lines.append([depth, line])
+        soft = line.endswith(" ") and line != "-- "
+        if soft and delsp:
+            lines[-1][1] = lines[-1][1][:-1]
     return "\n".join(">" * d + (" " if d and s else "") + s for d, s in lines)
 
 
@@ -436,8 +428,7 @@ class _Body:
             ctype = ctype if children else "text/plain"  # unguessable: read the body as text
             self.defects.append("multipart boundary missing or wrong; " + ("guessed it" if children else "read as text"))
         if isinstance(children, list) and ctype.startswith("multipart/"):
-            results = [self.content(child, f"{path}.{i}".lstrip(".")) for i, child in enumerate(children, 1)
-                       if isinstance(child, Message)]
+            results = [self.content(c, f"{path}.{i}".lstrip(".")) for i, c in enumerate(children, 1) if isinstance(c, Message)]
             if ctype == "multipart/alternative":  # the last alternative is the preferred one
                 return (next((p for p, _ in reversed(results) if p is not None), None),
                         next((h for _, h in reversed(results) if h is not None), None))
@@ -454,26 +445,22 @@ class _Body:
         return None, None
 
     def _payload(self, part: Message) -> bytes:
-        """A leaf's content with the transfer encoding undone (base64 without line-split copies)."""
+        """A leaf's content, transfer encoding undone (big base64 straight from the raw bytes)."""
         payload = part.get_payload()  # exact for ASCII; 8-bit content needs decode=True
         if not isinstance(payload, str):
             return b""
-        if str(part.get("content-transfer-encoding", "")).strip().lower() == "base64" and payload.isascii():
-            raw = payload.encode("ascii")
-            whole = self.token.fullmatch(raw.strip()) if self.blobs else None
+        if str(part.get("content-transfer-encoding", "")).strip().lower() != "base64":
+            data = part.get_payload(decode=True) or b""
+            return self._splice(data) if self.blobs else data
+        raw = payload.encode("utf-8", "surrogateescape")
+        whole = self.token.fullmatch(raw.strip()) if self.blobs else None
+        if whole:
             with contextlib.suppress(binascii.Error):
-                if whole:  # the common big case: decoded straight from the raw message
-                    return binascii.a2b_base64(self.blobs[int(whole.group(1))])
-                data = self._splice(raw)
-                pad = data.find(b"=")
-                if pad < 0 or not data[pad:].strip(b" \t\r\n="):
-                    return binascii.a2b_base64(data)
-                return b"".join(map(binascii.a2b_base64, data.splitlines()))  # padded line by line
-            self.defects.append("invalid base64 content; decoded what could be")
-            if self.blobs:
-                part.set_payload(self._splice(raw).decode("ascii"))
-        data = part.get_payload(decode=True) or b""
-        return self._splice(data) if self.blobs else data
+                return binascii.a2b_base64(self.blobs[int(whole.group(1))])
+        data, ok = _b64(self._splice(raw) if self.blobs else raw)
+        if not ok:
+            self.defects.append(f"invalid base64 in a {part.get_content_type()} part; decoded what could be")
+        return data
 
     def _splice(self, data: bytes) -> bytes:
         pieces, pos = [], 0
@@ -506,10 +493,13 @@ class _Body:
 
     def _attachment(self, part: Message, ctype: str) -> None:
         inner = part.get_payload(0) if ctype.startswith("message/") and part.is_multipart() else None
-        if isinstance(inner, Message):  # a forwarded mail: kept whole, as .eml
-            data = self._splice(inner.as_bytes(policy=compat32.clone(max_line_length=0)))
-        else:
-            data = self._payload(part)
+        data = self._payload(part) if not isinstance(inner, Message) else None
+        if data is None:  # a forwarded mail: kept whole, as .eml
+            try:
+                data = self._splice(inner.as_bytes(policy=compat32.clone(max_line_length=0)))
+            except (UnicodeError, LookupError) as exc:  # the stdlib generator fails on some broken 8-bit parts
+                self.defects.append(f"forwarded message could not be written back ({type(exc).__name__}); kept its headers only")
+                data = b"".join(f"{k}: {v}\n".encode("utf-8", "surrogateescape") for k, v in inner.raw_items())
         name = _filename(part, ctype, len(self.attachments) + 1)
         if (ctype in _TNEF_TYPES or name.lower() == "winmail.dat") and self._tnef(data):
             return
@@ -539,6 +529,8 @@ class _Body:
         if not body and html:
             body = _html_text(html if isinstance(html, str) else _decode(html, ())[0], self.defects)
         self.tnef_text = self.tnef_text or (body or "").replace("\x00", "").strip()
+        if not (tnef.attachments or body):
+            self.defects.append("winmail.dat holds no files and no plain or HTML text; kept as is")
         return bool(tnef.attachments or body)
 
 
@@ -557,16 +549,18 @@ def _guess_multipart(ctype: str, body: bytes, limit: int) -> list[Message] | Non
 
 def _safe_name(name: str) -> str:
     name = posixpath.basename(_BIDI.sub("", _CTRL.sub(" ", name)).replace("\\", "/").rstrip("/")).strip(" .")
-    if len(name) > 255:
-        stem, ext = posixpath.splitext(name)
-        ext = ext if len(ext) <= 20 else ""
-        name = stem[: 255 - len(ext)] + ext
-    return name
+    stem, ext = posixpath.splitext(name)
+    return name if len(name) <= 255 else stem[: 255 - len(ext[:20])] + ext[:20]
 
 
 def _filename(part: Message, ctype: str, index: int) -> str:
-    name = _safe_name(clean_header(part.get_filename() or ""))
-    if name:
+    view = part
+    if not all(v.isascii() for k, v in part.raw_items() if k.lower() in ("content-type", "content-disposition")):
+        view = _Part()  # raw 8-bit parameters: the stdlib would turn them into U+FFFD
+        for key, value in part.raw_items():
+            if key.lower() in ("content-type", "content-disposition"):
+                view[key] = _unsurrogate(str(value), (part.get_content_charset() or "utf-8",))
+    if name := _safe_name(clean_header(view.get_filename() or "")):
         return name
     if ctype in _TNEF_TYPES:
         return "winmail.dat"
@@ -585,12 +579,11 @@ def _delivery_report(msg: Message, in_reply_to: tuple[str, ...], failed_header: 
         recipients += [rcpt] if rcpt else []
         action = (clean_header(block.get("action", "")).lower().split() or [""])[0]
         if (action or block.get("status")) and (chosen is None or (action == "failed" and chosen[0] != "failed")):
-            chosen = (action, block)
+            chosen = (action, block)  # the first failed recipient, else the first with any status
     recipients = recipients or [a for a in map(_address, ",".join(failed_header).split(",")) if a]  # Exim
-    original = next(filter(None, (_original_id(p) for p in parts if p.get_content_type() in (
-        "message/rfc822", "text/rfc822-headers", "message/rfc822-headers"))), None)
+    original = next(filter(None, (_original_id(p) for p in parts if p.get_content_type() in _ORIGINAL_TYPES)), None)
     action, block = chosen or ("", Message())
-    diagnostic = re.sub(r"^[\w-]+\s*;\s*", "", clean_header(block.get("diagnostic-code", "")))
+    diagnostic = re.sub(r"^[\w-]+\s*;\s*", "", " ".join(clean_header(block.get("diagnostic-code", "")).split()))
     status = _STATUS.search(clean_header(block.get("status", "")) or diagnostic)
     return DeliveryReport(original or (in_reply_to[0] if in_reply_to else None), tuple(dict.fromkeys(recipients)),
                           status.group(0) if status else "", action, diagnostic)

@@ -27,6 +27,7 @@ from sqlalchemy.types import DateTime, TypeDecorator
 
 __all__ = [
     "Agent",
+    "AssignState",
     "AutoReply",
     "Base",
     "Blob",
@@ -130,6 +131,7 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status", "status"),
         Index("ix_tickets_requester", "requester_id"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
         {"sqlite_autoincrement": True},
     )
 
@@ -154,6 +156,16 @@ class Ticket(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))  # follow-up of a closed ticket
     thread_topic: Mapped[str | None] = mapped_column(Text)
     thread_index: Mapped[str | None] = mapped_column(Text)
+    # SLA: deadlines stored when the ticket opens or changes priority; state of warnings,
+    # breaches and escalation steps already run; pending intervals that pause the clock.
+    first_response_due: Mapped[datetime | None]
+    next_response_due: Mapped[datetime | None]
+    resolution_due: Mapped[datetime | None]
+    awaiting_since: Mapped[datetime | None]  # the customer's oldest unanswered message
+    pending_since: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    sla_state: Mapped[dict] = mapped_column(JSON, default=dict)
+    pauses: Mapped[list] = mapped_column(JSON, default=list)
 
     requester: Mapped[Contact] = relationship(lazy="joined")
     assignee: Mapped[Agent | None] = relationship(lazy="joined")
@@ -296,6 +308,15 @@ class ImapState(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]
+
+
+class AssignState(Base):
+    """Round-robin position per team: the login assigned last."""
+
+    __tablename__ = "assign_state"
+
+    team: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_login: Mapped[str] = mapped_column(String(100))
 
 
 class Rating(Base):

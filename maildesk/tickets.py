@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.message import InboundMessage
 from maildesk.models import Blob, Contact, Event, MessageAttachment, MessageRef, Participant, Ticket, TicketMessage
+from maildesk.slaclock import pause_for_status
 
 __all__ = [
     "PRIORITIES",
@@ -107,6 +108,7 @@ def set_status(session: Session, ticket: Ticket, status: str, actor: str, now: d
     old = ticket.status
     if old == status:
         return False
+    pause_for_status(ticket, old, status, now)
     ticket.status, ticket.updated_at = status, now
     if status == "resolved":
         ticket.resolved_at = now

@@ -98,8 +98,11 @@ def desk(config_path, clock):
     from maildesk.config import load_config
     from maildesk.daemon import build_desk
 
+    from maildesk.daemon import sync_directory
+
     desk = build_desk(load_config(config_path), clock=clock)
     desk.store.upgrade()
+    sync_directory(desk)
     yield desk
     desk.store.dispose()
 

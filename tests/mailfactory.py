@@ -9,6 +9,7 @@ Every message here is made up for the tests.
 from __future__ import annotations
 
 import base64
+import binascii
 import quopri
 import struct
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ def encoded_word(text: str, charset: str = "utf-8", kind: str = "B") -> str:
     if kind.upper() == "B":
         payload = base64.b64encode(data).decode("ascii")
     else:
-        payload = "".join(chr(b) if chr(b).isalnum() else "_" if b == 0x20 else f"={b:02X}" for b in data)
+        payload = "".join(chr(b) if b < 128 and chr(b).isalnum() else "_" if b == 0x20 else f"={b:02X}" for b in data)
     return f"=?{charset}?{kind}?{payload}?="
 
 
@@ -38,7 +39,7 @@ def encoded_words(text: str, charset: str = "utf-8", kind: str = "B", size: int 
     if kind.upper() == "B":
         words = [f"=?{charset}?B?{base64.b64encode(c).decode('ascii')}?=" for c in chunks]
     else:
-        words = [f"=?{charset}?Q?{''.join(chr(b) if chr(b).isalnum() else f'={b:02X}' for b in c)}?=" for c in chunks]
+        words = [f"=?{charset}?Q?{''.join(chr(b) if b < 128 and chr(b).isalnum() else f'={b:02X}' for b in c)}?=" for c in chunks]
     return sep.join(words)
 
 
@@ -57,11 +58,11 @@ class Part:
         return head + eol + (self.body if self.exact else self.body.replace(b"\r\n", b"\n").replace(b"\n", eol))
 
 
-def _transfer(data: bytes, cte: str) -> bytes:
+def _transfer(data: bytes, cte: str, binary: bool = False) -> bytes:
     if cte == "base64":
         return base64.encodebytes(data)
-    if cte == "quoted-printable":
-        return quopri.encodestring(data)
+    if cte == "quoted-printable":  # a file's line breaks are data (=0D=0A), a text's are line breaks
+        return binascii.b2a_qp(data, istext=not binary) if binary else quopri.encodestring(data)
     return data
 
 
@@ -103,7 +104,7 @@ def attachment(data: bytes, filename: str | None = None, ctype: str = "applicati
     if content_id:
         hdrs.append(("Content-ID", f"<{content_id}>"))
     hdrs.append(("Content-Transfer-Encoding", cte))
-    return Part([*hdrs, *headers], _transfer(data, cte), exact=cte in ("8bit", "binary"))
+    return Part([*hdrs, *headers], _transfer(data, cte, binary=True), exact=cte in ("8bit", "binary"))
 
 
 def multipart(subtype: str, *parts: Part, boundary: str | None = None, params: str = "",

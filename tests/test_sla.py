@@ -115,7 +115,7 @@ def test_example_file_loads():
     assert std.escalation[0].notify == "team_lead" and std.escalation[2].reassign_team == "tier2"
     assert std.escalation[2].targets == ("first_response",)
     assert std.escalation[1].targets == ("first_response", "next_response", "resolution")
-    assert cfg.policy_for("normal", "enterprise", None) is premium
+    assert cfg.policy_for("normal", "tier2", None) is premium
 
 
 def test_loaded_values(cfg, std, premium):

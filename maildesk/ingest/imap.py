@@ -1,24 +1,21 @@
 """IMAP mailboxes as a mail source: fetch, commit, and only then mark / move / delete.
 
-One :class:`ImapSource` per ``[[imap]]`` table, each running its blocking imapclient
-loop in its own thread, so a stuck or broken mailbox never slows another one, the SMTP
-listener or the asyncio loop. One connection goes through these steps::
+One :class:`ImapSource` per ``[[imap]]`` table runs its blocking imapclient loop in its
+own thread, so a broken mailbox never slows another one, the SMTP listener or the loop::
 
-    connect + login (XOAUTH2: a rejected token is fetched again once, then retried later)
-    SELECT folder -> UIDVALIDITY; compare with imap_state (changed: start again from UID 0)
+    connect + login (a rejected XOAUTH2 token: the token command runs again, once)
+    SELECT folder -> UIDVALIDITY; differs from imap_state: start again from UID 0
     round:  UID SEARCH UID last+1:*        new mail is found by UID, never by \\Seen
-            per batch of batch_size UIDs:  FETCH BODY.PEEK[] (does not set \\Seen)
-                commit raw mails + the new last UID in ONE transaction (Intake.store_batch)
-                then \\Seen / MOVE (or COPY + \\Deleted + EXPUNGE) / \\Deleted + EXPUNGE
-    wait:   IDLE until the server reports EXISTS (re-issued every idle_timeout), or
-            sleep poll_interval when the server has no IDLE; then the next round
+            per batch (batch_size):  FETCH BODY.PEEK[] (leaves \\Seen alone), commit the
+            raw mails + the new last UID in ONE transaction, then \\Seen / MOVE (or
+            COPY + \\Deleted + EXPUNGE) / \\Deleted + EXPUNGE
+    wait:   IDLE until EXISTS (renewed every idle_timeout), or poll_interval without IDLE
 
-The last UID only moves over UIDs whose messages are committed (or that vanished): a
-message that fails to fetch is skipped for this round and retried in the next, and the
-mail after it is still stored (it is remembered in memory above the mark; after a
-restart it is fetched again and the intake's sha256 dedupe stores it once). Any
-connection, login, server or storage failure is logged with the mailbox name and the
-whole connection is retried with capped exponential backoff.
+The last UID only passes UIDs whose messages are committed (or gone): a message that
+fails to fetch is skipped this round and retried in the next while the mail after it is
+stored (remembered above the mark; after a restart it is fetched again and the intake's
+sha256 dedupe stores it once). Any connection, login, server or storage failure is
+logged and the connection retried with capped exponential backoff.
 """
 
 from __future__ import annotations
@@ -28,22 +25,22 @@ import contextlib
 import logging
 import re
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from maildesk.config import ImapConfig
 from maildesk.errors import MaildeskError
+from maildesk.ingest.imapconn import ConnectionLost, connect, describe_error
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.logsetup import bind
 from maildesk.models import ImapState
 
-__all__ = ["ImapSource", "UidMark", "connect", "describe_error"]
+__all__ = ["ImapSource", "UidMark"]
 
 log = logging.getLogger("maildesk.ingest.imap")
 
@@ -51,59 +48,6 @@ IDLE_CHECK = 0.5  # seconds between looks at the stop flag while idling
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also stops growing at this many bytes
 LOUD_FAILURES = 5  # from this many failed fetches of one UID on, log at ERROR
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
-
-
-class ConnectionLost(Exception):
-    """The server said BYE or closed the connection."""
-
-
-def connect(box: ImapConfig) -> IMAPClient:
-    """A connected, logged-in client (not yet in a folder). Raises imapclient/OS errors.
-
-    A rejected XOAUTH2 token is most often an expired one: the token command runs again
-    and a fresh connection tries the new token (some servers slow down a second
-    AUTHENTICATE on the connection that saw the failure)."""
-    if box.oauth2_token is None:
-        assert box.password is not None  # config check: password or oauth2_token
-        return _open(box, lambda c: c.login(box.username, box.password.reveal()))
-    try:
-        return _open(box, lambda c: c.oauth2_login(box.username, box.oauth2_token.reveal()))
-    except LoginError:
-        log.info("XOAUTH2 token rejected; fetching a fresh one")
-    return _open(box, lambda c: c.oauth2_login(box.username, box.oauth2_token.reveal(refresh=True)))
-
-
-def _open(box: ImapConfig, login: Callable[[IMAPClient], object]) -> IMAPClient:
-    context = ssl.create_default_context()
-    client = IMAPClient(box.host, port=box.port, ssl=box.security == "tls", ssl_context=context,
-                        timeout=box.timeout)
-    try:
-        if box.security == "starttls":
-            client.starttls(context)
-        login(client)
-    except BaseException:
-        client.shutdown()
-        raise
-    return client
-
-
-_BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.S)  # imaplib puts server text in errors as b'...'
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line an operator can act on."""
-    text = _BYTES_REPR.sub(r"\2", str(exc).strip()) or exc.__class__.__name__
-    if isinstance(exc, LoginError):
-        return f"login failed: {text}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (server down, or wrong host/port?)"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {text} (check security = tls/starttls and the port)"
-    if isinstance(exc, (IMAPClientAbortError, ConnectionLost, ConnectionError)):
-        return f"connection lost: {text}"
-    return f"{exc.__class__.__name__}: {text}" if isinstance(exc, OSError) else text
 
 
 class UidMark:
@@ -150,7 +94,8 @@ _HEADER = re.compile(rb"^(Return-Path|Delivered-To|X-Original-To):[ \t]*<?([^>\r
 
 def _envelope(raw: bytes) -> tuple[str, tuple[str, ...]]:
     """Envelope sender and recipient as the final MTA recorded them (topmost headers)."""
-    head = raw[: raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw[:65536] else 65536]
+    ends = [i for i in (raw.find(b"\n\r\n", 0, 65536), raw.find(b"\n\n", 0, 65536)) if i >= 0]
+    head = raw[: min(ends, default=65536)]
     found: dict[str, str] = {}
     for name, value in _HEADER.findall(head):
         found.setdefault(name.lower().decode(), value.strip().decode("ascii", "replace"))
@@ -221,9 +166,8 @@ class ImapSource:
                     failures = 1 if self._healthy else failures + 1
                     delay = min(box.retry_max, box.retry_base * 2 ** (failures - 1))
                     known = isinstance(exc, (IMAPClientError, OSError, ConnectionLost, MaildeskError))
-                    log.log(logging.WARNING if known else logging.ERROR,
-                            "%s:%d: %s; reconnecting in %.1fs (failure %d)", box.host, box.port,
-                            describe_error(exc), delay, failures, exc_info=not known)
+                    log.log(logging.WARNING if known else logging.ERROR, "%s:%d: %s; reconnecting in %.1fs (failure %d)",
+                            box.host, box.port, describe_error(exc), delay, failures, exc_info=not known)
                     self._stop.wait(delay)
             log.info("stopped")
 
@@ -263,13 +207,17 @@ class ImapSource:
         info = client.select_folder(box.folder)
         uidvalidity = int(info[b"UIDVALIDITY"])
         if box.after == "move" and not client.folder_exists(box.move_to):
-            client.create_folder(box.move_to)
-            log.info("created folder %s for processed mail", box.move_to)
+            try:
+                client.create_folder(box.move_to)
+                log.info("created folder %s for processed mail", box.move_to)
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError as exc:  # mail is still stored; moving it waits for the folder
+                log.warning("cannot create folder %s for processed mail: %s", box.move_to, describe_error(exc))
         with self.intake.store.transaction() as session:
             row = session.get(ImapState, (box.name, box.folder))
             if row is None:
-                log.info("first visit of %s (UIDVALIDITY %d); reading it from the start", box.folder,
-                         uidvalidity)
+                log.info("first visit of %s (UIDVALIDITY %d); reading it from the start", box.folder, uidvalidity)
                 row = ImapState(mailbox=box.name, folder=box.folder, uidvalidity=uidvalidity, last_uid=0,
                                 updated_at=self.clock())
                 session.add(row)
@@ -291,8 +239,7 @@ class ImapSource:
         if mark.last:
             left = [u for u in client.search(["UID", f"1:{mark.last}"]) if u <= mark.last]
             if left:
-                log.info("%d stored message(s) still in %s; finishing their %s", len(left),
-                         self.box.folder, self.box.after)
+                log.info("%d stored message(s) still in %s; finishing their %s", len(left), self.box.folder, self.box.after)
                 mark.unacked.update(left)
 
     # -- one round: everything new, in batches ---------------------------------------------
@@ -314,8 +261,7 @@ class ImapSource:
             self._commit([raws[u] for u in committed], new_last)
             mark.commit(committed, new_last)
             if committed:
-                log.info("stored %d message(s), UIDs %d-%d; last UID %d", len(committed),
-                         committed[0], committed[-1], new_last)
+                log.info("stored %d message(s), UIDs %d-%d; last UID %d", len(committed), committed[0], committed[-1], new_last)
                 self._acknowledge(client, caps, committed)
 
     def _take(self, client: IMAPClient, todo: list[int]) -> list[int]:
@@ -415,8 +361,9 @@ class ImapSource:
         while not self.stopping and time.monotonic() < deadline:
             began = time.monotonic()
             responses = client.idle_check(timeout=IDLE_CHECK)
-            if any(r and r[0] == b"BYE" for r in responses):
-                raise ConnectionLost(" ".join(x.decode(errors="replace") for x in responses[0] if isinstance(x, bytes)))
+            bye = next((r for r in responses if r and r[0] == b"BYE"), None)
+            if bye:
+                raise ConnectionLost(b" ".join(x for x in bye if isinstance(x, bytes)).decode(errors="replace"))
             if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                 break
             if not responses and time.monotonic() - began < IDLE_CHECK / 2:

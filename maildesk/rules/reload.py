@@ -85,9 +85,17 @@ class Reloader:
         return changed
 
     def _load(self, fallback: Directory | None) -> tuple[Directory, RuleSet, list[ConfigError]]:
-        directory, errors = read_directory(self.config_dir)
+        """At start a missing file means "none yet" (no agents, no rules); a file that goes
+        missing while running is an error that keeps the last good version (a half-done edit)."""
+        starting = fallback is None
+        if starting and not self.agents_path.exists():
+            directory, errors = Directory(), []
+        else:
+            directory, errors = read_directory(self.config_dir)
         if errors:
             directory = fallback or Directory()
+        if starting and not self.rules_path.exists():
+            return directory, RuleSet(path=str(self.rules_path)), errors
         ruleset, rule_errors = read_rules(self.rules_path, directory, _names(self._template_names),
                                          _names(self._sla_names), _names(self._hours))
         return directory, ruleset, errors + rule_errors

@@ -21,7 +21,7 @@ from maildesk.config import ImapConfig
 from maildesk.ingest.imap import ImapSource, UidMark
 from maildesk.ingest.intake import Intake
 from maildesk.models import ImapState
-from tests.support import MaildeskProcess, free_port, wait_until, write_config
+from tests.support import MaildeskProcess, free_port, make_mail, send, wait_until, write_config
 
 pytestmark = pytest.mark.services
 
@@ -81,11 +81,15 @@ def test_uid_mark_forgets_failures_of_vanished_messages():
 
 def test_backlog_becomes_tickets_marked_seen_after_commit(daemon_factory, account):
     subjects = account.append(f"Backlog {i}" for i in range(6))
-    d = daemon_factory(extra=account.toml("support", queue="helpdesk", batch_size=4))
+    broken = account.toml("broken", password="wrong")  # fails on its own, harms nobody
+    d = daemon_factory(extra=account.toml("support", queue="helpdesk", batch_size=4) + broken)
     rows = wait_for_tickets(d, 6)
     assert sorted(t["subject"] for t in rows) == sorted(subjects)
     assert {t["queue"] for t in rows} == {"helpdesk"}
     assert {r[0] for r in db_rows(d, "select source from inbox")} == {"imap:support"}
+    send(d.port, make_mail(subject="Through SMTP meanwhile"))
+    wait_for_tickets(d, 7)
+    assert f"imap=broken 127.0.0.1:{account.server.imap_port}: login failed: [AUTHENTICATIONFAILED]" in d.log.read_text()
     wait_until(lambda: all(SEEN in f for f in account.uids_and_flags().values()), what="all messages \\Seen")
     assert db_rows(d, "select uidvalidity > 0, last_uid from imap_state where mailbox = 'support'") == [(1, 6)]
 
@@ -118,8 +122,6 @@ def test_sigkill_mid_backlog_loses_and_duplicates_nothing(daemon_factory, accoun
     total = 300
     subjects = [f"Bulk {i:03d}" for i in range(total)]
     with account.client() as imap:
-        from tests.support import make_mail
-
         for s in subjects:
             imap.append("INBOX", make_mail(subject=s).as_bytes())
     d = daemon_factory(extra=account.toml("bulk", batch_size=5))
@@ -268,7 +270,7 @@ def test_a_message_that_fails_to_fetch_is_skipped_then_retried(desk, account, im
     seen_during_failure = []
 
     def connector(cfg):
-        from maildesk.ingest.imap import connect
+        from maildesk.ingest.imapconn import connect
 
         client = connect(cfg)
         real_fetch = client.fetch
@@ -315,7 +317,7 @@ def test_uidvalidity_change_rereads_the_folder_without_duplicates(desk, account,
 
 @pytest.mark.parametrize("after", ["move", "delete"])
 def test_without_idle_and_move_it_polls_and_copies_deletes_expunges(desk, account, after):
-    from maildesk.ingest.imap import connect
+    from maildesk.ingest.imapconn import connect
 
     def refuse(*args, **kwargs):
         raise AssertionError("not offered by this server")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 06:53:53.569917
+Create Date: 2026-11-23 06:57:40.470567
 """
 
 import sqlalchemy as sa
@@ -29,6 +29,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agents')),
     sa.UniqueConstraint('address', name=op.f('uq_agents_address')),
     sa.UniqueConstraint('login', name=op.f('uq_agents_login'))
+    )
+    op.create_table('assign_state',
+    sa.Column('team', sa.String(length=100), nullable=False),
+    sa.Column('last_login', sa.String(length=100), nullable=False),
+    sa.PrimaryKeyConstraint('team', name=op.f('pk_assign_state'))
     )
     op.create_table('autoreplies',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -89,6 +94,14 @@ def upgrade() -> None:
     sa.Column('parent_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('thread_topic', sa.Text(), nullable=True),
     sa.Column('thread_index', sa.Text(), nullable=True),
+    sa.Column('first_response_due', sa.DateTime(), nullable=True),
+    sa.Column('next_response_due', sa.DateTime(), nullable=True),
+    sa.Column('resolution_due', sa.DateTime(), nullable=True),
+    sa.Column('awaiting_since', sa.DateTime(), nullable=True),
+    sa.Column('pending_since', sa.DateTime(), nullable=True),
+    sa.Column('reminded_at', sa.DateTime(), nullable=True),
+    sa.Column('sla_state', sa.JSON(), nullable=False),
+    sa.Column('pauses', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['assignee_id'], ['agents.id'], name=op.f('fk_tickets_assignee_id_agents')),
     sa.ForeignKeyConstraint(['merged_into_id'], ['tickets.id'], name=op.f('fk_tickets_merged_into_id_tickets')),
     sa.ForeignKeyConstraint(['parent_id'], ['tickets.id'], name=op.f('fk_tickets_parent_id_tickets')),
@@ -97,6 +110,7 @@ def upgrade() -> None:
     sqlite_autoincrement=True
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.create_index('ix_tickets_assignee_status', ['assignee_id', 'status'], unique=False)
         batch_op.create_index('ix_tickets_requester', ['requester_id'], unique=False)
         batch_op.create_index('ix_tickets_status', ['status'], unique=False)
 
@@ -270,6 +284,7 @@ def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_status')
         batch_op.drop_index('ix_tickets_requester')
+        batch_op.drop_index('ix_tickets_assignee_status')
 
     op.drop_table('tickets')
     op.drop_table('suppressions')
@@ -280,5 +295,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_autoreplies_addr_at')
 
     op.drop_table('autoreplies')
+    op.drop_table('assign_state')
     op.drop_table('agents')
     # ### end Alembic commands ###
