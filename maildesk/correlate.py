@@ -22,7 +22,7 @@ from maildesk.subjects import find_refs
 from maildesk.tickets import resolve_merged
 from maildesk.tokens import ReplyToken, find_token, verify_token
 
-__all__ = ["ThreadMatch", "find_ticket", "token_addresses"]
+__all__ = ["ThreadMatch", "find_ticket", "first_valid_token", "token_addresses"]
 
 
 @dataclass
@@ -42,7 +42,18 @@ def token_addresses(msg: InboundMessage) -> tuple[str, ...]:
     return (*msg.recipients, *extra)
 
 
-def find_ticket(session: Session, msg: InboundMessage, *, secret: str, support: tuple[str, ...], prefix: str) -> ThreadMatch:
+def first_valid_token(msg: InboundMessage, *, secret: str, support: tuple[str, ...]) -> ReplyToken | None:
+    for raw_token in dict.fromkeys(find_token(token_addresses(msg), support)):
+        tok = verify_token(secret, raw_token)
+        if tok is not None:
+            return tok
+    return None
+
+
+def find_ticket(session: Session, msg: InboundMessage, *, secret: str, support: tuple[str, ...], prefix: str,
+                sender_is_agent: bool = False) -> ThreadMatch:
+    """``sender_is_agent``: an authenticated agent takes part in every ticket, so a subject
+    reference from them is accepted without the participant check."""
     security: list[str] = []
     for raw_token in dict.fromkeys(find_token(token_addresses(msg), support)):
         tok = verify_token(secret, raw_token)
@@ -67,8 +78,8 @@ def find_ticket(session: Session, msg: InboundMessage, *, secret: str, support: 
     sender = msg.from_addr.lower()
     numbers = find_refs(msg.subject, prefix)
     if numbers and sender:
-        allowed = set(session.scalars(select(Participant.ticket_id)
-                                      .where(Participant.ticket_id.in_(numbers), Participant.address == sender)))
+        allowed = set(numbers) if sender_is_agent else set(session.scalars(
+            select(Participant.ticket_id).where(Participant.ticket_id.in_(numbers), Participant.address == sender)))
         for number in numbers:
             if number in allowed:
                 ticket = resolve_merged(session, session.get(Ticket, number))

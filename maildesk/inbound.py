@@ -17,7 +17,7 @@ from maildesk import slaclock
 from maildesk.agentmail import handle_agent_mail
 from maildesk.authz import identify
 from maildesk.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
-from maildesk.correlate import ThreadMatch, find_ticket
+from maildesk.correlate import ThreadMatch, find_ticket, first_valid_token
 from maildesk.decisions import apply_decision, decide
 from maildesk.desk import Desk
 from maildesk.ingest.smtp import is_support_address
@@ -45,9 +45,11 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
                            seen.ticket_id)
     if msg.delivery_report is not None:
         return _bounce(session, desk, msg, now)
-    match = find_ticket(session, msg, secret=desk.secret, support=desk.config.mail.addresses,
-                        prefix=desk.config.mail.ticket_prefix)
-    who = identify(msg, match.token, desk.directory, desk.config.auth.trusted_authserv_ids)
+    mail = desk.config.mail
+    who = identify(msg, first_valid_token(msg, secret=desk.secret, support=mail.addresses), desk.directory,
+                   desk.config.auth.trusted_authserv_ids)
+    match = find_ticket(session, msg, secret=desk.secret, support=mail.addresses, prefix=mail.ticket_prefix,
+                        sender_is_agent=who.is_agent)
     if who.claimed is not None and not who.is_agent:
         match.security.append(f"mail claims to be from agent {who.claimed.login} but is not authenticated (no valid agent "
                               "token, no trusted DKIM/SPF pass): treated as a customer mail, no command was run")

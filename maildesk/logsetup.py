@@ -60,5 +60,5 @@ def configure(level: str = "INFO", redact_addresses: bool = True, stream=None) -
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
-    for noisy in ("mail", "mailparser", "apscheduler", "aiosmtpd", "mail.log"):
+    for noisy in ("apscheduler", "aiosmtpd", "mail.log", "mailparser_reply"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

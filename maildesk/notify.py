@@ -27,7 +27,8 @@ class _Att:
 
 
 def agents_on_ticket(session: Session, desk: Desk, ticket: Ticket) -> list:
-    """The agents a ticket concerns: assignee, agents who took part, else the team, else everyone."""
+    """The agents a ticket concerns: the assignee and agents who took part; while it is
+    unassigned, also its team's members (every agent when it has no team)."""
     directory = desk.directory
     if directory is None:
         return []
@@ -39,10 +40,10 @@ def agents_on_ticket(session: Session, desk: Desk, ticket: Ticket) -> list:
         agent = directory.agent_by_address(address)
         if agent is not None:
             found.setdefault(agent.login, agent)
-    if not found:
+    if ticket.assignee is None:  # unassigned: the whole team (or every agent) keeps an eye on it
         team = directory.team(ticket.team) if ticket.team else None
-        members = directory.members(team) if team is not None else directory.agents
-        found = {a.login: a for a in members}
+        for agent in directory.members(team) if team is not None else directory.agents:
+            found.setdefault(agent.login, agent)
     return list(found.values())
 
 

@@ -91,7 +91,8 @@ def attachment(data: bytes, filename: str | None = None, ctype: str = "applicati
             params = f"filename*=utf-8''{quote(filename, safe='')}"
         elif style == "rfc2231-split":
             encoded = quote(filename, safe="")
-            half = encoded.rfind("%", 0, len(encoded) // 2 + 1) or len(encoded) // 2
+            half = encoded.rfind("%", 0, len(encoded) // 2 + 1)  # never inside a %XX escape
+            half = half if half > 0 else len(encoded) // 2
             params = f"filename*0*=utf-8''{encoded[:half]};\r\n filename*1*={encoded[half:]}"
         elif style == "rfc2047":
             params = f'filename="{encoded_word(filename)}"'

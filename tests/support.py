@@ -114,8 +114,18 @@ class Sink:
 
 
 def write_config(directory: Path, *, port: int, smarthost: str | None = None, db_url: str | None = None,
-                 addresses=("support@example.test", "billing@example.test"), extra: str = "", **mail) -> Path:
+                 addresses=("support@example.test", "billing@example.test"), extra: str = "",
+                 files: dict[str, str] | None = None, shipped_config: bool = False, **mail) -> Path:
+    """A maildesk.toml in ``directory``; ``files`` are written into its config/ directory
+    (e.g. {"agents.toml": ...}); ``shipped_config`` copies the repository's config/ first."""
+    import shutil
+
     directory.mkdir(parents=True, exist_ok=True)
+    if shipped_config:
+        shutil.copytree(ROOT / "config", directory / "config", dirs_exist_ok=True)
+    for name, text in (files or {}).items():
+        (directory / "config").mkdir(exist_ok=True)
+        (directory / "config" / name).write_text(text)
     outbound = f'smarthost = "{smarthost}"\nretry_base = 0.5\nretry_max = 2\npoll_interval = 0.2' if smarthost else 'maildir = "var/sent"'
     mail_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in mail.items())
     text = f"""

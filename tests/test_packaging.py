@@ -30,7 +30,8 @@ def test_dockerfile_essentials():
 
 def test_declared_dependencies_cover_the_chosen_libraries():
     deps = " ".join(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]).lower()
-    for lib in ("aiosmtpd", "imapclient", "jinja2", "sqlalchemy", "alembic", "apscheduler", "mail-parser", "psycopg"):
+    for lib in ("aiosmtpd", "imapclient", "jinja2", "sqlalchemy", "alembic", "apscheduler", "psycopg", "inscriptis",
+                "mail-parser-reply", "authres", "tnefparse"):
         assert lib in deps
 
 

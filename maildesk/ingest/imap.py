@@ -7,15 +7,16 @@ own thread, so a broken mailbox never slows another one, the SMTP listener or th
     SELECT folder -> UIDVALIDITY; differs from imap_state: start again from UID 0
     round:  UID SEARCH UID last+1:*        new mail is found by UID, never by \\Seen
             per batch (batch_size):  FETCH BODY.PEEK[] (leaves \\Seen alone), commit the
-            raw mails + the new last UID in ONE transaction, then \\Seen / MOVE (or
+            raw mails + the UID mark in ONE transaction, then \\Seen / MOVE (or
             COPY + \\Deleted + EXPUNGE) / \\Deleted + EXPUNGE
     wait:   IDLE until EXISTS (renewed every idle_timeout), or poll_interval without IDLE
 
 The last UID only passes UIDs whose messages are committed (or gone): a message that
 fails to fetch is skipped this round and retried in the next while the mail after it is
 stored (remembered above the mark; after a restart it is fetched again and the intake's
-sha256 dedupe stores it once). Any connection, login, server or storage failure is
-logged and the connection retried with capped exponential backoff.
+sha256 dedupe stores it once). With after = "seen" the saved mark waits for \\Seen, so
+a crash between commit and STORE means that batch is fetched (and flagged) again. Any
+connection, login, server or storage failure is logged and retried with backoff.
 """
 
 from __future__ import annotations
@@ -53,14 +54,14 @@ SEEN, DELETED = b"\\Seen", b"\\Deleted"
 class UidMark:
     """Which UIDs of one folder (one UIDVALIDITY) are committed.
 
-    ``last`` is the persisted mark: every message with a UID up to it is committed.
-    ``done`` holds committed UIDs above it (behind a message that failed to fetch),
-    ``failed`` counts failures per UID, ``unacked`` are committed UIDs whose \\Seen /
-    move / delete has not reached the server yet.
+    ``last``: every message with a UID up to it is committed (``saved``: the value in
+    imap_state). ``done`` holds committed UIDs above it (behind a message that failed to
+    fetch), ``failed`` counts failures per UID, ``unacked`` are committed UIDs whose
+    \\Seen / move / delete has not reached the server yet.
     """
 
     def __init__(self, uidvalidity: int, last: int):
-        self.uidvalidity, self.last = uidvalidity, last
+        self.uidvalidity, self.last, self.saved = uidvalidity, last, last
         self.done: set[int] = set()
         self.failed: dict[int, int] = {}
         self.unacked: set[int] = set()
@@ -230,7 +231,7 @@ class ImapSource:
         if self.mark is None or self.mark.uidvalidity != uidvalidity:
             self.mark = UidMark(uidvalidity, last)
         else:  # a reconnect: keep what this process knows above the mark
-            self.mark.last = max(self.mark.last, last)
+            self.mark.last, self.mark.saved = max(self.mark.last, last), max(self.mark.saved, last)
 
     def _sweep(self, client: IMAPClient) -> None:
         """after = move/delete: a message at or below the mark still in the folder is
@@ -303,28 +304,38 @@ class ImapSource:
                 uid, self.box.folder, count)
 
     def _commit(self, raws: list[bytes], new_last: int) -> None:
-        """The raw mails and the new last UID, in one transaction."""
-        box, mark = self.box, self.mark
-
-        def save_mark(session) -> None:
-            row = session.get(ImapState, (box.name, box.folder))
-            if row is None:
-                row = ImapState(mailbox=box.name, folder=box.folder, uidvalidity=mark.uidvalidity, last_uid=0)
-                session.add(row)
-            if row.uidvalidity != mark.uidvalidity:
-                row.uidvalidity, row.last_uid = mark.uidvalidity, 0
-            row.last_uid, row.updated_at = max(row.last_uid or 0, new_last), self.clock()
-
-        if not raws:
-            if new_last > mark.last:
-                with self.intake.store.transaction() as session:
-                    save_mark(session)
-            return
+        """The raw mails and the UID mark, in one transaction. With after = "seen" the
+        saved mark only covers mail already flagged \\Seen: after a crash between the
+        commit and the STORE that batch is fetched again (and stored once, by sha256)."""
+        value = new_last if self.box.after != "seen" else self._acked_mark()
         items = []
         for raw in raws:
             mail_from, rcpt_to = _envelope(raw)
             items.append(RawMail(raw=raw, mail_from=mail_from, rcpt_to=rcpt_to, source=self.source, queue=self.queue))
-        self.intake.store_batch(items, extra=save_mark)
+        if items:
+            self.intake.store_batch(items, extra=lambda session: self._write_mark(session, value))
+            self.mark.saved = max(self.mark.saved, value)
+        elif value > self.mark.saved:
+            self._save(value)
+
+    def _acked_mark(self) -> int:
+        mark = self.mark
+        return min([mark.last, *(u - 1 for u in mark.unacked)])
+
+    def _save(self, value: int) -> None:
+        with self.intake.store.transaction() as session:
+            self._write_mark(session, value)
+        self.mark.saved = max(self.mark.saved, value)
+
+    def _write_mark(self, session, value: int) -> None:
+        box, mark = self.box, self.mark
+        row = session.get(ImapState, (box.name, box.folder))
+        if row is None:
+            row = ImapState(mailbox=box.name, folder=box.folder, uidvalidity=mark.uidvalidity, last_uid=0)
+            session.add(row)
+        if row.uidvalidity != mark.uidvalidity:
+            row.uidvalidity, row.last_uid = mark.uidvalidity, 0
+        row.last_uid, row.updated_at = max(row.last_uid or 0, value), self.clock()
 
     def _acknowledge(self, client: IMAPClient, caps: set[bytes], uids: list[int]) -> None:
         """\\Seen, move or delete committed messages. A refusal (NO) is logged and retried
@@ -352,6 +363,8 @@ class ImapSource:
                         "mark \\Seen" if box.after == "seen" else box.after, len(uids), exc)
             return
         mark.unacked.difference_update(uids)
+        if box.after == "seen" and self._acked_mark() > mark.saved:
+            self._save(self._acked_mark())
 
     # -- waiting for new mail --------------------------------------------------------------
     def _idle(self, client: IMAPClient, timeout: float) -> None:

@@ -68,12 +68,7 @@ class Account:
         values = {"name": name, "host": self.server.host, "port": self.server.imap_port, "security": "none",
                   "username": self.user, "password": self.password if password is None else password,
                   "poll_interval": 1.0, "retry_base": 0.2, "retry_max": 1.0, "timeout": 10.0, **options}
-        if values["password"] is False:
-            del values["password"]
-        lines = ["", "[[imap]]"]
-        for key, value in values.items():
-            lines.append(f"{key} = {value}" if key == "oauth2_token" else f"{key} = {json.dumps(value)}")
-        return "\n".join(lines) + "\n"
+        return "\n[[imap]]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import pytest
 from imapclient import IMAPClient
 
 from maildesk.config import ImapConfig
+from maildesk.credentials import Secret
 from maildesk.ingest.imap import ImapSource, UidMark
 from maildesk.ingest.intake import Intake
 from maildesk.models import ImapState
@@ -47,8 +48,8 @@ def wait_for_tickets(proc: MaildeskProcess, n: int, timeout: float = 20.0) -> li
     return tickets(proc)
 
 
-def wait_for_log(proc: MaildeskProcess, text: str, timeout: float = 10.0, after: int = 0) -> None:
-    wait_until(lambda: text in proc.log.read_text()[after:], timeout=timeout, interval=0.05, what=f"log line {text!r}")
+def wait_for_log(proc: MaildeskProcess, text: str, timeout: float = 10.0) -> None:
+    wait_until(lambda: text in proc.log.read_text(), timeout=timeout, interval=0.05, what=f"log line {text!r}")
 
 
 # -- pure: the UID mark ---------------------------------------------------------------------
@@ -91,7 +92,8 @@ def test_backlog_becomes_tickets_marked_seen_after_commit(daemon_factory, accoun
     wait_for_tickets(d, 7)
     assert f"imap=broken 127.0.0.1:{account.server.imap_port}: login failed: [AUTHENTICATIONFAILED]" in d.log.read_text()
     wait_until(lambda: all(SEEN in f for f in account.uids_and_flags().values()), what="all messages \\Seen")
-    assert db_rows(d, "select uidvalidity > 0, last_uid from imap_state where mailbox = 'support'") == [(1, 6)]
+    wait_until(lambda: db_rows(d, "select uidvalidity > 0, last_uid from imap_state where mailbox = 'support'") == [(1, 6)],
+               what="last UID 6 saved")
 
 
 def test_new_mail_arrives_through_idle_and_stop_is_prompt(daemon_factory, account):
@@ -215,10 +217,8 @@ def test_xoauth2_token_command_is_rerun_when_the_token_is_rejected(daemon_factor
 
 def _box(account, **options) -> ImapConfig:
     base = dict(name="inproc", host=account.server.host, port=account.server.imap_port, security="none",
-                username=account.user, password=None, poll_interval=0.2, retry_base=0.1, retry_max=0.5, timeout=10.0)
-    from maildesk.credentials import Secret
-
-    base["password"] = Secret("value", account.password, "test")
+                username=account.user, password=Secret("value", account.password, "test"), poll_interval=0.2,
+                retry_base=0.1, retry_max=0.5, timeout=10.0)
     return ImapConfig(**{**base, **options})
 
 
@@ -292,6 +292,30 @@ def test_a_message_that_fails_to_fetch_is_skipped_then_retried(desk, account, im
     assert subjects == [b"first", b"third", b"fourth", b"flaky"]  # the rest was not held up
     assert seen_during_failure[1][1] == 1  # while UID 2 failed, the mark stayed below it
     assert any("UID 2 in INBOX could not be fetched (failure 2)" in line for line in imap_log)
+
+
+def test_a_crash_between_commit_and_seen_is_repaired_at_the_next_start(desk, account):
+    from imapclient.exceptions import IMAPClientAbortError
+
+    from maildesk.ingest.imapconn import connect
+
+    def connector(cfg):  # the connection always dies when \Seen is about to be set
+        client = connect(cfg)
+
+        def drop(*args, **kwargs):
+            raise IMAPClientAbortError("connection dropped")
+
+        client.add_flags = drop
+        return client
+
+    account.append(["crash 1", "crash 2", "crash 3"])
+    box = _box(account)
+    _run(ImapSource(box, Intake(desk.store), connector=connector), lambda: len(_stored(desk)) == 3, what="stored")
+    assert not any(SEEN in f for f in account.uids_and_flags().values())
+    assert _state(desk, box)[1] == 0  # the saved mark waits for \Seen
+    _run(ImapSource(box, Intake(desk.store)), lambda: all(SEEN in f for f in account.uids_and_flags().values()),
+         what="all \\Seen after the restart")
+    assert len(_stored(desk)) == 3 and _state(desk, box)[1] == 3
 
 
 def test_uidvalidity_change_rereads_the_folder_without_duplicates(desk, account, imap_log):
