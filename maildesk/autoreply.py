@@ -47,6 +47,8 @@ def suppression_reason(msg: InboundMessage, own_addresses: tuple[str, ...], loop
         return "delivery status notification"
     if msg.source in ("smtp", "lmtp") and msg.mail_from == "":
         return "null return path (<>)"
+    if msg.header("return-path").replace(" ", "") == "<>":  # IMAP and pipe: the delivering MTA wrote it down
+        return "null return path (Return-Path: <>)"
     sender = (msg.from_addr or msg.mail_from).lower()
     if not sender:
         return "no sender address"

@@ -148,6 +148,16 @@ class WorkflowConfig:
     notify_customer_on: tuple[str, ...] = ("resolved", "closed")
     # Messages shown in an agent notification's short history.
     history_in_notifications: int = 3
+    # Pending on the customer: remind after this many days, resolve this many days after
+    # the reminder; resolved tickets close after close_resolved_after_days. 0 = never.
+    reminder_after_days: float = 3.0
+    auto_resolve_after_days: float = 4.0
+    close_resolved_after_days: float = 7.0
+    no_reminders_for_teams: tuple[str, ...] = ()
+    # Satisfaction survey in the "resolved" mail: "1-5" (scores 1..5) or "good-bad"; "off" for none.
+    survey: str = "1-5"
+    # Ratings at or below this notify the team lead (good-bad: bad = 1, good = 5).
+    bad_rating_at_most: int = 2
 
 
 @dataclass(frozen=True)
@@ -202,6 +212,7 @@ _CHOICES = {
     ("imap", "after"): ("seen", "move", "delete"),
     ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
     ("workflow", "agent_reply_status"): ("open", "pending", "resolved"),
+    ("workflow", "survey"): ("1-5", "good-bad", "off"),
 }
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$|^[^@\s<>\"]+@[a-z0-9-]+$", re.I)
 

@@ -26,6 +26,7 @@ from maildesk.outbox import drain, release_dead_claims
 from maildesk.pipeline import process_pending
 from maildesk.policy import Policy
 from maildesk.render import Renderer
+from maildesk.scheduler import Scheduler
 from maildesk.store import Store, open_store
 
 __all__ = ["Daemon", "build_desk", "build_store", "sync_directory", "utcnow"]
@@ -143,6 +144,8 @@ class Daemon:
         processor.start()
         outbox.start()
         reload.start()
+        scheduler = Scheduler(self.desk)
+        scheduler.start()
         listener = None
         if self.config.smtp.enabled:
             listener = SmtpListener(self.config, intake)
@@ -168,6 +171,7 @@ class Daemon:
             await intake.stop()
             await processor.stop()
             await outbox.stop()
+            scheduler.shutdown()
             await reload.stop()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)

@@ -26,7 +26,9 @@ from maildesk.message import InboundMessage
 from maildesk.models import Contact, InboxMail, MessageRef, Outbox, Ticket
 from maildesk.notify import notify_agents
 from maildesk.outcome import Outcome
+from maildesk.quotes import new_text
 from maildesk.subjects import format_ref
+from maildesk.survey import digit_rating, record_rating
 from maildesk.tickets import add_message, add_participants, contact_for, open_ticket, record, set_status
 
 __all__ = ["Outcome", "handle"]
@@ -50,6 +52,9 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
                    desk.config.auth.trusted_authserv_ids)
     match = find_ticket(session, msg, secret=desk.secret, support=mail.addresses, prefix=mail.ticket_prefix,
                         sender_is_agent=who.is_agent)
+    rated = _survey_answer(session, desk, row, msg, match, who, now)
+    if rated is not None:
+        return rated
     if who.claimed is not None and not who.is_agent:
         match.security.append(f"mail claims to be from agent {who.claimed.login} but is not authenticated (no valid agent "
                               "token, no trusted DKIM/SPF pass): treated as a customer mail, no command was run")
@@ -63,6 +68,23 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
         record(session, outcome.ticket_id, "system", "security", now, reason=reason, inbox=row.id,
                sender=msg.from_addr)
     return outcome
+
+
+def _survey_answer(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, who,
+                   now: datetime) -> Outcome | None:
+    """A click on a survey link (signed score token) or a digit-only reply to a resolved ticket."""
+    ticket = match.ticket
+    if ticket is None or who.is_agent:
+        return None
+    if match.token is not None and match.token.kind == "s":
+        score, comment = match.token.score, new_text(msg.text)
+        via = "survey link"
+    elif ticket.status in ("resolved", "closed") and (found := digit_rating(msg.text)) is not None:
+        (score, comment), via = found, "digit reply"
+    else:
+        return None
+    add_message(session, ticket, msg, inbox_id=row.id, kind="rating", via=match.via, now=now)
+    return Outcome("processed", record_rating(session, desk, ticket, score, comment, via, now), ticket.id)
 
 
 def _ref(desk: Desk, ticket_id: int | None) -> str:
@@ -137,6 +159,7 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
     if ticket.support_address:
         local, _, domain = ticket.support_address.partition("@")
         ticket.support_address = f"{local.split('+', 1)[0]}@{domain}"
+    ticket.team = next((b.team for b in desk.config.imap if b.team and (b.queue or b.name) == msg.queue), None)
     stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via="new" if parent is None else "follow-up", now=now)
     add_participants(session, ticket, [sender], "requester", _is_ours(desk))
     add_participants(session, ticket, [*(a for _, a in msg.cc), *(a for _, a in msg.to)], "cc", _is_ours(desk))

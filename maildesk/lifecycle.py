@@ -10,6 +10,7 @@ from maildesk.autoreply import may_autoreply
 from maildesk.desk import Desk
 from maildesk.mailer import last_customer_message, queue_mail
 from maildesk.models import Ticket
+from maildesk.survey import survey_links
 from maildesk.tickets import record
 
 __all__ = ["customer_status_mail"]
@@ -24,9 +25,10 @@ def customer_status_mail(session: Session, desk: Desk, ticket: Ticket, status: s
         record(session, ticket, "system", "status_mail_suppressed", now, status=status, reason=blocked or "spam")
         return False
     last = last_customer_message(session, ticket.id)
+    survey = survey_links(desk, ticket) if status == "resolved" else None
     queue_mail(session, desk.mail, ticket, kind="status", template=f"status_{status}",
                to=[(ticket.requester.name, address)], now=now, auto=True,
-               answering=last.message_id if last else None, extra={"survey": None, **(extra or {})},
+               answering=last.message_id if last else None, extra={"survey": survey, **(extra or {})},
                record_kind=f"status_{status}")
     record(session, ticket, "system", "status_mail", now, status=status, to=address)
     desk.wake("outbox")

@@ -35,6 +35,7 @@ __all__ = [
     "Event",
     "ImapState",
     "InboxMail",
+    "JobRun",
     "MessageAttachment",
     "MessageRef",
     "Outbox",
@@ -317,6 +318,17 @@ class AssignState(Base):
 
     team: Mapped[str] = mapped_column(String(100), primary_key=True)
     last_login: Mapped[str] = mapped_column(String(100))
+
+
+class JobRun(Base):
+    """When each scheduled job last ran and what it did (for `maildesk jobs list`)."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_run_at: Mapped[datetime]
+    next_run_at: Mapped[datetime | None]
+    result: Mapped[str] = mapped_column(Text, default="")
 
 
 class Rating(Base):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-import maildesk.message as message_module
+import maildesk.mimewalk as mimewalk_module
 from maildesk.message import Attachment, DeliveryReport, InboundMessage, clean_header, parse, parse_msgids
 from tests.mailfactory import attachment, encoded_word, encoded_words, forwarded, message, multipart, raw_part, text, tnef
 
@@ -173,8 +173,8 @@ class CountingGetText:
 
 @pytest.fixture
 def get_text_calls(monkeypatch):
-    counter = CountingGetText(message_module.get_text)
-    monkeypatch.setattr(message_module, "get_text", counter)
+    counter = CountingGetText(mimewalk_module.get_text)
+    monkeypatch.setattr(mimewalk_module, "get_text", counter)
     return counter
 
 
@@ -322,7 +322,7 @@ def test_calendar_invite():
 
 # TNEF ----------------------------------------------------------------------------------
 
-requires_tnef = pytest.mark.skipif(message_module.TNEF is None, reason="tnefparse (opens winmail.dat) is not installed")
+requires_tnef = pytest.mark.skipif(mimewalk_module.TNEF is None, reason="tnefparse (opens winmail.dat) is not installed")
 
 
 def tnef_part(blob: bytes):
@@ -360,7 +360,7 @@ def test_broken_tnef_is_kept_as_attachment():
 
 
 def test_tnef_without_the_library_keeps_winmail_dat(monkeypatch):
-    monkeypatch.setattr(message_module, "TNEF", None)
+    monkeypatch.setattr(mimewalk_module, "TNEF", None)
     msg = parse(message(multipart("mixed", text("x\n"), tnef_part(tnef("b", (("a.txt", b"a"),))))))
     assert [a.filename for a in msg.attachments] == ["winmail.dat"]
     assert has_defect(msg, "tnefparse is not installed")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 06:57:40.470567
+Create Date: 2026-11-23 07:11:28.372420
 """
 
 import sqlalchemy as sa
@@ -65,6 +65,13 @@ def upgrade() -> None:
     sa.Column('last_uid', sa.BigInteger(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('mailbox', 'folder', name=op.f('pk_imap_state'))
+    )
+    op.create_table('job_runs',
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('last_run_at', sa.DateTime(), nullable=False),
+    sa.Column('next_run_at', sa.DateTime(), nullable=True),
+    sa.Column('result', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_job_runs'))
     )
     op.create_table('suppressions',
     sa.Column('address', sa.String(length=320), nullable=False),
@@ -288,6 +295,7 @@ def downgrade() -> None:
 
     op.drop_table('tickets')
     op.drop_table('suppressions')
+    op.drop_table('job_runs')
     op.drop_table('imap_state')
     op.drop_table('contacts')
     op.drop_table('blobs')

@@ -1,0 +1,216 @@
+"""Scheduled work as plain functions of (desk, now): SLA warnings and escalation, pending
+reminders and auto-resolve, closing resolved tickets.
+
+Every job is idempotent and catches up: it looks at the tickets' stored state, not at
+when it last ran, so a daemon that was stopped over a weekend sends each due reminder
+once at start (not zero times, not many). Each ticket is handled in its own transaction;
+on PostgreSQL rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several instances can
+run the same job at once without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk import slaclock
+from maildesk.desk import Desk
+from maildesk.lifecycle import customer_status_mail
+from maildesk.mailer import queue_mail
+from maildesk.models import Ticket
+from maildesk.notify import agents_on_ticket
+from maildesk.quotes import REPLY_MARKER
+from maildesk.sla import escalation_due, evaluate, raised_priority
+from maildesk.tickets import record, set_status
+
+__all__ = ["JOBS", "Job", "check_sla", "close_resolved", "remind_pending"]
+
+log = logging.getLogger("maildesk.jobs")
+TARGET_WORDS = {"first_response": "first response", "next_response": "next response", "resolution": "resolution"}
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable[[Desk, datetime], str]
+    interval: float  # seconds
+    help: str
+
+
+def _each(desk: Desk, query, handle: Callable[[Session, Ticket], bool]) -> int:
+    """Run ``handle`` for each matching ticket in its own transaction; returns how many acted."""
+    with desk.store.read() as session:
+        ids = list(session.scalars(query.with_only_columns(Ticket.id).order_by(Ticket.id)))
+    done = 0
+    for ticket_id in ids:
+        with desk.store.transaction() as session:
+            q = select(Ticket).where(Ticket.id == ticket_id)
+            if not desk.store.is_sqlite:
+                q = q.with_for_update(skip_locked=True)
+            ticket = session.scalars(q).first()
+            if ticket is not None and handle(session, ticket):
+                done += 1
+    return done
+
+
+def _local(desk: Desk, policy, when: datetime) -> str:
+    local = when.astimezone(policy.hours.tz) if policy is not None else when
+    return f"{local:%a %Y-%m-%d %H:%M} {local.tzname() or ''}".strip()
+
+
+def _mail_agents(session: Session, desk: Desk, ticket: Ticket, agents, template: str, now: datetime, extra: dict) -> None:
+    for agent in agents:
+        if not agent.available:
+            continue
+        queue_mail(session, desk.mail, ticket, kind="notification", template=template, to=[(agent.name, agent.address)],
+                   now=now, auto=True, agent=agent.login, record=False,
+                   headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": template},
+                   extra={"marker": REPLY_MARKER, "assignee": ticket.assignee.name if ticket.assignee else None, **extra})
+
+
+def check_sla(desk: Desk, now: datetime) -> str:
+    """Warn at ``warn_at`` of a target, record the breach, run each due escalation step once."""
+    if desk.sla is None:
+        return "no sla.toml: nothing to check"
+    counts = {"warnings": 0, "breaches": 0, "steps": 0}
+
+    def handle(session: Session, ticket: Ticket) -> bool:
+        policy = slaclock.policy_of(desk.sla, ticket)
+        state = {k: dict(v) for k, v in (ticket.sla_state or {}).items() if isinstance(v, dict)}
+        warned, breached, steps = (state.setdefault(k, {}) for k in ("warned", "breached", "steps"))
+        acted = False
+        for target, st in evaluate(policy, ticket.priority, slaclock.clock_of(ticket), now).items():
+            words = TARGET_WORDS[target]
+            if st.state in ("warning", "breached") and target not in warned and st.due is not None:
+                warned[target] = now.isoformat()
+                recipients = [ticket.assignee] if ticket.assignee else []
+                agents = [desk.directory.agent(a.login) for a in recipients if desk.directory.agent(a.login)] \
+                    or agents_on_ticket(session, desk, ticket)
+                _mail_agents(session, desk, ticket, agents, "sla_warning", now,
+                             {"target_words": words, "due_local": _local(desk, policy, st.due), "policy": policy.name})
+                record(session, ticket, "system", "sla_warning", now, target=target, due=st.due.isoformat(),
+                       to=[a.login for a in agents])
+                counts["warnings"] += 1
+                acted = True
+            if st.state != "breached":
+                continue
+            if target not in breached:
+                breached[target] = (st.due or now).isoformat()
+                record(session, ticket, "system", "sla_breach", now, target=target, policy=policy.name,
+                       due=breached[target])
+                counts["breaches"] += 1
+                acted = True
+            done = steps.setdefault(target, [])
+            for step in escalation_due(policy, target, datetime.fromisoformat(breached[target]), now, done,
+                                       slaclock.clock_of(ticket).pauses):
+                _escalate(session, desk, ticket, policy, step, target, now, datetime.fromisoformat(breached[target]))
+                done.append(step.index)
+                counts["steps"] += 1
+                acted = True
+        if acted:
+            ticket.sla_state = state
+        return acted
+
+    _each(desk, select(Ticket).where(Ticket.status.in_(("new", "open", "pending")), Ticket.spam.is_(False),
+                                     Ticket.merged_into_id.is_(None)), handle)
+    return f"{counts['warnings']} warning(s), {counts['breaches']} breach(es), {counts['steps']} escalation step(s)"
+
+
+def _escalate(session: Session, desk: Desk, ticket: Ticket, policy, step, target: str, now: datetime, breached_at) -> None:
+    detail = {"target": target, "step": step.index, "action": step.action}
+    if step.notify:
+        agents, role = _escalation_recipients(session, desk, ticket, step.notify)
+        _mail_agents(session, desk, ticket, agents, "sla_breach", now,
+                     {"target_words": TARGET_WORDS[target], "due_local": _local(desk, policy, breached_at),
+                      "policy": policy.name, "step": step.index, "role": role})
+        for address in [step.notify] if "@" in step.notify else []:
+            queue_mail(session, desk.mail, ticket, kind="notification", template="sla_breach", to=[("", address)], now=now,
+                       auto=True, record=False, headers={"Auto-Submitted": "auto-generated"},
+                       extra={"marker": "", "assignee": None, "target_words": TARGET_WORDS[target], "role": "escalation contact",
+                              "due_local": _local(desk, policy, breached_at), "policy": policy.name, "step": step.index})
+        detail["notified"] = [a.login for a in agents] or [step.notify]
+    elif step.raise_priority:
+        old, ticket.priority = ticket.priority, raised_priority(ticket.priority)
+        slaclock.recompute(desk.sla, ticket)
+        detail.update(old=old, new=ticket.priority)
+    elif step.reassign_team:
+        detail.update(old=ticket.team, new=step.reassign_team,
+                      unassigned=ticket.assignee.login if ticket.assignee else None)
+        ticket.team, ticket.assignee = step.reassign_team, None
+    record(session, ticket, "system", "escalation", now, **detail)
+
+
+def _escalation_recipients(session: Session, desk: Desk, ticket: Ticket, who: str):
+    directory = desk.directory
+    if directory is None or "@" in who:
+        return [], who
+    if who == "assignee" and ticket.assignee and directory.agent(ticket.assignee.login):
+        return [directory.agent(ticket.assignee.login)], "assignee"
+    team = directory.team(ticket.team) if ticket.team else None
+    if team is not None and team.lead and directory.agent(team.lead):
+        return [directory.agent(team.lead)], "team lead"
+    return [a for a in directory.agents if a.is_admin] or agents_on_ticket(session, desk, ticket), "admin"
+
+
+def remind_pending(desk: Desk, now: datetime) -> str:
+    """Pending on the customer for N days: one reminder; M days after it: resolved."""
+    wf = desk.config.workflow
+    if wf.reminder_after_days <= 0:
+        return "reminders are off"
+    counts = {"reminded": 0, "resolved": 0}
+    remind_at, resolve_after = timedelta(days=wf.reminder_after_days), timedelta(days=wf.auto_resolve_after_days)
+
+    def handle(session: Session, ticket: Ticket) -> bool:
+        if ticket.pending_since is None or (ticket.team or "") in wf.no_reminders_for_teams:
+            return False
+        if ticket.reminded_at is None and now >= ticket.pending_since + remind_at:
+            address = ticket.requester.address
+            queue_mail(session, desk.mail, ticket, kind="reminder", template="reminder", to=[(ticket.requester.name, address)],
+                       now=now, auto=True, extra={"days": int(wf.auto_resolve_after_days)}, record_kind="reminder")
+            ticket.reminded_at = now
+            record(session, ticket, "system", "reminder", now, to=address, pending_since=ticket.pending_since.isoformat())
+            counts["reminded"] += 1
+            return True
+        if ticket.reminded_at is not None and wf.auto_resolve_after_days > 0 and now >= ticket.reminded_at + resolve_after:
+            set_status(session, ticket, "resolved", "system", now, reason="no answer after the reminder")
+            if "resolved" in wf.notify_customer_on:
+                customer_status_mail(session, desk, ticket, "resolved", now)
+            counts["resolved"] += 1
+            return True
+        return False
+
+    _each(desk, select(Ticket).where(Ticket.status == "pending"), handle)
+    desk.wake("outbox")
+    return f"{counts['reminded']} reminder(s), {counts['resolved']} auto-resolved"
+
+
+def close_resolved(desk: Desk, now: datetime) -> str:
+    """Resolved tickets close after the grace period."""
+    days = desk.config.workflow.close_resolved_after_days
+    if days <= 0:
+        return "auto-close is off"
+    limit = now - timedelta(days=days)
+
+    def handle(session: Session, ticket: Ticket) -> bool:
+        if ticket.resolved_at is None or ticket.resolved_at > limit:
+            return False
+        set_status(session, ticket, "closed", "system", now, reason=f"resolved for {days:g} days")
+        if "closed" in desk.config.workflow.notify_customer_on:
+            customer_status_mail(session, desk, ticket, "closed", now)
+        return True
+
+    n = _each(desk, select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at <= limit), handle)
+    desk.wake("outbox")
+    return f"{n} ticket(s) closed"
+
+
+JOBS = {job.name: job for job in (
+    Job("check_sla", check_sla, 60, "SLA warnings, breaches and escalation steps"),
+    Job("remind_pending", remind_pending, 900, "reminders for tickets pending on the customer, then auto-resolve"),
+    Job("close_resolved", close_resolved, 900, "close resolved tickets after the grace period"),
+)}
