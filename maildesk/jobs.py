@@ -10,6 +10,7 @@ run the same job at once without doing anything twice.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,7 +82,8 @@ def check_sla(desk: Desk, now: datetime) -> str:
 
     def handle(session: Session, ticket: Ticket) -> bool:
         policy = slaclock.policy_of(desk.sla, ticket)
-        state = {k: dict(v) for k, v in (ticket.sla_state or {}).items() if isinstance(v, dict)}
+        # A deep copy: mutating the loaded JSON in place would hide the change from the ORM.
+        state = copy.deepcopy({k: v for k, v in (ticket.sla_state or {}).items() if isinstance(v, dict)})
         warned, breached, steps = (state.setdefault(k, {}) for k in ("warned", "breached", "steps"))
         acted = False
         for target, st in evaluate(policy, ticket.priority, slaclock.clock_of(ticket), now).items():
