@@ -191,7 +191,7 @@ def _resolve(desk):
 def test_survey_by_mailto_link(jdesk):
     deliver(jdesk, make_mail())
     _resolve(jdesk)
-    body = [m for m in outbox_mails(jdesk, "status")][0].get_body(("plain",)).get_content()
+    body = next(iter(outbox_mails(jdesk, "status"))).get_body(("plain",)).get_content()
     link = next(line.split("mailto:")[1] for line in body.splitlines() if line.strip().startswith("4 - good"))
     address = link.split("?")[0]
     res = deliver(jdesk, make_mail(subject="Rating 4 for MD-1", body="", to=address), rcpt=(address,))
@@ -212,7 +212,7 @@ def test_survey_by_digit_reply_and_bad_rating_notifies_lead(jdesk):
     deliver(jdesk, make_mail(subject="Re: " + status["Subject"], body="2 the answer took too long\n\n> quoted resolved mail",
                              in_reply_to=status["Message-ID"]))
     t = ticket_json(jdesk, 1)
-    rating = [e for e in t["events"] if e["kind"] == "rating"][0]["detail"]
+    rating = next(e for e in t["events"] if e["kind"] == "rating")["detail"]
     assert rating["score"] == 2 and rating["comment"] == "the answer took too long"
     assert t["status"] == "resolved"  # a rating does not reopen the ticket
     assert any(m["X-Maildesk-Event"] == "bad_rating" for m in mails_to(jdesk, "alice@example.test", "notification"))
