@@ -82,6 +82,8 @@ class OutboundConfig:
     username: str | None = None
     password: Secret | None = None
     maildir: str | None = None
+    # A CA bundle for a smarthost whose certificate a private CA signed (default: the system's).
+    ca_file: str | None = None
     timeout: float = 30.0
     max_attempts: int = 12
     # Exponential backoff: first retry after retry_base seconds, doubling, at most retry_max.

@@ -26,18 +26,22 @@ class Deliverer(Protocol):
 
 class SmtpDeliverer:
     def __init__(self, host: str, port: int, *, starttls: bool = False, tls: bool = False,
-                 username: str | None = None, password=None, timeout: float = 30.0, local_hostname: str | None = None):
+                 username: str | None = None, password=None, timeout: float = 30.0, local_hostname: str | None = None,
+                 ca_file: str | None = None):
         self.host, self.port, self.starttls, self.tls = host, port, starttls, tls
         self.username, self.password, self.timeout = username, password, timeout
-        self.local_hostname = local_hostname
+        self.local_hostname, self.ca_file = local_hostname, ca_file
+
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
 
     def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> str:
         try:
             cls = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
-            kwargs = {"context": ssl.create_default_context()} if self.tls else {}
+            kwargs = {"context": self._context()} if self.tls else {}
             with cls(self.host, self.port, timeout=self.timeout, local_hostname=self.local_hostname, **kwargs) as smtp:
                 if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=self._context())
                 if self.username:
                     smtp.login(self.username, self.password.reveal() if self.password else "")
                 refused = smtp.sendmail(mail_from, rcpt_to, raw)
@@ -88,7 +92,8 @@ class MaildirDeliverer:
 def make_deliverer(cfg: OutboundConfig, base_dir: Path, hostname: str | None = None) -> Deliverer:
     if cfg.smarthost:
         host, port = cfg.smarthost_addr
+        ca_file = str(base_dir / cfg.ca_file) if cfg.ca_file else None
         return SmtpDeliverer(host, port, starttls=cfg.starttls, tls=cfg.tls, username=cfg.username,
-                             password=cfg.password, timeout=cfg.timeout, local_hostname=hostname)
+                             password=cfg.password, timeout=cfg.timeout, local_hostname=hostname, ca_file=ca_file)
     path = Path(cfg.maildir)
     return MaildirDeliverer(path if path.is_absolute() else base_dir / path)

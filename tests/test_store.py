@@ -87,3 +87,21 @@ def test_unique_ticket_numbers_from_concurrent_processes(pg_url):
         assert s.scalar(select(func.count()).select_from(Ticket)) == 200
         assert s.execute(text("select 1")).scalar() == 1
     store.dispose()
+
+
+def test_threading_lookups_use_indexes(tmp_path):
+    """Message-ID and participant lookups never scan a table (bench/ measures them at 1M rows)."""
+    store = open_store(f"sqlite:///{tmp_path}/x.db")
+    store.upgrade()
+    queries = [
+        "SELECT message_id, ticket_id FROM message_ids WHERE message_id IN ('<a@x>', '<b@x>')",
+        "SELECT ticket_id FROM participants WHERE ticket_id IN (1, 2) AND address = 'a@b.c'",
+        "SELECT id FROM outbox WHERE message_id = '<a@x>'",
+        "SELECT id FROM inbox WHERE sha256 IN ('ab', 'cd')",
+        "SELECT id FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 200",
+    ]
+    with store.engine.connect() as conn:
+        for q in queries:
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {q}"))
+            assert "USING" in plan and not plan.startswith("SCAN"), (q, plan)
+    store.dispose()
