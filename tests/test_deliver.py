@@ -68,9 +68,9 @@ def test_wrong_password_is_temporary_and_untrusted_cert_fails(tls_server):
     with pytest.raises(TemporaryDeliveryError, match="535"):
         bad.send("support@example.test", ["jane@customer.test"], b"Subject: hi\r\n\r\nbody\r\n")
     untrusted = SmtpDeliverer("127.0.0.1", ctl.port, starttls=True, username="maildesk", password=Secret("value", "s3cret", "t"))
-    with pytest.raises(TemporaryDeliveryError, match="SSL|certificate"):
+    with pytest.raises(TemporaryDeliveryError, match=r"SSL|certificate"):
         untrusted.send("support@example.test", ["jane@customer.test"], b"Subject: hi\r\n\r\nbody\r\n")
     no_tls = SmtpDeliverer("127.0.0.1", ctl.port)
-    with pytest.raises((PermanentDeliveryError, TemporaryDeliveryError), match="530|STARTTLS"):
+    with pytest.raises((PermanentDeliveryError, TemporaryDeliveryError), match=r"530|STARTTLS"):
         no_tls.send("support@example.test", ["jane@customer.test"], b"Subject: hi\r\n\r\nbody\r\n")
     assert box.got == []
