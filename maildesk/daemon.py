@@ -144,7 +144,9 @@ class Daemon:
         processor.start()
         outbox.start()
         reload.start()
-        scheduler = Scheduler(self.desk)
+        # Outbox retries are due by time: the scheduler nudges the outbox worker, which also
+        # wakes at once whenever processing queues new mail.
+        scheduler = Scheduler(self.desk, extra={"outbox_retry": (self.config.outbound.poll_interval * 5, outbox.wake)})
         scheduler.start()
         listener = None
         if self.config.smtp.enabled:

@@ -186,3 +186,21 @@ def test_shipped_config_routes_vip_outage(daemon_factory, sink):
     assert matched[0]["detail"]["rule"] == "vip-outage" and any("outage" in r.lower() for r in matched[0]["detail"]["reasons"])
     ack = sink.wait_for(lambda m: to("ops@bigcorp.example.com")(m))[0]
     assert "We aim to answer within" in ack.get_body(("plain",)).get_content()
+
+
+def test_attachments_reach_agents_and_customers(desk_daemon, sink):
+    d = desk_daemon
+    shot = make_mail(subject="Error dialog", body="See the screenshot.")
+    shot.add_attachment(b"\x89PNG\r\n\x1a\nfake-png-bytes", maintype="image", subtype="png", filename="error.png")
+    send(d.port, shot)
+    note = notification_for(sink, "alice", event="new_ticket")
+    names = [p.get_filename() for p in note.iter_attachments()]
+    assert names == ["error.png"] and next(note.iter_attachments()).get_content() == b"\x89PNG\r\n\x1a\nfake-png-bytes"
+    answer = agent_reply(note, "alice", "Please install the attached patch.")
+    answer.add_attachment(b"patch-bytes", maintype="application", subtype="octet-stream", filename="fix.patch")
+    send(d.port, answer)
+    reply = sink.wait_for(lambda m: to("jane@customer.test")(m) and "via Example Support" in str(m["From"]))[0]
+    atts = {p.get_filename(): p.get_content() for p in reply.iter_attachments()}
+    assert atts == {"fix.patch": b"patch-bytes"}
+    stored = [m for m in show(d)["messages"] if m["kind"] == "agent_reply"][0]
+    assert [a["filename"] for a in stored["attachments"]] == ["fix.patch"]
