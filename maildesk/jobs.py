@@ -16,20 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from maildesk import slaclock
 from maildesk.desk import Desk
 from maildesk.lifecycle import customer_status_mail
 from maildesk.mailer import queue_mail
-from maildesk.models import Ticket
+from maildesk.models import AutoReply, Suppression, Ticket
 from maildesk.notify import agents_on_ticket
 from maildesk.quotes import REPLY_MARKER
 from maildesk.sla import escalation_due, evaluate, raised_priority
 from maildesk.tickets import record, set_status
 
-__all__ = ["JOBS", "Job", "check_sla", "close_resolved", "remind_pending"]
+__all__ = ["JOBS", "Job", "check_sla", "close_resolved", "housekeeping", "remind_pending"]
 
 log = logging.getLogger("maildesk.jobs")
 TARGET_WORDS = {"first_response": "first response", "next_response": "next response", "resolution": "resolution"}
@@ -211,8 +211,18 @@ def close_resolved(desk: Desk, now: datetime) -> str:
     return f"{n} ticket(s) closed"
 
 
+def housekeeping(desk: Desk, now: datetime) -> str:
+    """Forget rate-limit entries older than the window and suppressions that ran out."""
+    window = timedelta(seconds=desk.config.mail.autoreply_window)
+    with desk.store.transaction() as session:
+        old = session.execute(delete(AutoReply).where(AutoReply.at < now - window)).rowcount or 0
+        expired = session.execute(delete(Suppression).where(Suppression.until < now)).rowcount or 0
+    return f"{old} old rate-limit entr{'y' if old == 1 else 'ies'}, {expired} expired suppression(s) removed"
+
+
 JOBS = {job.name: job for job in (
     Job("check_sla", check_sla, 60, "SLA warnings, breaches and escalation steps"),
     Job("remind_pending", remind_pending, 900, "reminders for tickets pending on the customer, then auto-resolve"),
     Job("close_resolved", close_resolved, 900, "close resolved tickets after the grace period"),
+    Job("housekeeping", housekeeping, 3600, "forget old auto-reply counts and expired bounce suppressions"),
 )}

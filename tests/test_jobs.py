@@ -243,3 +243,19 @@ def test_jobs_run_at_from_the_command_line(tmp_path):
     listing = md.cli("jobs", "list").stdout.decode()
     assert "check_sla" in listing and "remind_pending" in listing and "1 warning(s)" in listing
     assert md.cli("jobs", "run", "nope", check=False).returncode == 2
+
+
+def test_housekeeping_forgets_old_counts_and_expired_suppressions(jdesk):
+    from maildesk.autoreply import may_autoreply, record_autoreply, suppress
+    from maildesk.models import AutoReply, Suppression
+
+    with jdesk.store.transaction() as s:
+        for i in range(3):
+            record_autoreply(s, "a@b.test", T0 + timedelta(minutes=i))
+        suppress(s, "gone@b.test", T0 + timedelta(days=1), "bounce")
+    assert run_job(jdesk, "housekeeping", T0 + timedelta(minutes=30)).startswith("0 old")
+    out = run_job(jdesk, "housekeeping", T0 + timedelta(days=2))
+    assert out == "3 old rate-limit entries, 1 expired suppression(s) removed"
+    with jdesk.store.read() as s:
+        assert s.scalars(select(AutoReply)).all() == [] and s.scalars(select(Suppression)).all() == []
+        assert may_autoreply(s, "a@b.test", T0 + timedelta(days=2), 3, 3600) is None
