@@ -202,5 +202,5 @@ def test_attachments_reach_agents_and_customers(desk_daemon, sink):
     reply = sink.wait_for(lambda m: to("jane@customer.test")(m) and "via Example Support" in str(m["From"]))[0]
     atts = {p.get_filename(): p.get_content() for p in reply.iter_attachments()}
     assert atts == {"fix.patch": b"patch-bytes"}
-    stored = [m for m in show(d)["messages"] if m["kind"] == "agent_reply"][0]
+    stored = next(m for m in show(d)["messages"] if m["kind"] == "agent_reply")
     assert [a["filename"] for a in stored["attachments"]] == ["fix.patch"]

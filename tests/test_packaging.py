@@ -38,3 +38,11 @@ def test_declared_dependencies_cover_the_chosen_libraries():
 def test_readme_opens_with_the_two_commands():
     head = (ROOT / "README.md").read_text().splitlines()[:6]
     assert any(line.startswith("make run") for line in head) and any(line.startswith("make test") for line in head)
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff") or shutil.which(str(Path(sys.executable).parent / "ruff"))
+    if not ruff:
+        pytest.skip("ruff is not installed (it comes with the test extras)")
+    res = subprocess.run([ruff, "check", "--no-cache", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stdout[-3000:]
