@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     orr.add_argument("--all", action="store_true")
     outbox.add_parser("flush", help="deliver what is due now and exit")
 
+    rep = sub.add_parser("report", help="volume, response/resolution times, SLA, satisfaction, agent load")
+    rep.add_argument("--days", type=float, default=7, help="the last N days (default 7)")
+    rep.add_argument("--json", action="store_true")
+
     from maildesk import cli_extra
 
     cli_extra.add_commands(sub)
@@ -282,5 +286,19 @@ def cmd_outbox(args, config: Config) -> int:
     return 0
 
 
-_COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "db": cmd_db, "inbox": cmd_inbox, "tickets": cmd_tickets,
+def cmd_report(args, config: Config) -> int:
+    from datetime import timedelta
+
+    from maildesk.daemon import build_store, utcnow
+    from maildesk.reports import format_report, report
+
+    store = build_store(config)
+    until = utcnow()
+    with store.read() as session:
+        data = report(session, until - timedelta(days=args.days), until, config.mail.ticket_prefix)
+    _emit(data, args.json, format_report)
+    return 0
+
+
+_COMMANDS = {"report": cmd_report, "run": cmd_run, "ingest": cmd_ingest, "db": cmd_db, "inbox": cmd_inbox, "tickets": cmd_tickets,
              "outbox": cmd_outbox}

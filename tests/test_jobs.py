@@ -259,3 +259,25 @@ def test_housekeeping_forgets_old_counts_and_expired_suppressions(jdesk):
     with jdesk.store.read() as s:
         assert s.scalars(select(AutoReply)).all() == [] and s.scalars(select(Suppression)).all() == []
         assert may_autoreply(s, "a@b.test", T0 + timedelta(days=2), 3, 3600) is None
+
+
+def test_report_counts_volume_times_breaches_and_ratings(jdesk):
+    from maildesk.reports import format_report, report
+
+    deliver(jdesk, make_mail())
+    deliver(jdesk, make_mail(subject="second", body="again"))  # same requester: a repeat contact
+    with jdesk.store.transaction() as s:
+        t = s.get(Ticket, 1)
+        t.first_response_at = T0 + timedelta(hours=2)
+        t.status, t.resolved_at = "resolved", T0 + timedelta(hours=6)
+        s.add(Rating(ticket_id=1, score=5, comment="", at=T0 + timedelta(hours=7)))
+    run_job(jdesk, "check_sla", T0 + timedelta(hours=5))
+    with jdesk.store.read() as s:
+        r = report(s, T0 - timedelta(days=1), T0 + timedelta(days=1), "MD")
+    assert r["volume"]["created"] == 2 and r["volume"]["resolved"] == 1 and r["volume"]["still_open"] == 1
+    assert r["first_response"] == {"count": 1, "median_hours": 2.0, "p90_hours": 2.0}
+    assert r["resolution"]["median_hours"] == 6.0
+    assert r["sla_breaches"] == {"first_response": 1}  # ticket 2 was never answered
+    assert r["satisfaction"]["average"] == 5 and r["agent_load"] == {"bob": 1}
+    assert r["repeat_contacts"] == [{"requester": "jane@customer.test", "tickets": 2}]
+    assert "first response    median 2.0 h" in format_report(r)
