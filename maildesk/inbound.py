@@ -21,6 +21,7 @@ from maildesk.correlate import ThreadMatch, find_ticket, first_valid_token
 from maildesk.decisions import apply_decision, decide
 from maildesk.desk import Desk
 from maildesk.ingest.smtp import is_support_address
+from maildesk.kb import suggest
 from maildesk.mailer import queue_mail
 from maildesk.message import InboundMessage
 from maildesk.models import Contact, InboxMail, MessageRef, Outbox, Ticket
@@ -177,7 +178,10 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
         ack = f"no acknowledgement: {why}"
     else:
         template = (decision.ack_template if decision is not None else None) or "ack"
-        ack = _acknowledge(session, desk, ticket, msg, now, template=template, extra={"promise": promise})
+        articles = suggest(desk.policy.kb, msg.subject, msg.text) if desk.policy is not None else []
+        if articles:
+            record(session, ticket, "system", "kb_suggested", now, articles=[a.slug for a in articles])
+        ack = _acknowledge(session, desk, ticket, msg, now, template=template, extra={"promise": promise, "articles": articles})
     if not ticket.spam:
         notify_agents(session, desk, ticket, "new_ticket", now, message=stored)
         _notify_extra(session, desk, ticket, decision, now, stored)
@@ -223,7 +227,7 @@ def _acknowledge(session: Session, desk: Desk, ticket: Ticket, msg: InboundMessa
         record(session, ticket, "system", "autoreply_suppressed", now, reason=reason)
         return f"no acknowledgement: {reason}"
     queue_mail(session, desk.mail, ticket, kind="ack", template=template, to=[(ticket.requester.name, address)],
-               now=now, auto=True, answering=msg.message_id, extra={"promise": None, **(extra or {})},
+               now=now, auto=True, answering=msg.message_id, extra={"promise": None, "articles": [], **(extra or {})},
                record_kind="autoreply")
     record_autoreply(session, address, now)
     record(session, ticket, "system", "acknowledged", now, to=address, template=template)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from maildesk.errors import ConfigError
+from maildesk.kb import load_kb
 from maildesk.rules.reload import Reloader
 from maildesk.sla import SlaConfig, check_sla, load_sla
 
@@ -32,6 +33,13 @@ def _sla_names(sla: SlaConfig | None) -> set[str]:
     return set(sla.policies) if sla is not None else set()
 
 
+def _kb_stamp(directory: Path) -> tuple:
+    try:
+        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in directory.glob("*.md")))
+    except OSError:
+        return ()
+
+
 def _hash(path: Path) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -46,6 +54,11 @@ class Policy:
         self._sla_hash = _hash(self.sla_path)
         self.sla: SlaConfig | None = load_sla(self.sla_path) if self.sla_path.exists() else None
         self.rules = Reloader(self.config_dir, template_names=template_names, sla_names=lambda: _sla_names(self.sla))
+        self.kb_dir = self.config_dir / "kb"
+        self._kb_stamp = _kb_stamp(self.kb_dir)
+        self.kb, problems = load_kb(self.kb_dir)
+        for problem in problems:
+            log.error("knowledge-base article skipped: %s", problem)
 
     @property
     def directory(self):
@@ -66,6 +79,13 @@ class Policy:
             else:
                 self.sla = load_sla(self.sla_path) if digest else None
                 reloaded.append("sla.toml")
+        stamp = _kb_stamp(self.kb_dir)
+        if stamp != self._kb_stamp:
+            self._kb_stamp = stamp
+            kb, problems = load_kb(self.kb_dir)
+            errors.extend(problems)
+            self.kb = kb  # good articles load even when another one is broken
+            reloaded.append("kb/")
         result = self.rules.poll()
         if result.reloaded:
             reloaded.append("agents.toml/rules.toml")
@@ -98,6 +118,7 @@ def check_all(config_dir: Path, template_names: set[str]) -> list[ConfigError]:
     if (config_dir / "rules.toml").exists():
         problems.extend(check_rules(config_dir / "rules.toml", directory, template_names,
                                     _sla_names(sla) if sla is not None else None))
+    problems.extend(load_kb(config_dir / "kb")[1])
     if sla is not None:
         for team, policy in sla.teams.items():
             if directory.agents and directory.team(team) is None:
