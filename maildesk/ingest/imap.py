@@ -38,6 +38,7 @@ from maildesk.config import ImapConfig
 from maildesk.errors import MaildeskError
 from maildesk.ingest.imapconn import ConnectionLost, connect, describe_error
 from maildesk.ingest.intake import Intake, RawMail
+from maildesk.ingest.lease import MailboxLease
 from maildesk.logsetup import bind
 from maildesk.models import ImapState
 
@@ -156,10 +157,19 @@ class ImapSource:
         """Connect, read, wait, repeat; reconnect with backoff after any failure."""
         box = self.box
         failures = 0
+        lease = MailboxLease(self.intake.store, box.name)
+        standing_by = False
         with bind(imap=box.name):
             while not self.stopping:
                 self._healthy = False
                 try:
+                    if not lease.acquire():
+                        if not standing_by:
+                            log.info("another instance reads this mailbox; standing by to take over")
+                        standing_by = True
+                        self._stop.wait(box.poll_interval)
+                        continue
+                    standing_by = False
                     self._session()
                 except Exception as exc:  # every failure means: log, back off, reconnect
                     if self.stopping:
@@ -170,6 +180,7 @@ class ImapSource:
                     log.log(logging.WARNING if known else logging.ERROR, "%s:%d: %s; reconnecting in %.1fs (failure %d)",
                             box.host, box.port, describe_error(exc), delay, failures, exc_info=not known)
                     self._stop.wait(delay)
+            lease.release()
             log.info("stopped")
 
     def _session(self) -> None:
