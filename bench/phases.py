@@ -142,7 +142,7 @@ def sustained(items: list[Item], daemon: DaemonProcess, sink: SinkProcess, concu
         "all_processed": all_done, "failed": final[3], "pending_left": final[2],
         "acks_expected": len(expect), "acks_delivered": len(ack_times),
         "acks_per_s": round(len(ack_times) / (max(ack_times) - res.started), 1) if ack_times else None,
-        "sink_mails": sink.received - acks_before,
+        "mails_at_sink": sink.received - acks_before,
         "peak_rss_mb": round(daemon.status("VmHWM") / 2**20, 1),
         **_latencies(res), **_e2e(res, sink), "load_errors": res.errors,
     }

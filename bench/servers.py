@@ -122,7 +122,8 @@ class NullProcess(_ServerProcess):
 
 
 class SinkProcess(_ServerProcess):
-    """The smarthost; ``acks`` maps an original Message-ID to the first mail answering it."""
+    """The smarthost; ``acks`` maps an original Message-ID to the first automatic reply to
+    the customer answering it; ``received`` counts every mail (notifications included)."""
 
     kind = "sink"
 
@@ -139,11 +140,16 @@ class SinkProcess(_ServerProcess):
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             rec = json.loads(line)
+            # the acknowledgement goes to the customer; notifications to agents (example.test)
+            # answer the same Message-ID but are not counted as acknowledgements
+            ack = rec["auto"].lower().startswith("auto-replied") and any(
+                not r.lower().endswith("@example.test") for r in rec["rcpt"])
             with self.cond:
                 self.received += 1
                 self.last_t = rec["t"]
-                for irt in _ADDR.findall(rec["irt"]):
-                    self.acks.setdefault(f"<{irt}>", rec)
+                if ack:
+                    for irt in _ADDR.findall(rec["irt"]):
+                        self.acks.setdefault(f"<{irt}>", rec)
                 self.cond.notify_all()
 
     def ack_for(self, message_id: str) -> dict | None:

@@ -25,7 +25,7 @@ from maildesk.kb import suggest
 from maildesk.mailer import queue_mail
 from maildesk.message import InboundMessage
 from maildesk.models import Contact, InboxMail, MessageRef, Outbox, Ticket
-from maildesk.notify import notify_agents
+from maildesk.notify import notify_addresses, notify_agents
 from maildesk.outcome import Outcome
 from maildesk.quotes import new_text
 from maildesk.subjects import format_ref
@@ -209,11 +209,8 @@ def _notify_extra(session: Session, desk: Desk, ticket: Ticket, decision, now: d
     if agents:
         notify_agents(session, desk, ticket, "new_ticket", now, message=stored, recipients=agents)
     others = [n for n in decision.notify if "@" in n and not (directory and directory.agent_by_address(n))]
+    notify_addresses(session, desk, ticket, others, "rule_notify", now, message=stored)
     for address in others:
-        queue_mail(session, desk.mail, ticket, kind="notification", template="notification", to=[("", address)], now=now,
-                   auto=True, record=False, headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": "rule_notify"},
-                   extra={"event": "new_ticket", "marker": "", "message": stored, "history": [], "actor": "",
-                          "agent_name": "", "assignee": ticket.assignee.name if ticket.assignee else None})
         record(session, ticket, f"rule:{decision.source('notify') or 'routing'}", "notified", now, to=address)
 
 

@@ -24,8 +24,7 @@ from maildesk.desk import Desk
 from maildesk.lifecycle import customer_status_mail
 from maildesk.mailer import queue_mail
 from maildesk.models import AutoReply, Suppression, Ticket
-from maildesk.notify import agents_on_ticket
-from maildesk.quotes import REPLY_MARKER
+from maildesk.notify import agents_on_ticket, notify_addresses, notify_agents
 from maildesk.sla import escalation_due, evaluate, raised_priority
 from maildesk.tickets import record, set_status
 
@@ -65,13 +64,8 @@ def _local(desk: Desk, policy, when: datetime) -> str:
 
 
 def _mail_agents(session: Session, desk: Desk, ticket: Ticket, agents, template: str, now: datetime, extra: dict) -> None:
-    for agent in agents:
-        if not agent.available:
-            continue
-        queue_mail(session, desk.mail, ticket, kind="notification", template=template, to=[(agent.name, agent.address)],
-                   now=now, auto=True, agent=agent.login, record=False,
-                   headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": template},
-                   extra={"marker": REPLY_MARKER, "assignee": ticket.assignee.name if ticket.assignee else None, **extra})
+    """SLA mails to agents (they may opt out of sla_warning / sla_breach like any event)."""
+    notify_agents(session, desk, ticket, template, now, recipients=list(agents), template=template, extra=extra)
 
 
 def check_sla(desk: Desk, now: datetime) -> str:
@@ -130,11 +124,10 @@ def _escalate(session: Session, desk: Desk, ticket: Ticket, policy, step, target
         _mail_agents(session, desk, ticket, agents, "sla_breach", now,
                      {"target_words": TARGET_WORDS[target], "due_local": _local(desk, policy, breached_at),
                       "policy": policy.name, "step": step.index, "role": role})
-        for address in [step.notify] if "@" in step.notify else []:
-            queue_mail(session, desk.mail, ticket, kind="notification", template="sla_breach", to=[("", address)], now=now,
-                       auto=True, record=False, headers={"Auto-Submitted": "auto-generated"},
-                       extra={"marker": "", "assignee": None, "target_words": TARGET_WORDS[target], "role": "escalation contact",
-                              "due_local": _local(desk, policy, breached_at), "policy": policy.name, "step": step.index})
+        if "@" in step.notify:
+            notify_addresses(session, desk, ticket, [step.notify], "sla_breach", now, template="sla_breach",
+                             extra={"target_words": TARGET_WORDS[target], "role": "escalation contact",
+                                    "due_local": _local(desk, policy, breached_at), "policy": policy.name, "step": step.index})
         detail["notified"] = [a.login for a in agents] or [step.notify]
     elif step.raise_priority:
         old, ticket.priority = ticket.priority, raised_priority(ticket.priority)

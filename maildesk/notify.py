@@ -18,7 +18,7 @@ from maildesk.mailer import queue_mail
 from maildesk.models import Blob, Participant, Ticket, TicketMessage
 from maildesk.quotes import REPLY_MARKER
 
-__all__ = ["agents_on_ticket", "notify_agents"]
+__all__ = ["agents_on_ticket", "notify_addresses", "notify_agents"]
 
 
 class _Att:
@@ -49,7 +49,7 @@ def agents_on_ticket(session: Session, desk: Desk, ticket: Ticket) -> list:
 
 def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now: datetime, *,
                   message: TicketMessage | None = None, recipients: list | None = None, actor: str = "",
-                  exclude: tuple[str, ...] = ()) -> int:
+                  exclude: tuple[str, ...] = (), template: str = "notification", extra: dict | None = None) -> int:
     """Queue one notification per agent; returns how many were queued."""
     if desk.directory is None or ticket.spam:
         return 0
@@ -61,15 +61,30 @@ def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now:
     attachments = tuple(_Att(a.filename, a.content_type, session.get(Blob, a.sha256).data)
                         for a in (message.attachments if message is not None else ()))
     for agent in agents:
-        queue_mail(session, desk.mail, ticket, kind="notification", template="notification",
-                   to=[(agent.name, agent.address)], now=now, auto=True, agent=agent.login, record=False,
-                   answering=message.message_id if message is not None else None, attachments=attachments,
-                   headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": event},
-                   extra={"event": event, "marker": REPLY_MARKER, "message": message, "history": history,
-                          "actor": actor, "agent_name": agent.name,
-                          "assignee": ticket.assignee.name if ticket.assignee else None})
+        _queue(session, desk, ticket, (agent.name, agent.address), event, now, template, agent=agent.login,
+               message=message, attachments=attachments,
+               extra={"history": history, "actor": actor, "agent_name": agent.name, **(extra or {})})
     desk.wake("outbox")
     return len(agents)
+
+
+def notify_addresses(session: Session, desk: Desk, ticket: Ticket, addresses, event: str, now: datetime, *,
+                     message: TicketMessage | None = None, template: str = "notification", extra: dict | None = None) -> int:
+    """The same notification to plain addresses (not agents): no agent token, so no commands."""
+    for address in addresses:
+        _queue(session, desk, ticket, ("", address), event, now, template, message=message,
+               extra={"history": [], "actor": "", "agent_name": "", "marker": "", **(extra or {})})
+    desk.wake("outbox")
+    return len(addresses)
+
+
+def _queue(session: Session, desk: Desk, ticket: Ticket, to: tuple[str, str], event: str, now: datetime, template: str, *,
+           agent: str | None = None, message: TicketMessage | None = None, attachments: tuple = (), extra: dict) -> None:
+    queue_mail(session, desk.mail, ticket, kind="notification", template=template, to=[to], now=now, auto=True,
+               agent=agent, record=False, answering=message.message_id if message is not None else None,
+               attachments=attachments, headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": event},
+               extra={"event": event, "marker": REPLY_MARKER, "message": message,
+                      "assignee": ticket.assignee.name if ticket.assignee else None, **extra})
 
 
 def _history(session: Session, desk: Desk, ticket: Ticket, current: TicketMessage | None) -> list[dict]:
