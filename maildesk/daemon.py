@@ -134,6 +134,10 @@ class Daemon:
         self.desk.store.check_schema()
         await asyncio.to_thread(release_dead_claims, self.desk.store)
         await asyncio.to_thread(sync_directory, self.desk)
+        if self.desk.ruleset is not None and self.desk.ruleset.uses("language"):
+            from maildesk.rules.language import warm_up
+
+            await asyncio.to_thread(warm_up)  # not on the first message's time
         processor = _Worker("processor", self._process_step, self.config.processing.poll_interval)
         outbox = _Worker("outbox", self._outbox_step, self.config.outbound.poll_interval)
         reload = _Worker("reload", self._reload_step, 2.0)

@@ -16,7 +16,7 @@ __all__ = ["bind", "configure", "redact", "redact_text"]
 
 _context: contextvars.ContextVar[dict] = contextvars.ContextVar("maildesk_log_context", default=MappingProxyType({}))
 _redacting = True
-_ADDR = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+_ADDR = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*)")
 
 
 def redact(address: str | None) -> str:

@@ -78,3 +78,12 @@ def test_sigterm_stops_cleanly_and_keeps_pending(daemon):
     assert "stopped cleanly" in daemon.log.read_text()
     rows = daemon.json("inbox", "list")
     assert len(rows) == 1 and rows[0]["status"] in ("pending", "processed")
+
+
+def test_logs_redact_addresses_at_info(daemon, sink):
+    send(daemon.port, make_mail(subject="privacy please"))
+    sink.wait_for(lambda m: "[MD-1]" in m["Subject"])
+    wait_until(lambda: "sent outbox=1" in daemon.log.read_text(), what="delivery logged")
+    log = daemon.log.read_text()
+    assert "j***@customer.test" in log and "jane@customer.test" not in log
+    assert "processed: new ticket MD-1" in log  # one line per processed message, with the reference

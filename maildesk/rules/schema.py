@@ -69,6 +69,16 @@ class RuleSet:
     def rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
 
+    def uses(self, condition: str) -> bool:
+        """Whether an enabled rule tests ``condition`` (e.g. "language": load its model early)."""
+        def walk(node) -> bool:
+            spec = getattr(node, "spec", None)
+            if spec is not None:
+                return spec.name == condition
+            kids = getattr(node, "children", None) or ([node.child] if hasattr(node, "child") else [])
+            return any(walk(k) for k in kids)
+        return any(r.enabled and r.when is not None and walk(r.when) for r in self.rules)
+
     def __len__(self) -> int:
         return len(self.rules)
 
