@@ -164,8 +164,8 @@ def offered_load(items: list[Item], daemon: DaemonProcess, sink: SinkProcess, ra
     sampler.start()
     try:
         res = asyncio.run(open_loop(items, daemon.port, rate, concurrency))
-        sampler.wait_done(base + len(res.accepted), timeout=120)
-        wait_acks(sink, [items_by.message_id for items_by in items if items_by.expects_ack], timeout=60)
+        sampler.wait_done(base + len(res.accepted), timeout=max(120, len(items) / 5))
+        wait_acks(sink, [it.message_id for it in items if it.expects_ack], timeout=60)
         backlog = max(p for _, _, p, _ in sampler.samples)
     finally:
         sampler.stop()

@@ -177,7 +177,8 @@ _ROWS = [
         ("acks_per_s", "acknowledgements delivered / s"), ("accept_p50_ms", "accept p50 ms"),
         ("accept_p95_ms", "accept p95 ms"), ("accept_p99_ms", "accept p99 ms"), ("e2e_p50_ms", "end-to-end p50 ms"),
         ("e2e_p99_ms", "end-to-end p99 ms"), ("peak_rss_mb", "daemon peak RSS MB"), ("failed", "inbox rows failed"),
-        ("acks_delivered", "acknowledgements at the sink"), ("threaded_via", "inbound messages threaded by")]),
+        ("acks_delivered", "acknowledgements at the sink"), ("mails_at_sink", "mails at the sink (acks + notifications)"),
+        ("threaded_via", "inbound messages threaded by")]),
     ("offered", "maildesk, fixed offered load", [
         ("achieved_per_s", "offered / s"), ("accept_p50_ms", "accept p50 ms"), ("accept_p99_ms", "accept p99 ms"),
         ("e2e_p50_ms", "end-to-end p50 ms"), ("e2e_p99_ms", "end-to-end p99 ms"), ("max_pending", "max pending rows")]),
@@ -211,14 +212,14 @@ def table(r: dict) -> str:
             continue
         for field, label in rows:
             if field in sec:
-                lines.append(f"  {label:<38} {_fmt(sec[field])}")
+                lines.append(f"  {label:<42} {_fmt(sec[field])}")
     rules = r.get("rules", {})
     lines.append("rules evaluation (bench/bench_rules.py)")
     if not rules.get("available"):
         lines.append(f"  {rules.get('note', 'not available')}")
     for label, fig in rules.get("figures", {}).items():
         goal = f"(target < {fig['target_ms']} ms)" if fig.get("target_ms") else ""
-        lines.append(f"  {label:<38} {fig['median_ms']:.3f} ms {goal}")
+        lines.append(f"  {label:<42} {fig['median_ms']:.3f} ms {goal}")
     if r.get("sustained", {}).get("accepted_per_s") and r.get("ceiling", {}).get("accepted_per_s"):
         lines.append(f"\nmaildesk accept rate = {r['sustained']['accepted_per_s'] / r['ceiling']['accepted_per_s']:.0%}"
                      " of the do-nothing aiosmtpd in the same run")

@@ -240,7 +240,15 @@ def _format_ticket(t: dict) -> str:
     lines = [f"{t['ref']}  {t['subject']}",
              f"  status {t['status']}   priority {t['priority']}   requester {t['requester']}   "
              f"assignee {t['assignee'] or '-'}   team {t['team'] or '-'}   tags {', '.join(t['tags']) or '-'}",
-             f"  created {t['created_at']}   updated {t['updated_at']}", "", "Messages:"]
+             f"  created {t['created_at']}   updated {t['updated_at']}"]
+    sla = t["sla"]
+    if t["sla_policy"]:
+        lines.append(f"  SLA {t['sla_policy']}: first response due {sla['first_response_due'] or '-'}, "
+                     f"resolution due {sla['resolution_due'] or '-'}" + (f", breached: {', '.join(sla['breached'])}" if sla["breached"] else "")
+                     + (" (paused: pending)" if sla["paused"] else ""))
+    if t.get("rating"):
+        lines.append(f"  rating {t['rating']['score']}/5" + (f": {t['rating']['comment']}" if t["rating"]["comment"] else ""))
+    lines += ["", "Messages:"]
     for m in t["messages"]:
         via = f", threaded by {m['thread_via']}" if m["thread_via"] else ""
         lines.append(f"  [{m['created_at'][:19]}] {m['direction']}/{m['kind']} from {m['from']}{via}: {m['subject']}")

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from maildesk.models import Event, InboxMail, Outbox, Ticket, TicketMessage
+from maildesk.models import Event, InboxMail, Outbox, Rating, Ticket, TicketMessage
 from maildesk.subjects import find_refs, format_ref
 
 __all__ = ["find_ticket_by_ref", "inbox_view", "outbox_view", "table", "ticket_detail", "ticket_summary"]
@@ -44,6 +44,9 @@ def ticket_summary(ticket: Ticket, prefix: str, message_count: int) -> dict:
         "first_response_at": _iso(ticket.first_response_at),
         "resolved_at": _iso(ticket.resolved_at),
         "closed_at": _iso(ticket.closed_at),
+        "sla": {"first_response_due": _iso(ticket.first_response_due), "next_response_due": _iso(ticket.next_response_due),
+                "resolution_due": _iso(ticket.resolution_due), "breached": sorted((ticket.sla_state or {}).get("breached", {})),
+                "paused": ticket.status == "pending"},
         "parent": format_ref(prefix, ticket.parent_id) if ticket.parent_id else None,
         "merged_into": format_ref(prefix, ticket.merged_into_id) if ticket.merged_into_id else None,
         "message_count": message_count,
@@ -78,6 +81,8 @@ def ticket_detail(session: Session, ticket: Ticket, prefix: str) -> dict:
         "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size, "sha256": a.sha256}
                         for a in m.attachments],
     } for m in messages]
+    rating = session.scalars(select(Rating).where(Rating.ticket_id == ticket.id)).first()
+    out["rating"] = {"score": rating.score, "comment": rating.comment, "at": _iso(rating.at)} if rating else None
     out["events"] = [{"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "detail": e.detail} for e in events]
     return out
 

@@ -281,3 +281,31 @@ def test_report_counts_volume_times_breaches_and_ratings(jdesk):
     assert r["satisfaction"]["average"] == 5 and r["agent_load"] == {"bob": 1}
     assert r["repeat_contacts"] == [{"requester": "jane@customer.test", "tickets": 2}]
     assert "first response    median 2.0 h" in format_report(r)
+
+
+def test_tickets_show_has_deadlines_and_rating(jdesk):
+    deliver(jdesk, make_mail())
+    t = ticket_json(jdesk, 1)
+    assert t["sla"]["first_response_due"] == (T0 + timedelta(hours=4)).isoformat()
+    assert t["sla"]["resolution_due"] == (T0 + timedelta(hours=48)).isoformat() and t["rating"] is None
+    _resolve(jdesk)
+    status = outbox_mails(jdesk, "status")[0]
+    deliver(jdesk, make_mail(subject="Re: resolved", body="5 great", in_reply_to=status["Message-ID"]))
+    assert ticket_json(jdesk, 1)["rating"]["score"] == 5
+
+
+def test_directory_sync_follows_agents_toml(jdesk):
+    from maildesk.agentsync import sync_agents
+    from maildesk.directory import parse_directory
+    from maildesk.models import Agent
+
+    changed, _ = parse_directory(AGENTS.replace('name = "Bob Agent"', 'name = "Robert Agent"').split("[[agents]]\nlogin = \"bob\"")[0]
+                                 + '[[agents]]\nlogin = "bob"\nname = "Robert Agent"\naddress = "robert@example.test"\n')
+    with jdesk.store.transaction() as s:
+        assert sync_agents(s, changed) == {"added": 0, "updated": 1, "deactivated": 0}
+        bob = s.scalars(select(Agent).where(Agent.login == "bob")).one()
+        assert (bob.name, bob.address, bob.active) == ("Robert Agent", "robert@example.test", True)
+    only_alice, _ = parse_directory('[[agents]]\nlogin = "alice"\nname = "Alice Lead"\naddress = "alice@example.test"\n')
+    with jdesk.store.transaction() as s:
+        assert sync_agents(s, only_alice)["deactivated"] == 1
+        assert not s.scalars(select(Agent).where(Agent.login == "bob")).one().active
