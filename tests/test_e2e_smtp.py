@@ -87,3 +87,18 @@ def test_logs_redact_addresses_at_info(daemon, sink):
     log = daemon.log.read_text()
     assert "j***@customer.test" in log and "jane@customer.test" not in log
     assert "processed: new ticket MD-1" in log  # one line per processed message, with the reference
+
+
+def test_attachment_near_the_size_limit_is_kept_intact(daemon):
+    import hashlib
+    import os
+
+    data = os.urandom(1_400_000)  # base64 makes it ~1.9 MB of the 2 MB limit
+    msg = make_mail(subject="big log file")
+    msg.add_attachment(data, maintype="application", subtype="gzip", filename="logs.tar.gz")
+    assert 1_800_000 < len(msg.as_bytes()) < 2_000_000
+    send(daemon.port, msg)
+    t = wait_until(lambda: (ts := daemon.json("tickets", "list")) and ts[0], what="ticket")
+    att = daemon.json("tickets", "show", t["ref"])["messages"][0]["attachments"]
+    assert att == [{"filename": "logs.tar.gz", "content_type": "application/gzip", "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest()}]
