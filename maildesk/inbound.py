@@ -135,7 +135,8 @@ def _bounce(session: Session, desk: Desk, msg: InboundMessage, now: datetime) ->
 def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
     ticket = match.ticket
     assert ticket is not None
-    stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via=match.via, now=now)
+    stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via=match.via, now=now,
+                         max_attachment_size=desk.config.mail.max_attachment_size)
     add_participants(session, ticket, [msg.from_addr, *(a for _, a in msg.cc), *(a for _, a in msg.to)], "cc", _is_ours(desk))
     if ticket.status in ("pending", "resolved"):
         set_status(session, ticket, "open", "customer", now, reason="customer replied")
@@ -161,7 +162,8 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
         local, _, domain = ticket.support_address.partition("@")
         ticket.support_address = f"{local.split('+', 1)[0]}@{domain}"
     ticket.team = next((b.team for b in desk.config.imap if b.team and (b.queue or b.name) == msg.queue), None)
-    stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via="new" if parent is None else "follow-up", now=now)
+    stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via="new" if parent is None else "follow-up",
+                         now=now, max_attachment_size=desk.config.mail.max_attachment_size)
     add_participants(session, ticket, [sender], "requester", _is_ours(desk))
     add_participants(session, ticket, [*(a for _, a in msg.cc), *(a for _, a in msg.to)], "cc", _is_ours(desk))
     record(session, ticket, "customer", "created", now, inbox=row.id, source=msg.source,

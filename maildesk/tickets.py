@@ -65,14 +65,21 @@ def open_ticket(session: Session, msg: InboundMessage, requester: Contact, now: 
 
 
 def add_message(session: Session, ticket: Ticket, msg: InboundMessage, *, inbox_id: int | None, kind: str,
-                via: str, now: datetime, direction: str = "in", text: str | None = None) -> TicketMessage:
+                via: str, now: datetime, direction: str = "in", text: str | None = None,
+                max_attachment_size: int | None = None) -> TicketMessage:
     row = TicketMessage(ticket_id=ticket.id, inbox_id=inbox_id, direction=direction, kind=kind,
                         from_addr=msg.from_addr, from_name=msg.from_name, to=[a for _, a in msg.to],
                         cc=[a for _, a in msg.cc], subject=msg.subject, message_id=msg.message_id,
                         text=msg.text if text is None else text, html=msg.html, thread_via=via, created_at=now)
     session.add(row)
     session.flush()
-    store_attachments(session, row, msg.attachments)
+    limit = max_attachment_size or 0
+    kept = [a for a in msg.attachments if not limit or a.size <= limit]
+    for att in msg.attachments:
+        if limit and att.size > limit:
+            record(session, ticket, "system", "attachment_refused", now, filename=att.filename, size=att.size, limit=limit,
+                   inbox=inbox_id, hint=f"larger than [mail] max_attachment_size; the whole raw message stays in inbox {inbox_id}")
+    store_attachments(session, row, kept)
     if msg.message_id:
         insert_ignore(session, MessageRef, message_id=msg.message_id, ticket_id=ticket.id, direction=direction)
     ticket.updated_at = now

@@ -149,3 +149,21 @@ def test_our_own_mail_seen_again_opens_nothing(desk):
 def test_unknown_in_reply_to_opens_new_ticket(desk):
     res = deliver(desk, make_mail(in_reply_to=make_msgid(domain="nowhere.test")))
     assert res.status == "processed" and res.ticket_id == 1
+
+
+def test_attachment_over_the_limit_is_refused_but_the_message_kept(tmp_path, clock):
+    from maildesk.config import load_config
+    from maildesk.daemon import build_desk
+    from tests.support import free_port, write_config
+
+    desk = build_desk(load_config(write_config(tmp_path, port=free_port(), max_attachment_size=1000)), clock=clock)
+    desk.store.upgrade()
+    msg = make_mail(subject="two files")
+    msg.add_attachment(b"x" * 500, maintype="text", subtype="plain", filename="small.txt")
+    msg.add_attachment(b"y" * 5000, maintype="application", subtype="octet-stream", filename="big.bin")
+    res = deliver(desk, msg)
+    t = ticket_json(desk, res.ticket_id)
+    assert [a["filename"] for a in t["messages"][0]["attachments"]] == ["small.txt"]
+    refused = [e for e in t["events"] if e["kind"] == "attachment_refused"]
+    assert refused[0]["detail"]["filename"] == "big.bin" and "inbox 1" in refused[0]["detail"]["hint"]
+    desk.store.dispose()
