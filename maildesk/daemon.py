@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -131,6 +132,9 @@ class Daemon:
         return [ImapSource(box, intake, clock=self.desk.clock) for box in self.config.imap]
 
     async def run(self, ready: Callable[[str, int], None] | None = None) -> None:
+        # Processing runs in threads; a short GIL switch interval keeps the SMTP dialogue
+        # (on the event loop) answering promptly while they work.
+        sys.setswitchinterval(0.001)
         self.desk.store.check_schema()
         await asyncio.to_thread(release_dead_claims, self.desk.store)
         await asyncio.to_thread(sync_directory, self.desk)

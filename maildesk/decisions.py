@@ -6,6 +6,7 @@ so ``maildesk tickets show`` explains why a ticket got its priority, team and as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -23,11 +24,37 @@ __all__ = ["apply_decision", "decide", "rule_context"]
 OPEN = ("new", "open", "pending")
 
 
+class _Lazy(Mapping):
+    """A mapping filled by one query on first use: most messages never need agent loads."""
+
+    def __init__(self, load):
+        self._load, self._data = load, None
+
+    def _get(self) -> dict:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    def __getitem__(self, key):
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 def rule_context(session: Session, desk: Desk, known_contact: bool) -> RuleContext:
-    loads = dict(session.execute(select(Agent.login, func.count(Ticket.id)).join(Ticket, Ticket.assignee_id == Agent.id)
-                                 .where(Ticket.status.in_(OPEN)).group_by(Agent.login)).all())
-    last = dict(session.execute(select(AssignState.team, AssignState.last_login)).all())
-    return RuleContext(directory=desk.directory, known_contact=known_contact, open_tickets=loads, last_assigned=last)
+    def loads():
+        return dict(session.execute(select(Agent.login, func.count(Ticket.id)).join(Ticket, Ticket.assignee_id == Agent.id)
+                                    .where(Ticket.status.in_(OPEN)).group_by(Agent.login)).all())
+
+    def last():
+        return dict(session.execute(select(AssignState.team, AssignState.last_login)).all())
+
+    return RuleContext(directory=desk.directory, known_contact=known_contact, open_tickets=_Lazy(loads),
+                       last_assigned=_Lazy(last))
 
 
 def decide(session: Session, desk: Desk, msg: InboundMessage, now: datetime, *, is_reply: bool,

@@ -217,7 +217,6 @@ class MessageRef(Base):
     message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     direction: Mapped[str] = mapped_column(String(3))
-    outbox_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class Blob(Base):

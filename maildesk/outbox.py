@@ -17,7 +17,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -48,15 +48,14 @@ class DrainResult:
         return self.sent + self.retried + self.failed
 
 
-def enqueue(session: Session, *, ticket_id: int | None, kind: str, mail: EmailMessage, message_id: str,
+def enqueue(session: Session, *, ticket_id: int | None, kind: str, mail: Message, message_id: str,
             mail_from: str, rcpt_to: list[str], now: datetime) -> Outbox:
     """Store a rendered mail for delivery, in the caller's transaction, and remember its Message-ID."""
     row = Outbox(ticket_id=ticket_id, kind=kind, created_at=now, mail_from=mail_from, rcpt_to=rcpt_to,
                  message_id=message_id, raw=mail.as_bytes(), status="queued", attempts=0, next_attempt_at=now)
     session.add(row)
-    session.flush()
-    if ticket_id is not None:
-        session.merge(MessageRef(message_id=message_id, ticket_id=ticket_id, direction="out", outbox_id=row.id))
+    if ticket_id is not None:  # our Message-IDs are unique (make_msgid): a plain insert, flushed with the rest
+        session.add(MessageRef(message_id=message_id, ticket_id=ticket_id, direction="out"))
     return row
 
 

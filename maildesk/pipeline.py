@@ -11,11 +11,12 @@ batch of N messages costs one fsync. Rows are re-checked under the write lock (a
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from maildesk.desk import Desk
 from maildesk.inbound import handle
@@ -27,6 +28,8 @@ from maildesk.outcome import Outcome
 __all__ = ["ProcessResult", "process_pending", "retry_inbox"]
 
 log = logging.getLogger("maildesk.pipeline")
+# Longest a processing transaction keeps the database's write lock before committing.
+COMMIT_BUDGET = 0.03
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,11 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None) 
                                max_depth=cfg.mail.max_mime_depth)
     del pending
     results: list[ProcessResult] = []
-    with desk.store.transaction() as session:
-        locked = select(InboxMail).where(InboxMail.id.in_(list(parsed)), InboxMail.status == "pending").order_by(InboxMail.id)
-        if not desk.store.is_sqlite:
-            locked = locked.with_for_update(skip_locked=True)
-        for row in session.scalars(locked).all():
-            results.append(_apply(session, desk, row, parsed[row.id]))
+    todo = sorted(parsed)
+    while todo:  # short write transactions, so accepting new mail never waits long for the lock
+        chunk, last = _apply_chunk(desk, todo, parsed)
+        results.extend(chunk)
+        todo = [i for i in todo if i > last]
     for res in results:
         with bind(inbox=res.inbox_id):
             if res.status == "failed":
@@ -67,6 +69,25 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None) 
             else:
                 log.info("%s: %s", res.status, res.text)
     return results
+
+
+def _apply_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage]) -> tuple[list[ProcessResult], int]:
+    """Apply pending rows among ``ids`` in id order, in one transaction, until COMMIT_BUDGET
+    seconds have passed; returns the results and the highest id looked at."""
+    out: list[ProcessResult] = []
+    last = ids[-1]
+    started = time.monotonic()
+    with desk.store.transaction() as session:
+        locked = (select(InboxMail).options(defer(InboxMail.raw))  # already parsed; never load the bytes twice
+                  .where(InboxMail.id.in_(ids), InboxMail.status == "pending").order_by(InboxMail.id))
+        if not desk.store.is_sqlite:
+            locked = locked.with_for_update(skip_locked=True)
+        for row in session.scalars(locked).all():
+            if out and time.monotonic() - started > COMMIT_BUDGET:
+                last = out[-1].inbox_id
+                break
+            out.append(_apply(session, desk, row, parsed[row.id]))
+    return out, last
 
 
 def _apply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage) -> ProcessResult:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic import command
@@ -23,10 +26,40 @@ __all__ = ["Store", "open_store"]
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class FairLock:
+    """A first-come-first-served lock: a waiting writer is handed the lock directly when
+    the holder releases it, instead of polling like SQLite's busy handler (which sleeps
+    up to 100 ms between tries). Not reentrant."""
+
+    def __init__(self):
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+        self._held = False
+
+    def __enter__(self):
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return self
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()
+        return self
+
+    def __exit__(self, *exc):
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()  # ownership passes on; _held stays True
+            else:
+                self._held = False
+
+
 @dataclass
 class Store:
     engine: Engine
     sessions: sessionmaker[Session]
+    # SQLite has one writer at a time: writers in this process queue here in arrival order.
+    write_lock: FairLock | contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)
 
     @property
     def is_sqlite(self) -> bool:
@@ -35,12 +68,13 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any exception."""
-        session = self.sessions()
-        try:
-            with session.begin():
-                yield session
-        finally:
-            session.close()
+        with self.write_lock:
+            session = self.sessions()
+            try:
+                with session.begin():
+                    yield session
+            finally:
+                session.close()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -122,4 +156,5 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
             mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
-    return Store(engine, sessionmaker(engine, expire_on_commit=False))
+    lock = FairLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+    return Store(engine, sessionmaker(engine, expire_on_commit=False), lock)

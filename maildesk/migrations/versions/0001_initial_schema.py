@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 07:11:28.372420
+Create Date: 2026-11-23 07:56:46.237927
 """
 
 import sqlalchemy as sa
@@ -163,7 +163,6 @@ def upgrade() -> None:
     sa.Column('message_id', sa.String(length=998), nullable=False),
     sa.Column('ticket_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('direction', sa.String(length=3), nullable=False),
-    sa.Column('outbox_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_message_ids_ticket_id_tickets')),
     sa.PrimaryKeyConstraint('message_id', name=op.f('pk_message_ids'))
     )
