@@ -208,7 +208,7 @@ SUNDAY_NIGHT = datetime(2026, 3, 8, 2, 0, tzinfo=UTC)
      dict(tags=("risky-attachment",), notify=("alice@example.test",))),
     (dict(subject="Frage zur Anmeldung", body=("Guten Tag, seit heute Morgen können wir uns nicht mehr anmelden. "
                                               "Bitte helfen Sie uns so schnell wie möglich.")), TUESDAY_11_BERLIN, False,
-     dict(tags=("lang-de",))),
+     dict(tags=())),  # the shipped "german" example is off (enabled = false); test_conditions covers language
     (dict(subject="Question"), SUNDAY_NIGHT, False, dict(tags=("after-hours",), team="tier1")),
     (dict(subject="Re: [MD-12] still waiting, URGENT"), TUESDAY_11_BERLIN, True,
      dict(matched=("customer-chasing",), priority="high", tags=("chased",), team=None)),
