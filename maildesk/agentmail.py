@@ -151,7 +151,7 @@ def _store(session: Session, ticket: Ticket, msg: InboundMessage, agent, kind: s
                       from_name=agent.name, to=[a for _, a in msg.to], cc=[a for _, a in msg.cc], subject=msg.subject,
                       message_id=message_id or msg.message_id, text=text, thread_via=None, created_at=now)
     session.add(m)
-    session.flush()
+    session.flush()  # its id goes into the note event
     store_attachments(session, m, msg.attachments)
     return m
 
@@ -171,6 +171,7 @@ def _relay(session: Session, desk: Desk, ticket: Ticket, msg: InboundMessage, ag
                         extra={"text": text, "agent_name": agent.name}, record_kind="agent_reply")
     m = queued.message
     m.from_name, m.text, m.inbox_id = agent.name, text, inbox_id
+    session.flush()  # its id goes into the event below
     store_attachments(session, m, msg.attachments)
     record(session, ticket, f"agent:{agent.login}", "agent_reply", now, message=m.id, to=requester.address,
            cc=[a for _, a in cc], attachments=len(msg.attachments))

@@ -115,5 +115,4 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
                                 subject=rendered.subject, message_id=message_id, text=rendered.text,
                                 thread_via=None, created_at=now)
         session.add(message)
-        session.flush()
     return Queued(row, message)

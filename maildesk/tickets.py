@@ -72,7 +72,6 @@ def add_message(session: Session, ticket: Ticket, msg: InboundMessage, *, inbox_
                         cc=[a for _, a in msg.cc], subject=msg.subject, message_id=msg.message_id,
                         text=msg.text if text is None else text, html=msg.html, thread_via=via, created_at=now)
     session.add(row)
-    session.flush()
     limit = max_attachment_size or 0
     kept = [a for a in msg.attachments if not limit or a.size <= limit]
     for att in msg.attachments:
@@ -88,6 +87,8 @@ def add_message(session: Session, ticket: Ticket, msg: InboundMessage, *, inbox_
 
 def store_attachments(session: Session, row: TicketMessage, attachments) -> None:
     """Attachments are content-addressed: each distinct content is stored once."""
+    if attachments and row.id is None:
+        session.flush()  # the attachment rows need the message's id
     for att in attachments:
         digest = att.sha256
         if session.get(Blob, digest) is None:
