@@ -81,6 +81,7 @@ def record_autoreply(session: Session, address: str, now: datetime) -> None:
 
 
 def suppress(session: Session, address: str, until: datetime, reason: str) -> None:
+    session.flush()  # an earlier suppress() of the same address in this transaction must be visible
     row = session.get(Suppression, address.lower())
     if row is None:
         session.add(Suppression(address=address.lower(), until=until, reason=reason[:500]))

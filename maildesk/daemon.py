@@ -28,7 +28,7 @@ from maildesk.pipeline import process_pending
 from maildesk.policy import Policy
 from maildesk.render import Renderer
 from maildesk.scheduler import Scheduler
-from maildesk.store import Store, open_store
+from maildesk.store import Store, store_for
 
 __all__ = ["Daemon", "build_desk", "build_store", "sync_directory", "utcnow"]
 
@@ -40,8 +40,7 @@ def utcnow() -> datetime:
 
 
 def build_store(config: Config) -> Store:
-    return open_store(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous,
-                      echo=config.database.echo)
+    return store_for(config)
 
 
 def build_desk(config: Config, store: Store | None = None, clock: Callable[[], datetime] = utcnow) -> Desk:

@@ -6,6 +6,7 @@ smtplib and OSError exceptions are mapped here to :class:`TemporaryDeliveryError
 
 from __future__ import annotations
 
+import contextlib
 import os
 import smtplib
 import ssl
@@ -23,28 +24,66 @@ class Deliverer(Protocol):
     def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> str:
         """Deliver or raise a DeliveryError; returns the server's answer for the log."""
 
+    def close(self) -> None:
+        """Drop any connection kept open between sends."""
+
 
 class SmtpDeliverer:
+    """One SMTP session is kept open across the sends of a batch (``close()`` ends it), so
+    a burst of acknowledgements costs one connection, not one each. A session that
+    broke is replaced once per send before the failure counts."""
+
     def __init__(self, host: str, port: int, *, starttls: bool = False, tls: bool = False,
                  username: str | None = None, password=None, timeout: float = 30.0, local_hostname: str | None = None,
                  ca_file: str | None = None):
         self.host, self.port, self.starttls, self.tls = host, port, starttls, tls
         self.username, self.password, self.timeout = username, password, timeout
         self.local_hostname, self.ca_file = local_hostname, ca_file
+        self._smtp: smtplib.SMTP | None = None
 
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca_file)
 
+    def _connect(self) -> smtplib.SMTP:
+        cls = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
+        kwargs = {"context": self._context()} if self.tls else {}
+        smtp = cls(self.host, self.port, timeout=self.timeout, local_hostname=self.local_hostname, **kwargs)
+        try:
+            if self.starttls:
+                smtp.starttls(context=self._context())
+            if self.username:
+                smtp.login(self.username, self.password.reveal() if self.password else "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._smtp.quit()
+            self._smtp = None
+
+    def _sendmail(self, mail_from: str, rcpt_to: list[str], raw: bytes):
+        reused = self._smtp is not None
+        if self._smtp is None:
+            self._smtp = self._connect()
+        try:
+            return self._smtp.sendmail(mail_from, rcpt_to, raw)
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            self._smtp = None
+            if not reused:
+                raise
+            self._smtp = self._connect()  # a kept session went stale: one fresh try
+            return self._smtp.sendmail(mail_from, rcpt_to, raw)
+        except smtplib.SMTPResponseException:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._smtp.rset()  # the session stays usable for the next mail
+            raise
+
     def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> str:
         try:
-            cls = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
-            kwargs = {"context": self._context()} if self.tls else {}
-            with cls(self.host, self.port, timeout=self.timeout, local_hostname=self.local_hostname, **kwargs) as smtp:
-                if self.starttls:
-                    smtp.starttls(context=self._context())
-                if self.username:
-                    smtp.login(self.username, self.password.reveal() if self.password else "")
-                refused = smtp.sendmail(mail_from, rcpt_to, raw)
+            refused = self._sendmail(mail_from, rcpt_to, raw)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             detail = "; ".join(f"{r}: {c} {m.decode(errors='replace')}" for r, (c, m) in exc.recipients.items())
@@ -53,10 +92,12 @@ class SmtpDeliverer:
             raise TemporaryDeliveryError(f"recipients refused: {detail}") from exc
         except smtplib.SMTPResponseException as exc:
             text = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
-            if 500 <= exc.smtp_code < 600 and not isinstance(exc, smtplib.SMTPAuthenticationError):
-                raise PermanentDeliveryError(text) from exc
-            raise TemporaryDeliveryError(text) from exc
+            if isinstance(exc, smtplib.SMTPAuthenticationError) or not 500 <= exc.smtp_code < 600:
+                self.close()
+                raise TemporaryDeliveryError(text) from exc
+            raise PermanentDeliveryError(text) from exc
         except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            self._smtp = None
             raise TemporaryDeliveryError(f"{self.host}:{self.port}: {exc.__class__.__name__}: {exc}") from exc
         if refused:
             detail = "; ".join(f"{r}: {c}" for r, (c, _) in refused.items())
@@ -70,6 +111,9 @@ class MaildirDeliverer:
     def __init__(self, path: Path):
         self.path = path
         self._seq = 0
+
+    def close(self) -> None:
+        pass
 
     def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> str:
         try:

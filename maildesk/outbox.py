@@ -106,51 +106,60 @@ def release_dead_claims(store: Store) -> int:
 
 def drain(store: Store, deliverer: Deliverer, cfg: OutboundConfig, clock: Callable[[], datetime],
           limit: int = 50, suppress_days: int = 30) -> DrainResult:
-    """Deliver what is due once; returns how many were sent, put back for retry, or failed."""
+    """Deliver what is due once, over one kept session; the outcomes are recorded in one
+    transaction per batch. Returns how many were sent, put back for retry, or failed."""
     result = DrainResult()
-    for row in _claim(store, clock(), limit):
-        try:
-            answer = deliverer.send(row.mail_from, list(row.rcpt_to), row.raw)
-        except PermanentDeliveryError as exc:
-            _finish(store, row, clock(), "failed", str(exc), cfg, suppress_days)
-            result.failed += 1
-        except TemporaryDeliveryError as exc:
-            status = "failed" if row.attempts + 1 >= cfg.max_attempts else "queued"
-            _finish(store, row, clock(), status, str(exc), cfg, 0)
-            if status == "failed":
+    outcomes: list[tuple[Outbox, str, str, int]] = []
+    try:
+        for row in _claim(store, clock(), limit):
+            try:
+                answer = deliverer.send(row.mail_from, list(row.rcpt_to), row.raw)
+            except PermanentDeliveryError as exc:
+                outcomes.append((row, "failed", str(exc), suppress_days))
                 result.failed += 1
+            except TemporaryDeliveryError as exc:
+                status = "failed" if row.attempts + 1 >= cfg.max_attempts else "queued"
+                outcomes.append((row, status, str(exc), 0))
+                if status == "failed":
+                    result.failed += 1
+                else:
+                    result.retried += 1
             else:
-                result.retried += 1
-        else:
-            _finish(store, row, clock(), "sent", answer, cfg, 0)
-            result.sent += 1
+                outcomes.append((row, "sent", answer, 0))
+                result.sent += 1
+    finally:
+        deliverer.close()
+        if outcomes:
+            now = clock()
+            with store.transaction() as session:
+                for row, status, detail, days in outcomes:
+                    _finish(session, row, now, status, detail, cfg, days)
     return result
 
 
-def _finish(store: Store, row: Outbox, now: datetime, status: str, detail: str, cfg: OutboundConfig,
+def _finish(session: Session, row: Outbox, now: datetime, status: str, detail: str, cfg: OutboundConfig,
             suppress_days: int) -> None:
-    """Record the outcome; ``suppress_days`` > 0 means a permanent failure that stops
+    """Record one outcome; ``suppress_days`` > 0 means a permanent failure that stops
     further automatic mail to the recipients for that long."""
-    with store.transaction() as session:
-        attempts = row.attempts + 1
-        values = {"status": status, "attempts": attempts, "claimed_until": None, "claimed_by": None}
-        if status == "sent":
-            values.update(sent_at=now, last_error=None)
-            log.info("sent outbox=%d %s to %s: %s", row.id, row.kind, redact(", ".join(row.rcpt_to)), detail)
-        elif status == "queued":
-            values.update(last_error=detail, next_attempt_at=now + backoff(attempts, cfg))
-            log.warning("outbox=%d delivery deferred (attempt %d): %s", row.id, attempts, detail)
-        else:
-            values.update(last_error=detail)
-            log.error("outbox=%d delivery failed for good after %d attempt(s): %s", row.id, attempts, detail)
-            if row.ticket_id is not None:
-                session.add(Event(ticket_id=row.ticket_id, at=now, actor="system", kind="delivery_failed",
-                                  detail={"outbox": row.id, "kind": row.kind, "to": list(row.rcpt_to), "error": detail[:1000]}))
-            if suppress_days > 0:
-                for rcpt in row.rcpt_to:
-                    suppress(session, rcpt, now + timedelta(days=suppress_days), f"delivery failed: {detail[:200]}")
-        # Only the holder of the claim may finish it (another instance may have reclaimed an expired lease).
-        session.execute(update(Outbox).where(Outbox.id == row.id, Outbox.status == "sending").values(**values))
+    attempts = row.attempts + 1
+    values = {"status": status, "attempts": attempts, "claimed_until": None, "claimed_by": None}
+    if status == "sent":
+        values.update(sent_at=now, last_error=None)
+        log.info("sent outbox=%d %s to %s: %s", row.id, row.kind, redact(", ".join(row.rcpt_to)), detail)
+    elif status == "queued":
+        values.update(last_error=detail, next_attempt_at=now + backoff(attempts, cfg))
+        log.warning("outbox=%d delivery deferred (attempt %d): %s", row.id, attempts, detail)
+    else:
+        values.update(last_error=detail)
+        log.error("outbox=%d delivery failed for good after %d attempt(s): %s", row.id, attempts, detail)
+        if row.ticket_id is not None:
+            session.add(Event(ticket_id=row.ticket_id, at=now, actor="system", kind="delivery_failed",
+                              detail={"outbox": row.id, "kind": row.kind, "to": list(row.rcpt_to), "error": detail[:1000]}))
+        if suppress_days > 0:
+            for rcpt in row.rcpt_to:
+                suppress(session, rcpt, now + timedelta(days=suppress_days), f"delivery failed: {detail[:200]}")
+    # Only the holder of the claim may finish it (another instance may have reclaimed an expired lease).
+    session.execute(update(Outbox).where(Outbox.id == row.id, Outbox.status == "sending").values(**values))
 
 
 def retry(session: Session, now: datetime, outbox_id: int | None = None) -> int:

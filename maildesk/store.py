@@ -10,10 +10,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from maildesk.errors import SchemaOutOfDate, StorageError
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "open_store", "store_for"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -87,7 +83,9 @@ class Store:
         finally:
             session.close()
 
-    def alembic_config(self) -> AlembicConfig:
+    def alembic_config(self):
+        from alembic.config import Config as AlembicConfig  # imported on use: `maildesk ingest` starts faster
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["engine"] = self.engine
@@ -95,6 +93,8 @@ class Store:
 
     def upgrade(self) -> tuple[str | None, str]:
         """Apply every pending migration; returns (revision before, revision after)."""
+        from alembic import command
+
         before = self.current_revision()
         try:
             command.upgrade(self.alembic_config(), "head")
@@ -103,9 +103,13 @@ class Store:
         return before, self.head_revision()
 
     def head_revision(self) -> str:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
 
     def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         try:
             with self.engine.connect() as conn:
                 return MigrationContext.configure(conn).get_current_revision()
@@ -158,3 +162,9 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
 
     lock = FairLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
     return Store(engine, sessionmaker(engine, expire_on_commit=False), lock)
+
+
+def store_for(config) -> Store:
+    """The store a Config describes."""
+    return open_store(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous,
+                      echo=config.database.echo)

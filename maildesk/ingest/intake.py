@@ -80,7 +80,8 @@ class Intake:
                 session.flush()
                 ids = [i if isinstance(i, int) else i.id for i in ids]
         except SQLAlchemyError as exc:
-            raise StorageError(f"could not store the message: {exc.__class__.__name__}: {exc}") from exc
+            hint = "; run `maildesk db upgrade`" if "no such table" in str(exc) or "does not exist" in str(exc) else ""
+            raise StorageError(f"could not store the message: {exc.__class__.__name__}: {str(exc).splitlines()[0]}{hint}") from exc
         if self.on_stored is not None and fresh:
             self.on_stored()
         return ids
