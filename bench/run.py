@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -95,6 +96,19 @@ def _phase(results: dict, name: str, fn, *args, **kwargs):
         traceback.print_exc(file=sys.stderr)
     _log(f"{name} done in {time.monotonic() - t0:.0f}s")
     return results[name]
+
+
+def _save(args, results: dict) -> None:
+    """--save PATH: the figures so far, after every phase (a run killed half-way keeps them)."""
+    if args.save:
+        Path(args.save).write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
+
+
+def _stop_on_sigterm() -> None:
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def smtp_phases(args, tmp: Path, dbs: Databases, run: int) -> dict:
@@ -243,12 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated phases: smtp,big,ingest,threading,rules,imap")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    ap.add_argument("--save", metavar="PATH", help="also write the JSON object to PATH, updated after every phase")
     args = ap.parse_args(argv)
     args.messages = args.messages or (2_000 if args.quick else 20_000)
     args.offered_seconds = 10 if args.quick else 30
     only = set(args.only.split(",")) if args.only else {"smtp", "big", "ingest", "threading", "rules", "imap"}
     if args.skip_imap:
         only.discard("imap")
+    _stop_on_sigterm()
     tmp = Path(tempfile.mkdtemp(prefix="maildesk-bench."))
     dbs = Databases(args.pg)
     r: dict = {"messages": args.messages, "concurrency": args.concurrency, "rate": args.rate, "runs": args.runs,
@@ -256,9 +272,17 @@ def main(argv: list[str] | None = None) -> int:
                "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "machine": machine()}
     _log(f"temporary directory {tmp}")
+
+    def phase(name: str, fn, *fargs) -> None:
+        _phase(r, name, fn, *fargs)
+        _save(args, {**r, "partial": True})
+
     try:
         if "smtp" in only:
-            runs = [smtp_phases(args, tmp, dbs, k) for k in range(args.runs)]
+            runs = []
+            for k in range(args.runs):
+                runs.append(smtp_phases(args, tmp, dbs, k))
+                _save(args, {**r, "partial": True, "smtp_runs": runs})
             r["corpus"] = runs[0]["corpus"]
             for key in ("ceiling", "sustained", "offered"):
                 r[key] = _median_dict([x[key] for x in runs if key in x and "error" not in x[key]] or [runs[0][key]])
@@ -266,23 +290,27 @@ def main(argv: list[str] | None = None) -> int:
             if args.runs > 1:
                 r["each_run"] = [{k: x.get(k) for k in ("ceiling", "sustained", "offered")} for x in runs]
         if "big" in only:
-            _phase(r, "big_message", phases.big_message_rss, tmp / "big", dbs.url(tmp / "big"))
+            phase("big_message", phases.big_message_rss, tmp / "big", dbs.url(tmp / "big"))
         if "ingest" in only:
-            _phase(r, "ingest_pipe", extras.ingest_pipe, tmp / "ingest", dbs.url(tmp / "ingest"),
-                   30 if args.quick else 300)
+            phase("ingest_pipe", extras.ingest_pipe, tmp / "ingest", dbs.url(tmp / "ingest"),
+                  30 if args.quick else 300)
         if "threading" in only:
             url = dbs.url(tmp / "threading") or f"sqlite:///{tmp / 'threading.db'}"
-            _phase(r, "threading", extras.threading_lookup, url, 200_000 if args.quick else 1_000_000)
+            phase("threading", extras.threading_lookup, url, 200_000 if args.quick else 1_000_000)
         if "rules" in only:
-            _phase(r, "rules", extras.rules, 100 if args.quick else 500)
+            phase("rules", extras.rules, 100 if args.quick else 500)
         if "imap" in only:
-            _phase(r, "imap", imapbench.imap_backlog, tmp / "imap", dbs.url(tmp / "imap"),
-                   1_000 if args.quick else 10_000)
+            phase("imap", imapbench.imap_backlog, tmp / "imap", dbs.url(tmp / "imap"),
+                  1_000 if args.quick else 10_000)
+    except KeyboardInterrupt as exc:
+        _log(f"interrupted ({exc}); figures so far follow")
+        r["interrupted"] = str(exc)
     finally:
         dbs.drop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     r["targets"] = targets(r, full_size=args.messages >= 20_000)
+    _save(args, r)
     print(json.dumps(r, indent=2, ensure_ascii=False) if args.json else table(r))
     return 0
 

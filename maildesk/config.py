@@ -150,6 +150,9 @@ class WorkflowConfig:
     notify_customer_on: tuple[str, ...] = ("resolved", "closed")
     # Messages shown in an agent notification's short history.
     history_in_notifications: int = 3
+    # Attachments are copied into agent notifications up to this many bytes in total;
+    # larger ones are only listed (they stay on the ticket and in the raw message).
+    notification_attachments_max: int = 5_242_880
     # Pending on the customer: remind after this many days, resolve this many days after
     # the reminder; resolved tickets close after close_resolved_after_days. 0 = never.
     reminder_after_days: float = 3.0

@@ -58,8 +58,7 @@ def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now:
     if not agents:
         return 0
     history = _history(session, desk, ticket, message)
-    attachments = tuple(_Att(a.filename, a.content_type, session.get(Blob, a.sha256).data)
-                        for a in (message.attachments if message is not None else ()))
+    attachments = _forwardable(session, message, desk.config.workflow.notification_attachments_max)
     for agent in agents:
         _queue(session, desk, ticket, (agent.name, agent.address), event, now, template, agent=agent.login,
                message=message, attachments=attachments,
@@ -85,6 +84,17 @@ def _queue(session: Session, desk: Desk, ticket: Ticket, to: tuple[str, str], ev
                attachments=attachments, headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": event},
                extra={"event": event, "marker": REPLY_MARKER, "message": message,
                       "assignee": ticket.assignee.name if ticket.assignee else None, **extra})
+
+
+def _forwardable(session: Session, message: TicketMessage | None, budget: int) -> tuple:
+    """The message's attachments to copy into notifications, smallest first, within ``budget`` bytes."""
+    out = []
+    for a in sorted(message.attachments if message is not None else (), key=lambda a: a.size):
+        if a.size > budget:
+            break
+        budget -= a.size
+        out.append(_Att(a.filename, a.content_type, session.get(Blob, a.sha256).data))
+    return tuple(out)
 
 
 def _history(session: Session, desk: Desk, ticket: Ticket, current: TicketMessage | None) -> list[dict]:

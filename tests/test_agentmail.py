@@ -107,3 +107,20 @@ def test_assign_me_and_first_response(adesk, clock):
     t = ticket_json(adesk, 1)
     assert t["assignee"] == "bob" and t["status"] == "pending" and t["first_response_at"] == clock.now.isoformat()
     assert notified(adesk, "bob@example.test") == []  # no mail to yourself about your own assignment
+
+
+def test_large_attachments_are_listed_not_copied_into_notifications(tmp_path, clock):
+    cfg = write_config(tmp_path, port=free_port(), files={"agents.toml": AGENTS},
+                       extra="[workflow]\nnotification_attachments_max = 100\n")
+    desk = build_desk(load_config(cfg), clock=clock)
+    desk.store.upgrade()
+    sync_directory(desk)
+    msg = make_mail(subject="files")
+    msg.add_attachment(b"s" * 50, maintype="text", subtype="plain", filename="small.txt")
+    msg.add_attachment(b"L" * 500, maintype="application", subtype="octet-stream", filename="large.bin")
+    deliver(desk, msg)
+    note = notified(desk, "alice@example.test")[0]
+    assert [p.get_filename() for p in note.iter_attachments()] == ["small.txt"]
+    assert "large.bin (500 bytes)" in note.get_body(("plain",)).get_content()
+    assert len(ticket_json(desk, 1)["messages"][0]["attachments"]) == 2  # both stay on the ticket
+    desk.store.dispose()
