@@ -129,7 +129,7 @@ Resolver = Callable[[Item], "dict | None"]
 
 
 async def closed_loop(items: list[Item], port: int, concurrency: int = 16, *, resolve: Resolver | None = None,
-                      hold_timeout: float = 60.0, host: str = "127.0.0.1") -> LoadResult:
+                      hold_timeout: float = 120.0, host: str = "127.0.0.1") -> LoadResult:
     """Send ``items`` in order over ``concurrency`` reused sessions, as fast as answered.
 
     ``resolve(item)`` gives the acknowledgement record a dynamic item needs, or None while
@@ -140,11 +140,27 @@ async def closed_loop(items: list[Item], port: int, concurrency: int = 16, *, re
     inflight_main = 0
     state = {"main_open": True, "progress": time.monotonic()}
 
+    ready: deque[tuple[Item, dict]] = deque()
+    scanned = [0.0]
+
+    def rescan() -> None:
+        """Move held-back items whose acknowledgement has arrived to ``ready`` (at most every 0.1 s)."""
+        if not held or resolve is None or time.monotonic() - scanned[0] < 0.1:
+            return
+        scanned[0] = time.monotonic()
+        waiting = []
+        for item in held:
+            ack = resolve(item)
+            if ack is None:
+                waiting.append(item)
+            else:
+                ready.append((item, ack))
+        held[:] = waiting
+
     def next_item() -> tuple[Item, dict | None] | None:
-        if held and resolve is not None and queue:  # the oldest held-back item, once its ack is there
-            ack = resolve(held[0])
-            if ack is not None:
-                return held.pop(0), ack
+        rescan()
+        if ready:
+            return ready.popleft()
         while queue:
             item = queue.popleft()
             if not item.dynamic or resolve is None:
@@ -154,11 +170,6 @@ async def closed_loop(items: list[Item], port: int, concurrency: int = 16, *, re
                 held.append(item)
                 continue
             return item, ack
-        for k, item in enumerate(held):
-            ack = resolve(item) if resolve is not None else None
-            if ack is not None:
-                del held[k]
-                return item, ack
         return None
 
     async def worker() -> None:

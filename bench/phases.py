@@ -104,7 +104,7 @@ def wait_acks(sink: SinkProcess, ids: list[str], timeout: float) -> None:
             last, moved = have, time.monotonic()
         elif time.monotonic() - moved > 30:
             return
-        time.sleep(0.1)
+        time.sleep(0.5)
 
 
 def sustained(items: list[Item], daemon: DaemonProcess, sink: SinkProcess, concurrency: int) -> dict:
