@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk.models import Agent
@@ -40,5 +40,8 @@ def sync_agents(session: Session, directory) -> dict[str, int]:
     return counts
 
 
+_BY_LOGIN = select(Agent).where(Agent.login == bindparam("login"))
+
+
 def db_agent(session: Session, login: str) -> Agent | None:
-    return session.scalars(select(Agent).where(Agent.login == login)).first()
+    return session.scalars(_BY_LOGIN, {"login": login}).first()

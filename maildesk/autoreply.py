@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
+from maildesk.batch import active
 from maildesk.message import InboundMessage
 from maildesk.models import AutoReply, Suppression
 
@@ -20,6 +21,10 @@ __all__ = ["AUTO_HEADERS", "LOOP_HEADER", "may_autoreply", "record_autoreply", "
 LOOP_HEADER = "X-Maildesk-Loop"
 AUTO_HEADERS = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All", "Precedence": "auto_reply"}
 
+_SUPPRESSED = select(Suppression.until, Suppression.reason).where(Suppression.address == bindparam("address"))
+_SENT_SINCE = (select(func.count()).select_from(AutoReply)
+               .where(AutoReply.address == bindparam("address"), AutoReply.at > bindparam("since")))
+_INSERT_AUTOREPLY = insert(AutoReply.__table__)
 _SYSTEM_LOCALS = ("mailer-daemon", "postmaster", "no-reply", "noreply", "do-not-reply", "donotreply",
                   "bounce", "bounces", "mail-daemon", "listserv", "majordomo")
 
@@ -65,19 +70,23 @@ def suppression_reason(msg: InboundMessage, own_addresses: tuple[str, ...], loop
 def may_autoreply(session: Session, address: str, now: datetime, limit: int, window_s: int) -> str | None:
     """None if an automatic mail to ``address`` is allowed now, else the reason it is not."""
     address = address.lower()
-    blocked = session.get(Suppression, address)
+    blocked = session.execute(_SUPPRESSED, {"address": address}).first()
     if blocked is not None and blocked.until > now:
         return f"address suppressed until {blocked.until:%Y-%m-%d} ({blocked.reason})"
     since = now - timedelta(seconds=window_s)
-    sent = session.scalar(select(func.count()).select_from(AutoReply)
-                          .where(AutoReply.address == address, AutoReply.at > since))
+    sent = session.execute(_SENT_SINCE, {"address": address, "since": since}).scalar()
     if sent >= limit:
         return f"rate limit: {sent} automatic replies to this address in the last {window_s // 60} minutes"
     return None
 
 
 def record_autoreply(session: Session, address: str, now: datetime) -> None:
-    session.add(AutoReply(address=address.lower(), at=now))
+    row = {"address": address.lower(), "at": now}
+    batch = active(session)
+    if batch is not None:
+        batch.add(AutoReply.__table__, row)
+    else:
+        session.execute(_INSERT_AUTOREPLY, row)
 
 
 def suppress(session: Session, address: str, until: datetime, reason: str) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maildesk.agentsync import db_agent
+from maildesk.batch import active
 from maildesk.desk import Desk
 from maildesk.message import InboundMessage
 from maildesk.models import Agent, AssignState, Ticket
@@ -22,6 +23,9 @@ from maildesk.tickets import insert_ignore, record, set_status
 __all__ = ["apply_decision", "decide", "rule_context"]
 
 OPEN = ("new", "open", "pending")
+_LOADS = (select(Agent.login, func.count(Ticket.id)).join(Ticket, Ticket.assignee_id == Agent.id)
+          .where(Ticket.status.in_(OPEN)).group_by(Agent.login))
+_LAST = select(AssignState.team, AssignState.last_login)
 
 
 class _Lazy(Mapping):
@@ -46,12 +50,13 @@ class _Lazy(Mapping):
 
 
 def rule_context(session: Session, desk: Desk, known_contact: bool) -> RuleContext:
+    batch = active(session)
+
     def loads():
-        return dict(session.execute(select(Agent.login, func.count(Ticket.id)).join(Ticket, Ticket.assignee_id == Agent.id)
-                                    .where(Ticket.status.in_(OPEN)).group_by(Agent.login)).all())
+        return batch.open_tickets(_LOADS) if batch is not None else dict(session.execute(_LOADS).all())
 
     def last():
-        return dict(session.execute(select(AssignState.team, AssignState.last_login)).all())
+        return batch.last_assigned(_LAST) if batch is not None else dict(session.execute(_LAST).all())
 
     return RuleContext(directory=desk.directory, known_contact=known_contact, open_tickets=_Lazy(loads),
                        last_assigned=_Lazy(last))
@@ -103,6 +108,10 @@ def apply_decision(session: Session, desk: Desk, ticket: Ticket, decision: Decis
             assigned.append(decision.assignee)
     if decision.round_robin:
         team, login = decision.round_robin
+        batch = active(session)
+        if batch is not None:
+            batch.round_robin(team, login)
+            return assigned
         state = session.get(AssignState, team)
         if state is None:
             insert_ignore(session, AssignState, team=team, last_login=login)

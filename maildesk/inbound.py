@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from maildesk import slaclock
 from maildesk.agentmail import handle_agent_mail
 from maildesk.authz import identify
 from maildesk.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
+from maildesk.batch import active, isolate
 from maildesk.correlate import ThreadMatch, find_ticket, first_valid_token
 from maildesk.decisions import apply_decision, decide
 from maildesk.desk import Desk
@@ -24,35 +25,49 @@ from maildesk.ingest.smtp import is_support_address
 from maildesk.kb import suggest
 from maildesk.mailer import queue_mail
 from maildesk.message import InboundMessage
-from maildesk.models import Contact, InboxMail, MessageRef, Outbox, Ticket
+from maildesk.models import InboxMail, MessageRef, Outbox, Ticket
 from maildesk.notify import notify_addresses, notify_agents
 from maildesk.outcome import Outcome
 from maildesk.quotes import new_text
-from maildesk.subjects import format_ref
+from maildesk.subjects import find_refs, format_ref
 from maildesk.survey import digit_rating, record_rating
 from maildesk.tickets import add_message, add_participants, contact_for, open_ticket, record, set_status
 
 __all__ = ["Outcome", "handle"]
 
 log = logging.getLogger("maildesk.pipeline")
+_STORED_ON = select(MessageRef.ticket_id).where(MessageRef.message_id == bindparam("mid")).limit(1)
+_SENT_BY_US = select(Outbox.ticket_id).where(Outbox.message_id == bindparam("mid")).limit(1)
 
 
 def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, now: datetime) -> Outcome:
+    mail = desk.config.mail
+    batch = active(session)
+    if batch is not None:  # nothing below changes anything before the guards have passed
+        batch.guard_message(msg.from_addr or msg.mail_from, msg.message_id, msg.thread_ids,
+                            find_refs(msg.subject, mail.ticket_prefix))
     own = _own_mail(session, desk, msg)
     if own is not None:
         return own
     if msg.message_id:
-        seen = session.scalars(select(MessageRef).where(MessageRef.message_id == msg.message_id)).first()
+        seen = session.execute(_STORED_ON, {"mid": msg.message_id}).first()
         if seen is not None:
             return Outcome("duplicate", f"Message-ID already stored on {_ref(desk, seen.ticket_id)}; not stored again",
                            seen.ticket_id)
     if msg.delivery_report is not None:
+        isolate(session, "delivery report")
         return _bounce(session, desk, msg, now)
-    mail = desk.config.mail
     who = identify(msg, first_valid_token(msg, secret=desk.secret, support=mail.addresses), desk.directory,
                    desk.config.auth.trusted_authserv_ids)
+    if who.claimed is not None:
+        isolate(session, "mail from an agent's address")
     match = find_ticket(session, msg, secret=desk.secret, support=mail.addresses, prefix=mail.ticket_prefix,
                         sender_is_agent=who.is_agent)
+    if batch is not None:
+        batch.guard_ticket(match.ticket)
+        if match.ticket is not None and (match.ticket.status in ("resolved", "closed")
+                                         or (match.token is not None and match.token.kind == "s")):
+            isolate(session, "may be a survey answer or a follow-up")
     rated = _survey_answer(session, desk, row, msg, match, who, now)
     if rated is not None:
         return rated
@@ -101,7 +116,7 @@ def _own_mail(session: Session, desk: Desk, msg: InboundMessage) -> Outcome | No
     ours = desk.loop_id in msg.headers.get(LOOP_HEADER.lower(), ())
     row = None
     if msg.message_id:
-        row = session.scalars(select(Outbox).where(Outbox.message_id == msg.message_id)).first()
+        row = session.execute(_SENT_BY_US, {"mid": msg.message_id}).first()
     if row is None and not ours:
         return None
     return Outcome("processed", "our own outgoing mail seen again; ignored (no ticket opened)",
@@ -135,6 +150,8 @@ def _bounce(session: Session, desk: Desk, msg: InboundMessage, now: datetime) ->
 def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
     ticket = match.ticket
     assert ticket is not None
+    if (batch := active(session)) is not None:
+        batch.touch(ticket)
     stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via=match.via, now=now,
                          max_attachment_size=desk.config.mail.max_attachment_size)
     add_participants(session, ticket, [msg.from_addr, *(a for _, a in msg.cc), *(a for _, a in msg.to)], "cc", _is_ours(desk))
@@ -153,15 +170,16 @@ def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, ma
 
 def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
     sender = msg.from_addr or msg.mail_from.lower() or "unknown@invalid"
-    known = session.scalar(select(Contact.id).where(Contact.address == sender.lower())) is not None
-    requester = contact_for(session, sender, msg.from_name, now)
+    requester, known = contact_for(session, sender, msg.from_name, now)
     parent = match.ticket  # a reply to a closed ticket opens a follow-up linked to it
-    ticket = open_ticket(session, msg, requester, now, parent_id=parent.id if parent else None)
-    ticket.support_address = next((a for a in (*msg.rcpt_to, *msg.recipients) if _is_ours(desk)(a)), None)
-    if ticket.support_address:
-        local, _, domain = ticket.support_address.partition("@")
-        ticket.support_address = f"{local.split('+', 1)[0]}@{domain}"
-    ticket.team = next((b.team for b in desk.config.imap if b.team and (b.queue or b.name) == msg.queue), None)
+    if parent is not None and (batch := active(session)) is not None:
+        batch.touch(parent)
+    support = next((a for a in (*msg.rcpt_to, *msg.recipients) if _is_ours(desk)(a)), None)
+    if support:
+        local, _, domain = support.partition("@")
+        support = f"{local.split('+', 1)[0]}@{domain}"
+    ticket = open_ticket(session, msg, requester, now, parent_id=parent.id if parent else None, support_address=support,
+                         team=next((b.team for b in desk.config.imap if b.team and (b.queue or b.name) == msg.queue), None))
     stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via="new" if parent is None else "follow-up",
                          now=now, max_attachment_size=desk.config.mail.max_attachment_size)
     add_participants(session, ticket, [sender], "requester", _is_ours(desk))

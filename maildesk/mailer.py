@@ -11,18 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk.autoreply import AUTO_HEADERS, LOOP_HEADER
-from maildesk.mailbuild import Outgoing, compose, continue_thread_index
-from maildesk.models import Outbox, Ticket, TicketMessage
+from maildesk.mailbuild import Body, Outgoing, build_body, compose, continue_thread_index
+from maildesk.models import Ticket, TicketMessage
 from maildesk.outbox import enqueue
-from maildesk.render import Renderer
+from maildesk.render import Rendered, Renderer
 from maildesk.subjects import base_subject, format_ref
 from maildesk.tokens import ReplyToken, make_address
 
-__all__ = ["MailContext", "Queued", "last_customer_message", "queue_mail", "ticket_context"]
+__all__ = ["Letter", "MailContext", "Queued", "last_customer_message", "prepare", "queue_mail", "thread_refs", "ticket_context"]
+
+
+_INBOUND_IDS = (select(TicketMessage.message_id)
+                .where(TicketMessage.ticket_id == bindparam("ticket"), TicketMessage.direction == "in",
+                       TicketMessage.message_id.is_not(None))
+                .order_by(TicketMessage.id))
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,16 @@ class MailContext:
 
 
 @dataclass(frozen=True)
+class Letter:
+    """A rendered mail and its encoded MIME body: what copies of one mail to several people share."""
+
+    rendered: Rendered
+    body: Body
+
+
+@dataclass(frozen=True)
 class Queued:
-    outbox: Outbox
+    message_id: str
     message: TicketMessage | None  # the ticket's record of it (None for agent notifications)
 
 
@@ -61,29 +75,36 @@ def last_customer_message(session: Session, ticket_id: int) -> TicketMessage | N
                            .order_by(TicketMessage.id.desc()).limit(1)).first()
 
 
-def _thread_refs(session: Session, ticket_id: int, answering: str | None) -> tuple[str, ...]:
+def thread_refs(session: Session, ticket_id: int, answering: str | None) -> tuple[str, ...]:
     """References for a reply: the customer's message ids on the ticket, oldest first, ending with ``answering``."""
-    ids = list(session.scalars(select(TicketMessage.message_id).where(
-        TicketMessage.ticket_id == ticket_id, TicketMessage.direction == "in", TicketMessage.message_id.is_not(None))
-        .order_by(TicketMessage.id)))
+    ids = list(session.scalars(_INBOUND_IDS, {"ticket": ticket_id}))
     if answering and answering in ids:
         ids.remove(answering)
     refs = ids[:1] + ids[-8:] if len(ids) > 9 else ids
     return tuple(dict.fromkeys([*refs, *([answering] if answering else [])]))
 
 
+def prepare(ctx: MailContext, ticket: Ticket, template: str, extra: dict | None = None, attachments: tuple = ()) -> Letter:
+    """Render ``template`` about ``ticket`` and encode its body once."""
+    rendered = ctx.renderer.render(template, **{**ticket_context(ctx, ticket), **(extra or {})})
+    return Letter(rendered, build_body(rendered.text, rendered.html, attachments))
+
+
 def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str, template: str,
                to: list[tuple[str, str]], now: datetime, auto: bool, extra: dict | None = None,
                cc: list[tuple[str, str]] | None = None, agent: str | None = None, from_name: str | None = None,
                answering: str | None = None, attachments: tuple = (), record_kind: str | None = None,
-               direction: str = "out", record: bool = True, headers: dict | None = None) -> Queued:
+               direction: str = "out", record: bool = True, headers: dict | None = None,
+               letter: Letter | None = None, refs: tuple[str, ...] | None = None) -> Queued:
     """Queue one mail about ``ticket``; ``agent`` puts that agent's login into the reply token.
     ``record=False`` keeps it off the ticket's message list (agent notifications); its
-    Message-ID is remembered for threading either way."""
+    Message-ID is remembered for threading either way. ``letter`` (from :func:`prepare`)
+    is a mail already rendered for someone else, ``refs`` the ticket's :func:`thread_refs`."""
     support = ticket.support_address or ctx.support_addresses[0]
-    context = {**ticket_context(ctx, ticket), **(extra or {})}
-    rendered = ctx.renderer.render(template, **context)
-    refs = _thread_refs(session, ticket.id, answering)
+    letter = letter or prepare(ctx, ticket, template, extra, attachments)
+    rendered = letter.rendered
+    if refs is None:
+        refs = thread_refs(session, ticket.id, answering)
     new_index = continue_thread_index(ticket.thread_index, now) if ticket.thread_index else None
     out = Outgoing(
         from_addr=support,
@@ -102,11 +123,11 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
         thread_index=new_index,
         thread_topic=ticket.thread_topic or (base_subject(ticket.subject, ctx.prefix) if new_index else None),
     )
-    mail, message_id = compose(out, now)
+    raw, message_id = compose(out, now, letter.body)
     if new_index:
         ticket.thread_index = new_index
     rcpt = [a for _, a in to] + [a for _, a in (cc or [])]
-    row = enqueue(session, ticket_id=ticket.id, kind=kind, mail=mail, message_id=message_id,
+    enqueue(session, ticket_id=ticket.id, kind=kind, raw=raw, message_id=message_id,
                   mail_from=support, rcpt_to=rcpt, now=now)
     message = None
     if record:
@@ -115,4 +136,4 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
                                 subject=rendered.subject, message_id=message_id, text=rendered.text,
                                 thread_via=None, created_at=now)
         session.add(message)
-    return Queued(row, message)
+    return Queued(message_id, message)

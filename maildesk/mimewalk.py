@@ -151,7 +151,7 @@ class BodyWalk:
 
     def __init__(self, defects: list[str], limit: int, token: bytes, blobs: list[memoryview]):
         self.defects, self.limit, self.blobs = defects, limit, blobs
-        self.token = re.compile(re.escape(token) + rb"(\d+)-")
+        self.token = re.compile(re.escape(token) + rb"(\d+)-") if blobs else None
         self.attachments: list[Attachment] = []
         self.charsets: list[str] = []
         self.tnef_text, self.too_deep = "", False
@@ -216,6 +216,8 @@ class BodyWalk:
         return data
 
     def _splice(self, data: bytes) -> bytes:
+        if self.token is None:
+            return data
         pieces, pos = [], 0
         for m in self.token.finditer(data):
             pieces += [data[pos:m.start()], self.blobs[int(m.group(1))]]

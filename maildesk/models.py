@@ -207,6 +207,9 @@ class TicketMessage(Base):
     created_at: Mapped[datetime]
 
     attachments: Mapped[list[MessageAttachment]] = relationship(lazy="selectin", order_by="MessageAttachment.id")
+    # Never loaded by the code (it uses ticket_id); it tells the unit of work to insert a
+    # new ticket before its messages when both are flushed together (maildesk.batch).
+    ticket: Mapped[Ticket] = relationship(lazy="raise_on_sql")
 
 
 class MessageRef(Base):

@@ -10,15 +10,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from maildesk.batch import active
 from maildesk.desk import Desk
-from maildesk.mailer import queue_mail
+from maildesk.mailer import Letter, prepare, queue_mail, thread_refs
 from maildesk.models import Blob, Participant, Ticket, TicketMessage
 from maildesk.quotes import REPLY_MARKER
 
 __all__ = ["agents_on_ticket", "notify_addresses", "notify_agents"]
+
+
+_AGENT_PARTICIPANTS = select(Participant.address).where(Participant.ticket_id == bindparam("ticket"),
+                                                       Participant.role == "agent")
+_HISTORY = (select(TicketMessage.id, TicketMessage.created_at, TicketMessage.from_name, TicketMessage.from_addr,
+                   TicketMessage.kind, TicketMessage.text)
+            .where(TicketMessage.ticket_id == bindparam("ticket"), TicketMessage.kind.in_(("customer", "agent_reply", "note")))
+            .order_by(TicketMessage.id.desc()).limit(bindparam("limit")))
+_BLOB = select(Blob.data).where(Blob.sha256 == bindparam("sha256"))
 
 
 class _Att:
@@ -35,8 +45,7 @@ def agents_on_ticket(session: Session, desk: Desk, ticket: Ticket) -> list:
     found = {}
     if ticket.assignee is not None and directory.agent(ticket.assignee.login):
         found[ticket.assignee.login] = directory.agent(ticket.assignee.login)
-    for address in session.scalars(select(Participant.address).where(Participant.ticket_id == ticket.id,
-                                                                     Participant.role == "agent")):
+    for address in session.scalars(_AGENT_PARTICIPANTS, {"ticket": ticket.id}):
         agent = directory.agent_by_address(address)
         if agent is not None:
             found.setdefault(agent.login, agent)
@@ -59,10 +68,16 @@ def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now:
         return 0
     history = _history(session, desk, ticket, message)
     attachments = _forwardable(session, message, desk.config.workflow.notification_attachments_max)
+    answering = message.message_id if message is not None else None
+    refs = thread_refs(session, ticket.id, answering)
+    per_agent = desk.renderer.uses(template, "agent_name")  # else one rendering serves every agent
+    letter: Letter | None = None
     for agent in agents:
+        context = _context(ticket, event, message, {"history": history, "actor": actor, "agent_name": agent.name, **(extra or {})})
+        if letter is None or per_agent:
+            letter = prepare(desk.mail, ticket, template, context, attachments)
         _queue(session, desk, ticket, (agent.name, agent.address), event, now, template, agent=agent.login,
-               message=message, attachments=attachments,
-               extra={"history": history, "actor": actor, "agent_name": agent.name, **(extra or {})})
+               answering=answering, letter=letter, refs=refs)
     desk.wake("outbox")
     return len(agents)
 
@@ -70,20 +85,28 @@ def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now:
 def notify_addresses(session: Session, desk: Desk, ticket: Ticket, addresses, event: str, now: datetime, *,
                      message: TicketMessage | None = None, template: str = "notification", extra: dict | None = None) -> int:
     """The same notification to plain addresses (not agents): no agent token, so no commands."""
+    if not addresses:
+        return 0
+    answering = message.message_id if message is not None else None
+    context = _context(ticket, event, message, {"history": [], "actor": "", "agent_name": "", "marker": "", **(extra or {})})
+    letter = prepare(desk.mail, ticket, template, context)
+    refs = thread_refs(session, ticket.id, answering)
     for address in addresses:
-        _queue(session, desk, ticket, ("", address), event, now, template, message=message,
-               extra={"history": [], "actor": "", "agent_name": "", "marker": "", **(extra or {})})
+        _queue(session, desk, ticket, ("", address), event, now, template, answering=answering, letter=letter, refs=refs)
     desk.wake("outbox")
     return len(addresses)
 
 
+def _context(ticket: Ticket, event: str, message: TicketMessage | None, extra: dict) -> dict:
+    return {"event": event, "marker": REPLY_MARKER, "message": message,
+            "assignee": ticket.assignee.name if ticket.assignee else None, **extra}
+
+
 def _queue(session: Session, desk: Desk, ticket: Ticket, to: tuple[str, str], event: str, now: datetime, template: str, *,
-           agent: str | None = None, message: TicketMessage | None = None, attachments: tuple = (), extra: dict) -> None:
+           letter: Letter, refs: tuple[str, ...], answering: str | None, agent: str | None = None) -> None:
     queue_mail(session, desk.mail, ticket, kind="notification", template=template, to=[to], now=now, auto=True,
-               agent=agent, record=False, answering=message.message_id if message is not None else None,
-               attachments=attachments, headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": event},
-               extra={"event": event, "marker": REPLY_MARKER, "message": message,
-                      "assignee": ticket.assignee.name if ticket.assignee else None, **extra})
+               agent=agent, record=False, answering=answering, letter=letter, refs=refs,
+               headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": event})
 
 
 def _forwardable(session: Session, message: TicketMessage | None, budget: int) -> tuple:
@@ -93,15 +116,16 @@ def _forwardable(session: Session, message: TicketMessage | None, budget: int) -
         if a.size > budget:
             break
         budget -= a.size
-        out.append(_Att(a.filename, a.content_type, session.get(Blob, a.sha256).data))
+        data = batch.blobs.get(a.sha256) if (batch := active(session)) is not None else None
+        if data is None:
+            data = session.execute(_BLOB, {"sha256": a.sha256}).scalar_one()
+        out.append(_Att(a.filename, a.content_type, data))
     return tuple(out)
 
 
 def _history(session: Session, desk: Desk, ticket: Ticket, current: TicketMessage | None) -> list[dict]:
     limit = desk.config.workflow.history_in_notifications
-    rows = session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id,
-                                                       TicketMessage.kind.in_(("customer", "agent_reply", "note")))
-                           .order_by(TicketMessage.id.desc()).limit(limit + 1))
+    rows = session.execute(_HISTORY, {"ticket": ticket.id, "limit": limit + 1})
     out = []
     for m in rows:
         if current is not None and m.id == current.id:

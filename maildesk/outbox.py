@@ -17,12 +17,12 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import Message
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.autoreply import suppress
+from maildesk.batch import active
 from maildesk.config import OutboundConfig
 from maildesk.deliver import Deliverer
 from maildesk.errors import PermanentDeliveryError, TemporaryDeliveryError
@@ -37,6 +37,10 @@ LEASE = timedelta(minutes=5)
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 
 
+_INSERT_OUTBOX = insert(Outbox.__table__)
+_INSERT_REF = insert(MessageRef.__table__)
+
+
 @dataclass
 class DrainResult:
     sent: int = 0
@@ -48,15 +52,22 @@ class DrainResult:
         return self.sent + self.retried + self.failed
 
 
-def enqueue(session: Session, *, ticket_id: int | None, kind: str, mail: Message, message_id: str,
-            mail_from: str, rcpt_to: list[str], now: datetime) -> Outbox:
+def enqueue(session: Session, *, ticket_id: int | None, kind: str, raw: bytes, message_id: str,
+            mail_from: str, rcpt_to: list[str], now: datetime) -> None:
     """Store a rendered mail for delivery, in the caller's transaction, and remember its Message-ID."""
-    row = Outbox(ticket_id=ticket_id, kind=kind, created_at=now, mail_from=mail_from, rcpt_to=rcpt_to,
-                 message_id=message_id, raw=mail.as_bytes(), status="queued", attempts=0, next_attempt_at=now)
-    session.add(row)
-    if ticket_id is not None:  # our Message-IDs are unique (make_msgid): a plain insert, flushed with the rest
-        session.add(MessageRef(message_id=message_id, ticket_id=ticket_id, direction="out"))
-    return row
+    row = {"ticket_id": ticket_id, "kind": kind, "created_at": now, "mail_from": mail_from, "rcpt_to": rcpt_to,
+           "message_id": message_id, "raw": raw, "status": "queued", "attempts": 0, "next_attempt_at": now}
+    ref = {"message_id": message_id, "ticket_id": ticket_id, "direction": "out"}
+    batch = active(session)
+    if batch is not None:
+        batch.add(Outbox.__table__, row)
+        if ticket_id is not None:
+            batch.add(MessageRef.__table__, ref)
+        batch.sent(message_id)
+        return
+    session.execute(_INSERT_OUTBOX, row)
+    if ticket_id is not None:  # our Message-IDs are unique (make_msgid): a plain insert
+        session.execute(_INSERT_REF, ref)
 
 
 def backoff(attempts: int, cfg: OutboundConfig) -> timedelta:

@@ -10,6 +10,7 @@ batch of N messages costs one fsync. Rows are re-checked under the write lock (a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, defer
 
+from maildesk.batch import Batch, Cut, Isolate
 from maildesk.desk import Desk
 from maildesk.inbound import handle
 from maildesk.logsetup import bind
@@ -28,8 +30,10 @@ from maildesk.outcome import Outcome
 __all__ = ["ProcessResult", "process_pending", "retry_inbox"]
 
 log = logging.getLogger("maildesk.pipeline")
-# Longest a processing transaction keeps the database's write lock before committing.
+# Longest a processing transaction keeps the database's write lock before committing,
+# and the most messages one transaction looks at.
 COMMIT_BUDGET = 0.03
+CHUNK_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,29 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None) 
     return results
 
 
-def _apply_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage]) -> tuple[list[ProcessResult], int]:
+def _apply_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage],
+                 batched: bool = True) -> tuple[list[ProcessResult], int]:
     """Apply pending rows among ``ids`` in id order, in one transaction, until COMMIT_BUDGET
-    seconds have passed; returns the results and the highest id looked at."""
+    seconds have passed; returns the results and the highest id looked at.
+
+    Batched (the default), the messages' writes are grouped (:mod:`maildesk.batch`). If
+    anything goes wrong there, the transaction is rolled back and the same rows are applied
+    again one at a time, each in its own savepoint, so only a message that fails on its
+    own is marked failed."""
+    ids = ids[:CHUNK_MAX]
+    try:
+        out, last = _run_chunk(desk, ids, parsed, batched)
+    except Exception:
+        if not batched:
+            raise
+        log.debug("batched processing of inbox %d-%d failed; applying them one at a time", ids[0], ids[-1], exc_info=True)
+        out, last = _run_chunk(desk, ids, parsed, False)
+    if any(r.status != "failed" for r in out):
+        desk.wake("outbox")  # after the commit: the mail it queued can be claimed now
+    return out, last
+
+
+def _run_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage], batched: bool) -> tuple[list[ProcessResult], int]:
     out: list[ProcessResult] = []
     last = ids[-1]
     started = time.monotonic()
@@ -82,12 +106,39 @@ def _apply_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage]) 
                   .where(InboxMail.id.in_(ids), InboxMail.status == "pending").order_by(InboxMail.id))
         if not desk.store.is_sqlite:
             locked = locked.with_for_update(skip_locked=True)
-        for row in session.scalars(locked).all():
-            if out and time.monotonic() - started > COMMIT_BUDGET:
-                last = out[-1].inbox_id
-                break
-            out.append(_apply(session, desk, row, parsed[row.id]))
+        rows = session.scalars(locked).all()
+        batch = Batch(session) if batched else None
+        with batch or contextlib.nullcontext():
+            for row in rows:
+                if out and time.monotonic() - started > COMMIT_BUDGET:
+                    last = out[-1].inbox_id
+                    break
+                if batch is None:
+                    out.append(_apply(session, desk, row, parsed[row.id]))
+                else:
+                    out.append(_apply_batched(session, desk, batch, row, parsed[row.id]))
+            if batch is not None:
+                batch.flush()
     return out, last
+
+
+def _apply_batched(session: Session, desk: Desk, batch: Batch, row: InboxMail, msg: InboundMessage) -> ProcessResult:
+    now = desk.clock()
+    try:
+        try:
+            outcome: Outcome = handle(session, desk, row, msg, now)
+        except Cut:  # it reads what the batch holds: write that first; in a fresh batch it cannot cut again
+            batch.flush()
+            outcome = handle(session, desk, row, msg, now)
+    except Isolate:
+        batch.flush()
+        with batch.suspended():
+            return _apply(session, desk, row, msg)
+    res = ProcessResult(row.id, outcome.status, outcome.text, outcome.ticket_id)
+    batch.finished(row.id, {"status": outcome.status, "outcome": _outcome_text(msg, outcome), "error": None,
+                            "ticket_id": outcome.ticket_id, "processed_at": now, "attempts": (row.attempts or 0) + 1,
+                            "message_id": msg.message_id})
+    return res
 
 
 def _apply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage) -> ProcessResult:
@@ -105,8 +156,16 @@ def _apply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage) ->
         session.execute(update(InboxMail).where(InboxMail.id == row.id).values(
             status="failed", error=detail[:4000], processed_at=now, attempts=row.attempts, message_id=msg.message_id))
         return ProcessResult(row.id, "failed", detail)
+    return _finish(row, msg, outcome, now)
+
+
+def _outcome_text(msg: InboundMessage, outcome: Outcome) -> str:
     defects = f" [defects: {'; '.join(msg.defects)[:300]}]" if msg.defects else ""
-    row.status, row.outcome, row.error = outcome.status, (outcome.text + defects)[:2000], None
+    return (outcome.text + defects)[:2000]
+
+
+def _finish(row: InboxMail, msg: InboundMessage, outcome: Outcome, now) -> ProcessResult:
+    row.status, row.outcome, row.error = outcome.status, _outcome_text(msg, outcome), None
     row.ticket_id, row.processed_at = outcome.ticket_id, now
     return ProcessResult(row.id, outcome.status, outcome.text, outcome.ticket_id)
 

@@ -1,13 +1,19 @@
-"""Ticket state as plain functions over a session: contacts, tickets, messages, events."""
+"""Ticket state as plain functions over a session: contacts, tickets, messages, events.
+
+The statements run for every processed message are built once (module constants and
+:func:`insert_ignore`'s cache) and executed with parameters: building a SQLAlchemy
+statement costs several times more than running it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from maildesk.batch import active
 from maildesk.message import InboundMessage
 from maildesk.models import Blob, Contact, Event, MessageAttachment, MessageRef, Participant, Ticket, TicketMessage
 from maildesk.slaclock import pause_for_status
@@ -18,6 +24,7 @@ __all__ = [
     "add_message",
     "add_participants",
     "contact_for",
+    "find_contact",
     "insert_ignore",
     "open_ticket",
     "participants",
@@ -31,34 +38,79 @@ STATUSES = ("new", "open", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 
-def insert_ignore(session: Session, model, **values) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
+_INSERT_IGNORE: dict[tuple[str, type], object] = {}
+_INSERT_EVENT = insert(Event.__table__)  # a Core insert: the ORM bulk path costs more than the statement
+_CONTACT = select(Contact).where(Contact.address == bindparam("address"))
+
+
+def insert_ignore(session: Session, model, rows: list[dict] | None = None, /, **values) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike: one row given as
+    keywords, or several as ``rows`` (one executemany). ``model``: a mapped class or a Table.
+    Inside a processing batch the rows are written when the batch is flushed."""
+    table = getattr(model, "__table__", model)
+    batch = active(session)
+    if batch is not None:
+        batch.add_ignore(table, [values] if rows is None else rows)
+        return
+    write_ignore(session, table, [values] if rows is None else rows)
+
+
+def write_ignore(session: Session, table, rows: list[dict]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING of ``rows`` into ``table`` now, batch or not."""
+    if not rows:
+        return
     dialect = session.get_bind().dialect.name
-    ins = (postgresql if dialect == "postgresql" else sqlite).insert(model).values(**values)
-    session.execute(ins.on_conflict_do_nothing())
+    stmt = _INSERT_IGNORE.get((dialect, table))
+    if stmt is None:
+        stmt = (postgresql if dialect == "postgresql" else sqlite).insert(table).on_conflict_do_nothing()
+        _INSERT_IGNORE[(dialect, table)] = stmt
+    session.execute(stmt, rows[0] if len(rows) == 1 else rows)
 
 
-def record(session: Session, ticket: Ticket | int | None, actor: str, kind: str, now: datetime, /, **detail) -> Event:
+def record(session: Session, ticket: Ticket | int | None, actor: str, kind: str, now: datetime, /, **detail) -> None:
+    """One event in the ticket's audit log."""
     ticket_id = ticket.id if isinstance(ticket, Ticket) else ticket
-    ev = Event(ticket_id=ticket_id, at=now, actor=actor, kind=kind, detail=detail)
-    session.add(ev)
-    return ev
+    row = {"ticket_id": ticket_id, "at": now, "actor": actor, "kind": kind, "detail": detail}
+    batch = active(session)
+    if batch is not None:
+        batch.add(Event.__table__, row)
+    else:
+        session.execute(_INSERT_EVENT, row)
 
 
-def contact_for(session: Session, address: str, name: str, now: datetime) -> Contact:
+def find_contact(session: Session, address: str) -> Contact | None:
+    return session.scalars(_CONTACT, {"address": address.lower()}).first()
+
+
+def contact_for(session: Session, address: str, name: str, now: datetime) -> tuple[Contact, bool]:
+    """The contact for ``address`` (created when new, its name filled in when it had none),
+    and whether it existed before."""
     address = address.lower()
-    insert_ignore(session, Contact, address=address, name=name or "", created_at=now)
-    contact = session.scalars(select(Contact).where(Contact.address == address)).one()
+    contact = find_contact(session, address)
+    known = contact is not None
+    if contact is None and active(session) is not None:  # inserted with the batch (a race makes the batch retry alone)
+        contact = Contact(address=address, name=name or "", created_at=now)
+        session.add(contact)
+    elif contact is None:  # another instance may be adding the same address right now
+        insert_ignore(session, Contact, address=address, name=name or "", created_at=now)
+        contact = session.scalars(_CONTACT, {"address": address}).one()
     if name and not contact.name:
         contact.name = name
-    return contact
+    return contact, known
 
 
 def open_ticket(session: Session, msg: InboundMessage, requester: Contact, now: datetime,
-                parent_id: int | None = None) -> Ticket:
-    ticket = Ticket(subject=msg.subject, status="new", priority="normal", requester=requester, tags=[],
-                    created_at=now, updated_at=now, queue=msg.queue, parent_id=parent_id,
-                    thread_topic=msg.header("thread-topic") or None, thread_index=msg.header("thread-index") or None)
+                parent_id: int | None = None, **fields) -> Ticket:
+    ticket = Ticket(subject=msg.subject, status="new", priority="normal", requester=requester, tags=[], spam=False,
+                    sla_state={}, pauses=[], created_at=now, updated_at=now, queue=msg.queue, parent_id=parent_id,
+                    thread_topic=msg.header("thread-topic") or None, thread_index=msg.header("thread-index") or None,
+                    **fields)
+    batch = active(session)
+    if batch is not None:  # numbered now, inserted when the batch is flushed
+        ticket.id = batch.next_ticket_id()
+        session.add(ticket)
+        batch.touch(ticket)
+        return ticket
     session.add(ticket)
     session.flush()
     return ticket
@@ -87,21 +139,23 @@ def add_message(session: Session, ticket: Ticket, msg: InboundMessage, *, inbox_
 
 def store_attachments(session: Session, row: TicketMessage, attachments) -> None:
     """Attachments are content-addressed: each distinct content is stored once."""
-    if attachments and row.id is None:
-        session.flush()  # the attachment rows need the message's id
+    if row.id is None:
+        row.attachments = []  # a new message: its list is known, reading it never costs a query
+    batch = active(session)
     for att in attachments:
         digest = att.sha256
-        if session.get(Blob, digest) is None:
-            insert_ignore(session, Blob, sha256=digest, size=att.size, data=att.data)
-        session.add(MessageAttachment(message_id=row.id, sha256=digest, filename=att.filename,
-                                      content_type=att.content_type, size=att.size))
+        insert_ignore(session, Blob, sha256=digest, size=att.size, data=att.data)
+        if batch is not None:
+            batch.blobs[digest] = att.data
+        row.attachments.append(MessageAttachment(sha256=digest, filename=att.filename, content_type=att.content_type,
+                                                 size=att.size))
 
 
 def add_participants(session: Session, ticket: Ticket, addresses, role: str, is_ours=lambda address: False) -> None:
     """Remember who a ticket's mail came from or went to (never our own support addresses)."""
-    for address in dict.fromkeys(a.lower() for a in addresses if a):
-        if not is_ours(address):
-            insert_ignore(session, Participant, ticket_id=ticket.id, address=address, role=role)
+    rows = [{"ticket_id": ticket.id, "address": address, "role": role}
+            for address in dict.fromkeys(a.lower() for a in addresses if a) if not is_ours(address)]
+    insert_ignore(session, Participant, rows)
 
 
 def participants(session: Session, ticket_id: int) -> dict[str, str]:

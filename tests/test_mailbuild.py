@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from email import message_from_bytes, policy
+from types import SimpleNamespace
 
-from maildesk.mailbuild import Outgoing, compose
+import pytest
+
+from maildesk.mailbuild import Outgoing, build_body, compose
 from maildesk.render import Renderer
 
 
@@ -13,8 +16,7 @@ def test_crlf_in_values_cannot_add_headers():
     out = Outgoing(from_addr="support@example.test", from_name="Support\r\nX-Injected: yes",
                    to=[("Jane\nBcc: x@y.z", "jane@customer.test")], subject=evil, text="body",
                    in_reply_to="<a@b>\r\nX-Bad: 1", references=("<c@d>\nX-Bad2: 1",), thread_topic=evil)
-    mail, mid = compose(out)
-    raw = mail.as_bytes()
+    raw, mid = compose(out)
     parsed = message_from_bytes(raw, policy=policy.default)
     for name in ("Bcc", "X-Evil", "X-Injected", "X-Bad", "X-Bad2"):
         assert parsed[name] is None, name
@@ -38,3 +40,63 @@ def test_operator_template_override(tmp_path):
                                          promise=None, ticket=None)
     assert rendered.subject == "Ticket MD-9" and rendered.text.strip() == "Custom MD-9"
     assert "Custom MD-9" in rendered.html
+
+
+def _parse(raw: bytes):
+    return message_from_bytes(raw, policy=policy.default)
+
+
+@pytest.mark.parametrize(("text", "cte"), [
+    ("Plain ASCII text.\nSecond line.\n", "7bit"),
+    ("Grüße aus Köln, wir melden uns.\n" * 3, "quoted-printable"),
+    ("Принтер не печатает, помогите пожалуйста.\n" * 3, "base64"),
+    ("x" * 1200 + "\n", "quoted-printable"),  # ASCII, but a line too long for 7bit
+])
+def test_body_encoding_is_chosen_by_content_and_decodes_back(text, cte):
+    html = "<p>" + text.replace("\n", "<br>") + "</p>"
+    raw, _ = compose(Outgoing(from_addr="support@example.test", from_name="S", to=[("", "a@b.test")], subject="s",
+                              text=text, html=html))
+    msg = _parse(raw)
+    assert msg.get_content_type() == "multipart/alternative" and msg["MIME-Version"] == "1.0"
+    plain, rich = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain["Content-Transfer-Encoding"] == cte
+    assert plain.get_content().replace("\r\n", "\n") == text and rich.get_content().strip() == html
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF everywhere, no bare LF
+
+
+def test_non_ascii_headers_fold_and_decode_back():
+    subject = "[MD-7] Re: Принтер не печатает после обновления драйвера, срочно нужна помощь отдела"
+    refs = tuple(f"<{i:04d}.long-message-identifier@mail.customer.test>" for i in range(12))
+    raw, _ = compose(Outgoing(from_addr="support@example.test", from_name="Служба поддержки", subject=subject,
+                              to=[("Jürgen Müller", "j@customer.test"), ("Ann, \"Q\"", "ann@customer.test")],
+                              text="t", references=refs, in_reply_to=refs[-1], thread_topic=subject))
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii() and all(len(line) <= 78 for line in head.split(b"\r\n") if not line.startswith(b"From"))
+    msg = _parse(raw)
+    assert msg["Subject"] == subject and msg["Thread-Topic"] == subject
+    assert [a.display_name for a in msg["To"].addresses] == ["Jürgen Müller", 'Ann, "Q"']
+    assert msg["From"].addresses[0].display_name == "Служба поддержки"
+    assert msg["References"].split() == list(refs[-20:])
+
+
+def test_attachments_keep_bytes_and_names():
+    files = (SimpleNamespace(filename="счёт.pdf", content_type="application/pdf", data=bytes(range(256)) * 50),
+             SimpleNamespace(filename='a "quoted" name.txt', content_type="text/plain\r\nX-Evil: 1", data=b"hello\n"))
+    raw, _ = compose(Outgoing(from_addr="support@example.test", from_name="S", to=[("", "a@b.test")], subject="s",
+                              text="see attached", html="<p>see attached</p>", attachments=files))
+    msg = _parse(raw)
+    assert msg.get_content_type() == "multipart/mixed" and msg["X-Evil"] is None
+    atts = list(msg.iter_attachments())
+    assert [a.get_filename() for a in atts] == ["счёт.pdf", 'a "quoted" name.txt']
+    assert atts[0].get_content() == files[0].data and atts[1].get_payload(decode=True) == b"hello\n"
+    assert msg.get_body(("plain",)).get_content().strip() == "see attached"
+
+
+def test_one_body_shared_by_several_copies():
+    body = build_body("shared text", "<p>shared</p>")
+    raws = [compose(Outgoing(from_addr="support@example.test", from_name="S", to=[("", f"{n}@example.test")],
+                             subject="s", text="ignored"), body=body) for n in ("alice", "bob")]
+    (a, id_a), (b, id_b) = raws
+    assert id_a != id_b and a.split(b"\r\n\r\n", 1)[1] == b.split(b"\r\n\r\n", 1)[1]
+    assert _parse(b).get_body(("plain",)).get_content().strip() == "shared text"

@@ -1,0 +1,225 @@
+"""Group commit for processing: the writes of many messages in one go.
+
+While a :class:`Batch` is active on a session (``pipeline.process_pending`` starts one per
+transaction), the append-only rows a message produces (events, participants,
+Message-IDs, outgoing mail, auto-reply counts, attachment blobs) are collected and
+written with one executemany per table when the batch is flushed. New tickets get their
+number up front, so their mail can be rendered before anything is written; the session
+does not autoflush, so new contacts, tickets and messages are inserted by one ORM flush.
+Without an active batch (``maildesk inbox process --id``, jobs, the CLI) every helper
+writes at once, exactly as before.
+
+Reads never see a batch's unflushed rows, so a message that depends on an earlier message
+of the same batch must not run in it: :meth:`Batch.guard_message` and
+:meth:`Batch.guard_ticket` raise :class:`Cut` (same sender, same or referenced
+Message-ID, same ticket) before the message changes anything, and the pipeline flushes
+and starts a new batch. A message taking a rare path (a bounce, mail from an agent, a
+survey answer) raises :class:`Isolate` through :func:`isolate` and runs alone in a
+savepoint with immediate writes. Both are signals between this module, ``inbound`` and
+``pipeline``, never errors: they cannot escape ``process_pending``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy.orm import Session
+
+from maildesk.models import AssignState, AutoReply, Blob, Event, InboxMail, MessageRef, Outbox, Participant, Ticket
+
+__all__ = ["Batch", "Cut", "Isolate", "active", "isolate"]
+
+_KEY = "maildesk.batch"
+OPEN = ("new", "open", "pending")
+# Flush order: blobs before the ORM flush (attachments point at them), the rest after it
+# (they point at tickets).
+_BEFORE_ORM = (Blob.__table__,)
+_AFTER_ORM = (MessageRef.__table__, Participant.__table__, Event.__table__, Outbox.__table__, AutoReply.__table__)
+_INBOX = InboxMail.__table__
+_FINISH = (update(_INBOX).where(_INBOX.c.id == bindparam("b_id"))
+           .values({c: bindparam(f"b_{c}") for c in ("status", "outcome", "error", "ticket_id", "processed_at",
+                                                       "attempts", "message_id")}))
+
+
+class Cut(Exception):
+    """This message reads what the batch has not written yet: flush, then run it again."""
+
+
+class Isolate(Exception):
+    """This message takes a rare path: run it alone, with immediate writes."""
+
+
+def active(session: Session) -> Batch | None:
+    return session.info.get(_KEY)
+
+
+def isolate(session: Session, why: str) -> None:
+    """Inside a batch, hand this message over to the one-at-a-time path (raises :class:`Isolate`)."""
+    if active(session) is not None:
+        raise Isolate(why)
+
+
+class Batch:
+    def __init__(self, session: Session):
+        self.session = session
+        self._rows: dict[Table, list[dict]] = {}
+        self._ignore: dict[Table, list[dict]] = {}
+        self.blobs: dict[str, bytes] = {}
+        self._finished: list[dict] = []
+        self.queued_mail = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.senders: set[str] = set()
+        self.message_ids: set[str] = set()
+        self.tickets: dict[int, Ticket] = {}
+        self._original: dict[int, str | None] = {}  # ticket id -> its load as read from the database
+        self._loads: dict[str, int] | None = None
+        self._last: dict[str, str] | None = None
+        self._round_robin: dict[str, str] = {}
+        self._next_id: int | None = None
+        self.messages = 0
+
+    # -- activation ----------------------------------------------------------------------
+    def __enter__(self) -> Batch:
+        self.session.info[_KEY] = self
+        self._autoflush, self.session.autoflush = self.session.autoflush, False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.session.info.pop(_KEY, None)
+        self.session.autoflush = self._autoflush
+
+    def suspended(self) -> _Suspended:
+        """Run one message the ordinary way (autoflush, immediate writes) inside the batch's transaction."""
+        return _Suspended(self)
+
+    # -- buffered writes -----------------------------------------------------------------
+    def add(self, table: Table, row: dict) -> None:
+        self._rows.setdefault(table, []).append(row)
+
+    def add_ignore(self, table: Table, rows: Iterable[dict]) -> None:
+        self._ignore.setdefault(table, []).extend(rows)
+
+    def finished(self, inbox_id: int, values: dict) -> None:
+        """What processing did to an inbox row, written after the ticket it names."""
+        self._finished.append({"b_id": inbox_id, **{f"b_{k}": v for k, v in values.items()}})
+
+    def round_robin(self, team: str, login: str) -> None:
+        self._round_robin[team] = login
+
+    def flush(self) -> None:
+        """Write everything collected, in an order the foreign keys accept, and start afresh."""
+        session = self.session
+        from maildesk.tickets import write_ignore  # tickets imports this module
+
+        for table in _BEFORE_ORM:
+            self._write(table, write_ignore)
+        for team, login in self._round_robin.items():
+            state = session.get(AssignState, team)
+            if state is None:
+                session.add(AssignState(team=team, last_login=login))
+            else:
+                state.last_login = login
+        session.flush()
+        for table in _AFTER_ORM:
+            self._write(table, write_ignore)
+        if self._finished:
+            session.connection().execute(_FINISH, self._finished)
+            self._finished = []
+        self.blobs.clear()
+        self._reset()
+
+    def _write(self, table: Table, write_ignore) -> None:
+        ignore, rows = self._ignore.pop(table, None), self._rows.pop(table, None)
+        if ignore:
+            write_ignore(self.session, table, ignore)
+        if rows:
+            self.session.connection().execute(table.insert(), rows)
+
+    # -- guards ----------------------------------------------------------------------------
+    def guard_message(self, sender: str, message_id: str | None, thread_ids: Iterable[str],
+                      ticket_refs: Iterable[int]) -> None:
+        """Raise :class:`Cut` when the message depends on this batch; else remember what it
+        will depend on for the messages after it."""
+        sender = sender.lower()
+        if self.messages and (sender in self.senders or (message_id and message_id in self.message_ids)
+                              or any(m in self.message_ids for m in thread_ids)
+                              or any(t in self.tickets for t in ticket_refs)):
+            raise Cut("depends on an earlier message of the batch")
+        self.messages += 1
+        self.senders.add(sender)
+        if message_id:
+            self.message_ids.add(message_id)
+
+    def guard_ticket(self, ticket: Ticket | None) -> None:
+        if ticket is not None and ticket.id in self.tickets:
+            raise Cut(f"ticket {ticket.id} already changed in this batch")
+
+    def touch(self, ticket: Ticket) -> None:
+        """``ticket`` is changed by the current message (or was just opened by it)."""
+        if ticket.id not in self.tickets:
+            self.tickets[ticket.id] = ticket
+            if ticket in self.session and ticket not in self.session.new:
+                self._original[ticket.id] = _load_of(ticket)
+
+    def sent(self, message_id: str) -> None:
+        self.message_ids.add(message_id)
+        self.queued_mail += 1
+
+    # -- reads that must include this batch ------------------------------------------------
+    def next_ticket_id(self) -> int:
+        """The number of a new ticket, taken from the database's own counter."""
+        session = self.session
+        if session.get_bind().dialect.name == "postgresql":
+            return session.execute(text("SELECT nextval(pg_get_serial_sequence('tickets', 'id'))")).scalar_one()
+        if self._next_id is None:  # SQLite: the write lock is held, nobody else numbers tickets now
+            seq = session.execute(text("SELECT seq FROM sqlite_sequence WHERE name = 'tickets'")).scalar()
+            top = session.execute(select(func.max(Ticket.id))).scalar()
+            self._next_id = max(seq or 0, top or 0)
+        self._next_id += 1
+        return self._next_id
+
+    def open_tickets(self, query) -> dict[str, int]:
+        """Open tickets per agent login: the database's count (``query``) as this batch changes it."""
+        if self._loads is None:
+            self._loads = dict(self.session.execute(query).all())
+        loads = Counter(self._loads)
+        for ticket_id, ticket in self.tickets.items():
+            before = self._original.get(ticket_id)
+            if before:
+                loads[before] -= 1
+            now = _load_of(ticket)
+            if now:
+                loads[now] += 1
+        return dict(loads)
+
+    def last_assigned(self, query) -> dict[str, str]:
+        if self._last is None:
+            self._last = dict(self.session.execute(query).all())
+        return {**self._last, **self._round_robin}
+
+
+def _load_of(ticket: Ticket) -> str | None:
+    """The agent whose open-ticket count this ticket adds to, if any."""
+    assignee: Any = ticket.assignee
+    return assignee.login if assignee is not None and ticket.status in OPEN else None
+
+
+class _Suspended:
+    def __init__(self, batch: Batch):
+        self.batch = batch
+
+    def __enter__(self) -> Session:
+        session = self.batch.session
+        session.info.pop(_KEY, None)
+        session.autoflush = True
+        return session
+
+    def __exit__(self, *exc) -> None:
+        session = self.batch.session
+        session.autoflush = False
+        session.info[_KEY] = self.batch
