@@ -21,6 +21,7 @@ savepoint with immediate writes. Both are signals between this module, ``inbound
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.models import AssignState, AutoReply, Blob, Event, InboxMail, MessageRef, Outbox, Participant, Ticket
 
-__all__ = ["Batch", "Cut", "Isolate", "active", "isolate"]
+__all__ = ["AgentLoads", "Batch", "Cut", "Isolate", "active", "isolate"]
 
 _KEY = "maildesk.batch"
 OPEN = ("new", "open", "pending")
@@ -52,6 +53,37 @@ class Isolate(Exception):
     """This message takes a rare path: run it alone, with immediate writes."""
 
 
+class AgentLoads:
+    """Open tickets per agent login, as committed: counting them is a scan of every open
+    ticket, so the count is read from the database at most every ``max_age`` seconds and
+    the batches this process commits are added to it in between. Changes made elsewhere
+    (the scheduler, the CLI, another instance) show up within ``max_age``; capacity and
+    least-loaded decisions are at most that stale."""
+
+    def __init__(self, max_age: float = 5.0):
+        self.max_age = max_age
+        self._committed: Counter | None = None
+        self._read_at = 0.0
+
+    def current(self, session: Session, query, pending: Counter) -> Counter:
+        """The committed count plus ``pending`` (changes flushed, not yet committed, in ``session``'s transaction)."""
+        now = time.monotonic()
+        if self._committed is None or now - self._read_at > self.max_age:
+            seen = Counter(dict(session.execute(query).all()))  # this transaction's own changes included
+            seen.subtract(pending)
+            self._committed, self._read_at = seen, now
+        total = Counter(self._committed)
+        total.update(pending)
+        return total
+
+    def committed(self, changes: Counter) -> None:
+        if self._committed is not None:
+            self._committed.update(changes)
+
+    def forget(self) -> None:
+        self._committed = None
+
+
 def active(session: Session) -> Batch | None:
     return session.info.get(_KEY)
 
@@ -63,8 +95,10 @@ def isolate(session: Session, why: str) -> None:
 
 
 class Batch:
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, loads: AgentLoads | None = None):
         self.session = session
+        self.loads = loads or AgentLoads(max_age=0.0)
+        self.load_changes: Counter = Counter()  # what the batches flushed in this transaction did to agent loads
         self._rows: dict[Table, list[dict]] = {}
         self._ignore: dict[Table, list[dict]] = {}
         self.blobs: dict[str, bytes] = {}
@@ -77,7 +111,6 @@ class Batch:
         self.message_ids: set[str] = set()
         self.tickets: dict[int, Ticket] = {}
         self._original: dict[int, str | None] = {}  # ticket id -> its load as read from the database
-        self._loads: dict[str, int] | None = None
         self._last: dict[str, str] | None = None
         self._round_robin: dict[str, str] = {}
         self._next_id: int | None = None
@@ -125,6 +158,7 @@ class Batch:
             else:
                 state.last_login = login
         session.flush()
+        self.load_changes.update(self._changes())
         for table in _AFTER_ORM:
             self._write(table, write_ignore)
         if self._finished:
@@ -184,18 +218,22 @@ class Batch:
         return self._next_id
 
     def open_tickets(self, query) -> dict[str, int]:
-        """Open tickets per agent login: the database's count (``query``) as this batch changes it."""
-        if self._loads is None:
-            self._loads = dict(self.session.execute(query).all())
-        loads = Counter(self._loads)
+        """Open tickets per agent login, as this transaction has changed them so far."""
+        loads = self.loads.current(self.session, query, self.load_changes)
+        loads.update(self._changes())
+        return dict(loads)
+
+    def _changes(self) -> Counter:
+        """What this batch's tickets did to agent loads (not flushed yet)."""
+        changes: Counter = Counter()
         for ticket_id, ticket in self.tickets.items():
             before = self._original.get(ticket_id)
             if before:
-                loads[before] -= 1
+                changes[before] -= 1
             now = _load_of(ticket)
             if now:
-                loads[now] += 1
-        return dict(loads)
+                changes[now] += 1
+        return changes
 
     def last_assigned(self, query) -> dict[str, str]:
         if self._last is None:

@@ -126,7 +126,8 @@ class ImapConfig:
 class ProcessingConfig:
     batch_size: int = 200
     poll_interval: float = 1.0
-    workers: int = 1
+    # Processing and delivery in a child process each (false: threads of the daemon).
+    processes: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,17 @@
-"""The composition root: builds every concrete object and runs them on one asyncio loop.
+"""The composition root: builds every concrete object and runs them.
 
-``maildesk run``: the intake writer (group commit), the SMTP/LMTP listener, the
-processing worker, the outbox worker and the scheduled jobs. SIGTERM/SIGINT stop the
-listener first (no new mail is accepted), let the intake commit what it already holds
-(those sessions still get their 250), finish the batch in progress, and exit. Anything
-not yet processed stays ``pending`` in the database and is picked up at the next start.
+``maildesk run``: on one asyncio loop, the intake writer (group commit), the SMTP/LMTP
+listener, the IMAP sources and the scheduled jobs; processing and outbox delivery in a
+child process each (:mod:`maildesk.workers`; threads with ``[processing] processes =
+false``). SIGTERM/SIGINT stop the listener first (no new mail is accepted), let the intake
+commit what it already holds (those sessions still get their 250), let the workers finish
+the batch in progress, and exit. Anything not yet processed stays ``pending`` in the
+database and is picked up at the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -23,14 +24,14 @@ from maildesk.deliver import Deliverer, make_deliverer
 from maildesk.desk import Desk
 from maildesk.ingest.intake import Intake
 from maildesk.ingest.smtp import SmtpListener
-from maildesk.outbox import drain, release_dead_claims
-from maildesk.pipeline import process_pending
+from maildesk.outbox import release_dead_claims
 from maildesk.policy import Policy
 from maildesk.render import Renderer
 from maildesk.scheduler import Scheduler
 from maildesk.store import Store, store_for
+from maildesk.workers import STEPS, ProcessWorker, ThreadWorker
 
-__all__ = ["Daemon", "build_desk", "build_store", "sync_directory", "utcnow"]
+__all__ = ["Daemon", "build_desk", "build_store", "make_deliverer_for", "sync_directory", "utcnow"]
 
 log = logging.getLogger("maildesk.daemon")
 
@@ -50,6 +51,10 @@ def build_desk(config: Config, store: Store | None = None, clock: Callable[[], d
     return Desk(config=config, store=store, clock=clock, renderer=renderer, secret=config.mail.secret.reveal(), policy=policy)
 
 
+def make_deliverer_for(config: Config) -> Deliverer:
+    return make_deliverer(config.outbound, config.base_dir, config.mail.primary.split("@")[1])
+
+
 def sync_directory(desk: Desk) -> None:
     """Agent rows in the database follow config/agents.toml."""
     with desk.store.transaction() as session:
@@ -58,58 +63,14 @@ def sync_directory(desk: Desk) -> None:
         log.info("agents synced from agents.toml: %s", ", ".join(f"{v} {k}" for k, v in counts.items() if v))
 
 
-class _Worker:
-    """A loop that runs ``step`` in a thread whenever woken, or every ``interval`` seconds."""
-
-    def __init__(self, name: str, step: Callable[[], int], interval: float):
-        self.name, self.step, self.interval = name, step, interval
-        self.event = asyncio.Event()
-        self.stopping = False
-        self.task: asyncio.Task | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def start(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.task = asyncio.create_task(self._run(), name=self.name)
-
-    def wake(self) -> None:
-        """Thread-safe: may be called from the intake's writer thread."""
-        if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.event.set)
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self.stopping:
-            try:
-                done = await asyncio.to_thread(self.step)
-                failures = 0
-            except Exception:
-                failures += 1
-                log.exception("%s failed (attempt %d); retrying", self.name, failures)
-                done = 0
-                await asyncio.sleep(min(60, 2 ** failures))
-            if done and not self.stopping:
-                continue  # more may be waiting
-            self.event.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.event.wait(), self.interval)
-
-    async def stop(self) -> None:
-        self.stopping = True
-        self.event.set()
-        if self.task is not None:
-            await self.task
-
-
 class Daemon:
     def __init__(self, config: Config, *, desk: Desk | None = None, deliverer: Deliverer | None = None):
         self.config = config
         self.desk = desk or build_desk(config)
-        self.deliverer = deliverer or make_deliverer(config.outbound, config.base_dir, config.mail.primary.split("@")[1])
+        # An injected desk or deliverer (tests) only exists here: the work runs in threads then.
+        self.in_processes = config.processing.processes and desk is None and deliverer is None
+        self.deliverer = deliverer or make_deliverer_for(config)
         self._stop = asyncio.Event()
-
-    def _process_step(self) -> int:
-        return len(process_pending(self.desk, self.config.processing.batch_size))
 
     def _reload_step(self) -> int:
         result = self.desk.policy.poll()
@@ -117,9 +78,14 @@ class Daemon:
             sync_directory(self.desk)
         return 0
 
-    def _outbox_step(self) -> int:
-        return drain(self.desk.store, self.deliverer, self.config.outbound, self.desk.clock,
-                     suppress_days=self.config.mail.suppress_days).total
+    def _workers(self) -> tuple:
+        """The processing and delivery workers: child processes, or threads of this process."""
+        if self.in_processes:
+            wakeups = ProcessWorker.shared_wakeups()
+            return (ProcessWorker("process", str(self.config.path), wakeups, self.config.processing.poll_interval),
+                    ProcessWorker("deliver", str(self.config.path), wakeups, self.config.outbound.poll_interval))
+        return (ThreadWorker("processor", lambda: STEPS["process"](self.desk), self.config.processing.poll_interval),
+                ThreadWorker("outbox", lambda: STEPS["deliver"](self.desk, self.deliverer), self.config.outbound.poll_interval))
 
     def _sources(self, intake: Intake) -> list:
         """Other mail sources besides the listener: objects with async start() and stop()."""
@@ -131,19 +97,18 @@ class Daemon:
         return [ImapSource(box, intake, clock=self.desk.clock) for box in self.config.imap]
 
     async def run(self, ready: Callable[[str, int], None] | None = None) -> None:
-        # Processing runs in threads; a short GIL switch interval keeps the SMTP dialogue
-        # (on the event loop) answering promptly while they work.
+        # Threads share the interpreter with the listener: a short GIL switch interval keeps
+        # the SMTP dialogue (on the event loop) answering promptly while they work.
         sys.setswitchinterval(0.001)
         self.desk.store.check_schema()
         await asyncio.to_thread(release_dead_claims, self.desk.store)
         await asyncio.to_thread(sync_directory, self.desk)
-        if self.desk.ruleset is not None and self.desk.ruleset.uses("language"):
+        processor, outbox = self._workers()
+        if not self.in_processes and self.desk.ruleset is not None and self.desk.ruleset.uses("language"):
             from maildesk.rules.language import warm_up
 
             await asyncio.to_thread(warm_up)  # not on the first message's time
-        processor = _Worker("processor", self._process_step, self.config.processing.poll_interval)
-        outbox = _Worker("outbox", self._outbox_step, self.config.outbound.poll_interval)
-        reload = _Worker("reload", self._reload_step, 2.0)
+        reload = ThreadWorker("reload", self._reload_step, 2.0)
         self.desk.wakeups.update(process=processor.wake, outbox=outbox.wake)
         intake = Intake(self.desk.store, self.desk.clock, max_batch=self.config.smtp.commit_batch,
                         on_stored=processor.wake)
@@ -168,7 +133,13 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, reload.wake)
+
+        def hangup() -> None:
+            reload.wake()
+            if isinstance(processor, ProcessWorker):
+                processor.signal(signal.SIGHUP)
+
+        loop.add_signal_handler(signal.SIGHUP, hangup)
         try:
             await self._stop.wait()
         finally:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from maildesk.batch import AgentLoads
 from maildesk.config import Config
 from maildesk.mailer import MailContext
 from maildesk.render import Renderer
@@ -31,6 +32,8 @@ class Desk:
     # The admin's files in config/ (agents.toml, rules.toml, sla.toml), reloaded on change.
     policy: Any = None
     wakeups: dict[str, Callable[[], None]] = field(default_factory=dict)
+    # Open tickets per agent for assignment, kept up to date by processing (maildesk.batch).
+    loads: AgentLoads = field(default_factory=AgentLoads)
 
     @property
     def directory(self):

@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from maildesk.batch import Batch, Cut, Isolate
 from maildesk.desk import Desk
@@ -30,9 +30,9 @@ from maildesk.outcome import Outcome
 __all__ = ["ProcessResult", "process_pending", "retry_inbox"]
 
 log = logging.getLogger("maildesk.pipeline")
-# Longest a processing transaction keeps the database's write lock before committing,
-# and the most messages one transaction looks at.
-COMMIT_BUDGET = 0.03
+# Longest a processing transaction keeps the database's write lock before committing
+# (it commits sooner when the intake waits for the lock), and the most messages it looks at.
+COMMIT_BUDGET = 0.25
 CHUNK_MAX = 64
 
 
@@ -88,6 +88,7 @@ def _apply_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage],
     try:
         out, last = _run_chunk(desk, ids, parsed, batched)
     except Exception:
+        desk.loads.forget()
         if not batched:
             raise
         log.debug("batched processing of inbox %d-%d failed; applying them one at a time", ids[0], ids[-1], exc_info=True)
@@ -102,15 +103,15 @@ def _run_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage], ba
     last = ids[-1]
     started = time.monotonic()
     with desk.store.transaction() as session:
-        locked = (select(InboxMail).options(defer(InboxMail.raw))  # already parsed; never load the bytes twice
+        locked = (select(InboxMail.id, InboxMail.attempts)  # already parsed: never load the bytes twice
                   .where(InboxMail.id.in_(ids), InboxMail.status == "pending").order_by(InboxMail.id))
         if not desk.store.is_sqlite:
             locked = locked.with_for_update(skip_locked=True)
-        rows = session.scalars(locked).all()
-        batch = Batch(session) if batched else None
+        rows = session.execute(locked).all()
+        batch = Batch(session, desk.loads) if batched else None
         with batch or contextlib.nullcontext():
             for row in rows:
-                if out and time.monotonic() - started > COMMIT_BUDGET:
+                if out and (time.monotonic() - started > COMMIT_BUDGET or desk.store.priority_waiting()):
                     last = out[-1].inbox_id
                     break
                 if batch is None:
@@ -119,10 +120,15 @@ def _run_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage], ba
                     out.append(_apply_batched(session, desk, batch, row, parsed[row.id]))
             if batch is not None:
                 batch.flush()
+    if batch is not None:
+        desk.loads.committed(batch.load_changes)
+    else:
+        desk.loads.forget()  # one at a time, nothing kept count of the changes
     return out, last
 
 
-def _apply_batched(session: Session, desk: Desk, batch: Batch, row: InboxMail, msg: InboundMessage) -> ProcessResult:
+def _apply_batched(session: Session, desk: Desk, batch: Batch, row, msg: InboundMessage) -> ProcessResult:
+    """``row``: the inbox row's (id, attempts)."""
     now = desk.clock()
     try:
         try:
@@ -132,19 +138,17 @@ def _apply_batched(session: Session, desk: Desk, batch: Batch, row: InboxMail, m
             outcome = handle(session, desk, row, msg, now)
     except Isolate:
         batch.flush()
+        desk.loads.forget()  # e.g. an agent's #assign: counted afresh
         with batch.suspended():
             return _apply(session, desk, row, msg)
-    res = ProcessResult(row.id, outcome.status, outcome.text, outcome.ticket_id)
-    batch.finished(row.id, {"status": outcome.status, "outcome": _outcome_text(msg, outcome), "error": None,
-                            "ticket_id": outcome.ticket_id, "processed_at": now, "attempts": (row.attempts or 0) + 1,
-                            "message_id": msg.message_id})
-    return res
+    batch.finished(row.id, _done(row, msg, outcome, now))
+    return ProcessResult(row.id, outcome.status, outcome.text, outcome.ticket_id)
 
 
-def _apply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage) -> ProcessResult:
+def _apply(session: Session, desk: Desk, row, msg: InboundMessage) -> ProcessResult:
+    """One message in its own savepoint, writes going out at once."""
     now = desk.clock()
-    row.attempts = (row.attempts or 0) + 1
-    row.message_id = msg.message_id
+    attempts = (row.attempts or 0) + 1
     savepoint = session.begin_nested()
     try:
         outcome: Outcome = handle(session, desk, row, msg, now)
@@ -154,20 +158,18 @@ def _apply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage) ->
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         log.debug("traceback for inbox %d:\n%s", row.id, traceback.format_exc())
         session.execute(update(InboxMail).where(InboxMail.id == row.id).values(
-            status="failed", error=detail[:4000], processed_at=now, attempts=row.attempts, message_id=msg.message_id))
+            status="failed", error=detail[:4000], processed_at=now, attempts=attempts, message_id=msg.message_id))
         return ProcessResult(row.id, "failed", detail)
-    return _finish(row, msg, outcome, now)
-
-
-def _outcome_text(msg: InboundMessage, outcome: Outcome) -> str:
-    defects = f" [defects: {'; '.join(msg.defects)[:300]}]" if msg.defects else ""
-    return (outcome.text + defects)[:2000]
-
-
-def _finish(row: InboxMail, msg: InboundMessage, outcome: Outcome, now) -> ProcessResult:
-    row.status, row.outcome, row.error = outcome.status, _outcome_text(msg, outcome), None
-    row.ticket_id, row.processed_at = outcome.ticket_id, now
+    session.execute(update(InboxMail).where(InboxMail.id == row.id).values(**_done(row, msg, outcome, now)))
     return ProcessResult(row.id, outcome.status, outcome.text, outcome.ticket_id)
+
+
+def _done(row, msg: InboundMessage, outcome: Outcome, now) -> dict:
+    """The inbox row's new values once its message has been handled."""
+    defects = f" [defects: {'; '.join(msg.defects)[:300]}]" if msg.defects else ""
+    return {"status": outcome.status, "outcome": (outcome.text + defects)[:2000], "error": None,
+            "ticket_id": outcome.ticket_id, "processed_at": now, "attempts": (row.attempts or 0) + 1,
+            "message_id": msg.message_id}
 
 
 def retry_inbox(session: Session, inbox_id: int | None = None) -> int:

@@ -68,7 +68,9 @@ class Policy:
     def ruleset(self):
         return self.rules.ruleset
 
-    def poll(self) -> PolicyReload:
+    def poll(self, quiet: bool = False) -> PolicyReload:
+        """Re-read what changed. ``quiet``: log at DEBUG only (another process of the daemon
+        reports the same reload)."""
         reloaded, errors = [], []
         digest = _hash(self.sla_path)
         if digest != self._sla_hash:
@@ -91,9 +93,9 @@ class Policy:
             reloaded.append("agents.toml/rules.toml")
         errors.extend(result.errors)
         for problem in errors:
-            log.error("config not reloaded, the previous version stays in force: %s", problem)
+            log.log(logging.DEBUG if quiet else logging.ERROR, "config not reloaded, the previous version stays in force: %s", problem)
         if reloaded:
-            log.info("reloaded %s", ", ".join(reloaded))
+            log.log(logging.DEBUG if quiet else logging.INFO, "reloaded %s", ", ".join(reloaded))
         return PolicyReload(tuple(reloaded), tuple(errors))
 
 

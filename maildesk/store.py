@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -17,9 +18,65 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from maildesk.errors import SchemaOutOfDate, StorageError
 
-__all__ = ["Store", "open_store", "store_for"]
+try:
+    import fcntl
+except ImportError:  # not on POSIX: SQLite's own busy handler decides who writes next
+    fcntl = None
+
+__all__ = ["Store", "WriterLock", "open_store", "store_for"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class WriterLock:
+    """SQLite's one writer, shared by every process of maildesk on one database file.
+
+    SQLite makes a second writer poll (sleeping up to 100 ms between tries) and does not
+    care who waited first. Every maildesk process takes an exclusive ``flock`` on
+    ``<database>.lock`` around its write transactions instead, so a waiting writer runs
+    the moment the lock is free. The listener's intake also holds ``<database>.gate``
+    while it waits or writes (``priority=True``); background work (processing, delivery)
+    passes the gate before it starts a transaction and, between messages, ends its
+    transaction early when :meth:`priority_waiting` says the intake is at the gate. So
+    a burst being accepted never waits for more than one message of processing.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._gate_fd = os.open(f"{path}.gate", os.O_RDWR | os.O_CREAT, 0o600)
+        self._gate_probe = os.open(f"{path}.gate", os.O_RDWR)  # a lock of its own: probing never touches ours
+
+    @contextmanager
+    def held(self, priority: bool = False) -> Iterator[None]:
+        if priority:
+            fcntl.flock(self._gate_fd, fcntl.LOCK_EX)
+        else:  # wait while the intake is at the gate; never stand in it while waiting for the lock
+            fcntl.flock(self._gate_fd, fcntl.LOCK_SH)
+            fcntl.flock(self._gate_fd, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            if priority:
+                fcntl.flock(self._gate_fd, fcntl.LOCK_UN)
+
+    def priority_waiting(self) -> bool:
+        """True while the intake waits for (or holds) the write lock."""
+        try:
+            fcntl.flock(self._gate_probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self._gate_probe, fcntl.LOCK_UN)
+        return False
+
+    def close(self) -> None:
+        for fd in (self._lock_fd, self._gate_fd, self._gate_probe):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class FairLock:
@@ -42,6 +99,9 @@ class FairLock:
         turn.wait()
         return self
 
+    def waiting(self) -> bool:
+        return bool(self._waiters)
+
     def __exit__(self, *exc):
         with self._mutex:
             if self._waiters:
@@ -54,23 +114,33 @@ class FairLock:
 class Store:
     engine: Engine
     sessions: sessionmaker[Session]
-    # SQLite has one writer at a time: writers in this process queue here in arrival order.
+    # SQLite has one writer at a time: writers in this process queue here in arrival order,
+    # then across processes on the WriterLock.
     write_lock: FairLock | contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)
+    writer: WriterLock | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One unit of work: commit on success, roll back on any exception."""
-        with self.write_lock:
+    def transaction(self, priority: bool = False) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any exception. ``priority``:
+        the listener's intake, whose writes go before background work's (WriterLock)."""
+        with self.write_lock, (self.writer.held(priority) if self.writer is not None else contextlib.nullcontext()):
             session = self.sessions()
             try:
                 with session.begin():
                     yield session
             finally:
                 session.close()
+
+    def priority_waiting(self) -> bool:
+        """Should a long background transaction commit now? Yes when the intake waits at
+        the gate (another process) or any writer of this process waits its turn."""
+        if isinstance(self.write_lock, FairLock) and self.write_lock.waiting():
+            return True
+        return self.writer is not None and self.writer.priority_waiting()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -124,15 +194,19 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.writer is not None:
+            self.writer.close()
 
 
 def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False) -> Store:
     """Create the engine; SQLite gets WAL, foreign keys, a busy timeout and the chosen fsync level."""
     kwargs: dict = {"echo": echo, "future": True}
+    db_file = None
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db_file = path
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -161,7 +235,8 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
             conn.exec_driver_sql(f"BEGIN {mode}")
 
     lock = FairLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-    return Store(engine, sessionmaker(engine, expire_on_commit=False), lock)
+    writer = WriterLock(db_file) if db_file and fcntl is not None else None
+    return Store(engine, sessionmaker(engine, expire_on_commit=False), lock, writer)
 
 
 def store_for(config) -> Store:

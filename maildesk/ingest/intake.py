@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,9 @@ from maildesk.store import Store
 __all__ = ["Intake", "RawMail"]
 
 log = logging.getLogger("maildesk.ingest")
+_INBOX = InboxMail.__table__
+_STORED = select(_INBOX.c.sha256, _INBOX.c.id).where(_INBOX.c.sha256.in_(bindparam("digests", expanding=True)))
+_INSERT = insert(_INBOX).returning(_INBOX.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True)
@@ -57,32 +60,24 @@ class Intake:
         now = self.clock()
         digests = [hashlib.sha256(item.raw).hexdigest() for item in items]
         try:
-            with self.store.transaction() as session:
-                existing = dict(session.execute(
-                    select(InboxMail.sha256, InboxMail.id).where(InboxMail.sha256.in_(set(digests)))
-                ).all())
-                ids: list[int] = []
-                fresh: dict[str, InboxMail] = {}
+            with self.store.transaction(priority=True) as session:
+                existing = dict(session.execute(_STORED, {"digests": list(set(digests))}).all())
+                rows: dict[str, dict] = {}
                 for item, digest in zip(items, digests, strict=True):
-                    if digest in existing:
-                        ids.append(existing[digest])
-                        continue
-                    row = fresh.get(digest)
-                    if row is None:
-                        row = InboxMail(received_at=now, source=item.source, mail_from=item.mail_from,
-                                        rcpt_to=list(item.rcpt_to), size=len(item.raw), sha256=digest,
-                                        raw=item.raw, status="pending", attempts=0, queue=item.queue)
-                        session.add(row)
-                        fresh[digest] = row
-                    ids.append(row)  # type: ignore[arg-type]  # resolved after flush
+                    if digest not in existing and digest not in rows:
+                        rows[digest] = {"received_at": now, "source": item.source, "mail_from": item.mail_from,
+                                        "rcpt_to": list(item.rcpt_to), "size": len(item.raw), "sha256": digest,
+                                        "raw": item.raw, "status": "pending", "attempts": 0, "queue": item.queue}
+                if rows:
+                    new_ids = session.execute(_INSERT, list(rows.values())).scalars().all()
+                    existing.update(zip(rows, new_ids, strict=True))
                 if extra is not None:
                     extra(session)
-                session.flush()
-                ids = [i if isinstance(i, int) else i.id for i in ids]
+                ids = [existing[d] for d in digests]
         except SQLAlchemyError as exc:
             hint = "; run `maildesk db upgrade`" if "no such table" in str(exc) or "does not exist" in str(exc) else ""
             raise StorageError(f"could not store the message: {exc.__class__.__name__}: {str(exc).splitlines()[0]}{hint}") from exc
-        if self.on_stored is not None and fresh:
+        if self.on_stored is not None and rows:
             self.on_stored()
         return ids
 

@@ -12,12 +12,12 @@ import asyncio
 import logging
 from functools import partial
 
-from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import Envelope, Session
 
 from maildesk.config import Config
 from maildesk.errors import StorageError
 from maildesk.ingest.intake import Intake, RawMail
+from maildesk.ingest.smtpdata import FastLMTP, FastSMTP
 from maildesk.logsetup import redact
 
 __all__ = ["SmtpHandler", "SmtpListener", "is_support_address"]
@@ -72,7 +72,7 @@ class SmtpListener:
         self._server: asyncio.base_events.Server | None = None
 
     def _protocol(self):
-        cls = LMTP if self.config.smtp.lmtp else SMTP
+        cls = FastLMTP if self.config.smtp.lmtp else FastSMTP
         return cls(self.handler, data_size_limit=self.config.smtp.max_message_size,
                    hostname=self.config.mail.primary.split("@")[1], ident="maildesk",
                    enable_SMTPUTF8=True, decode_data=False)
