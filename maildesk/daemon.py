@@ -40,12 +40,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def build_store(config: Config) -> Store:
-    return store_for(config)
+def build_store(config: Config, own_checkpoints: bool = False) -> Store:
+    return store_for(config, own_checkpoints=own_checkpoints)
 
 
-def build_desk(config: Config, store: Store | None = None, clock: Callable[[], datetime] = utcnow) -> Desk:
-    store = store or build_store(config)
+def build_desk(config: Config, store: Store | None = None, clock: Callable[[], datetime] = utcnow,
+               own_checkpoints: bool = False) -> Desk:
+    """``own_checkpoints``: for the daemon, whose processing worker checkpoints SQLite's WAL."""
+    store = store or build_store(config, own_checkpoints)
     renderer = Renderer(config.config_dir / "templates")
     policy = Policy(config.config_dir, renderer.names())
     return Desk(config=config, store=store, clock=clock, renderer=renderer, secret=config.mail.secret.reveal(), policy=policy)
@@ -66,7 +68,7 @@ def sync_directory(desk: Desk) -> None:
 class Daemon:
     def __init__(self, config: Config, *, desk: Desk | None = None, deliverer: Deliverer | None = None):
         self.config = config
-        self.desk = desk or build_desk(config)
+        self.desk = desk or build_desk(config, own_checkpoints=True)
         # An injected desk or deliverer (tests) only exists here: the work runs in threads then.
         self.in_processes = config.processing.processes and desk is None and deliverer is None
         self.deliverer = deliverer or make_deliverer_for(config)
@@ -117,8 +119,10 @@ class Daemon:
         outbox.start()
         reload.start()
         # Outbox retries are due by time: the scheduler nudges the outbox worker, which also
-        # wakes at once whenever processing queues new mail.
-        scheduler = Scheduler(self.desk, extra={"outbox_retry": (self.config.outbound.poll_interval * 5, outbox.wake)})
+        # wakes at once whenever processing queues new mail. The jobs themselves run in the
+        # delivery worker when there is one, off the listener's process.
+        scheduler = Scheduler(self.desk, extra={"outbox_retry": (self.config.outbound.poll_interval * 5, outbox.wake)},
+                              jobs=not self.in_processes)
         scheduler.start()
         listener = None
         if self.config.smtp.enabled:

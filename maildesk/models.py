@@ -41,6 +41,7 @@ __all__ = [
     "Outbox",
     "Participant",
     "Rating",
+    "Revision",
     "Suppression",
     "Ticket",
     "TicketMessage",
@@ -331,6 +332,19 @@ class JobRun(Base):
     last_run_at: Mapped[datetime]
     next_run_at: Mapped[datetime | None]
     result: Mapped[str] = mapped_column(Text, default="")
+
+
+class Revision(Base):
+    """Counters that tell a process whether the data it read has changed since.
+
+    ``state`` goes up with every write transaction except the intake's and the outbox
+    worker's routine ones (SQLite only): processing reads and decides without the write
+    lock, then writes only if ``state`` is still what it read (maildesk.pipeline)."""
+
+    __tablename__ = "revisions"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Rating(Base):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.autoreply import suppress
@@ -74,19 +74,27 @@ def backoff(attempts: int, cfg: OutboundConfig) -> timedelta:
     return timedelta(seconds=min(cfg.retry_base * (2 ** max(0, attempts - 1)), cfg.retry_max))
 
 
-def _claim(store: Store, now: datetime, limit: int) -> list[Outbox]:
-    with store.transaction() as session:
-        query = (select(Outbox)
-                 .where(or_(Outbox.status == "queued", Outbox.status == "sending"),
-                        Outbox.next_attempt_at <= now,
-                        or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now))
-                 .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
-        if not store.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        rows = list(session.scalars(query))
-        for row in rows:
-            row.status, row.claimed_until, row.claimed_by = "sending", now + LEASE, INSTANCE
-        return rows
+_DUE = (select(Outbox.id)
+        .where(or_(Outbox.status == "queued", Outbox.status == "sending"), Outbox.next_attempt_at <= bindparam("now"),
+               or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < bindparam("now")))
+        .order_by(Outbox.next_attempt_at, Outbox.id).limit(bindparam("limit")))
+_CLAIMED = (select(Outbox.id, Outbox.ticket_id, Outbox.kind, Outbox.mail_from, Outbox.rcpt_to, Outbox.raw, Outbox.attempts)
+            .where(Outbox.id.in_(bindparam("ids", expanding=True))).order_by(Outbox.next_attempt_at, Outbox.id))
+
+
+def _claim(store: Store, now: datetime, limit: int) -> list:
+    """Lease up to ``limit`` due mails to this worker: a short write (ids only), then the
+    mails themselves read without the write lock."""
+    with store.transaction(changes_state=False) as session:
+        query = _DUE if store.is_sqlite else _DUE.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query, {"now": now, "limit": limit}))
+        if ids:
+            session.execute(update(Outbox).where(Outbox.id.in_(ids))
+                            .values(status="sending", claimed_until=now + LEASE, claimed_by=INSTANCE))
+    if not ids:
+        return []
+    with store.read() as session:
+        return list(session.execute(_CLAIMED, {"ids": ids}))
 
 
 def _alive(pid: int) -> bool:
@@ -141,11 +149,26 @@ def drain(store: Store, deliverer: Deliverer, cfg: OutboundConfig, clock: Callab
     finally:
         deliverer.close()
         if outcomes:
-            now = clock()
-            with store.transaction() as session:
-                for row, status, detail, days in outcomes:
-                    _finish(session, row, now, status, detail, cfg, days)
+            _record(store, outcomes, clock(), cfg)
     return result
+
+
+def _record(store: Store, outcomes: list[tuple], now: datetime, cfg: OutboundConfig) -> None:
+    """The outcomes of one delivery batch in one short transaction: every mail sent in one
+    UPDATE, the rest (deferred, failed) one by one; the log lines after the commit."""
+    sent = [row.id for row, status, _, _ in outcomes if status == "sent"]
+    others = [o for o in outcomes if o[1] != "sent"]
+    failed = any(status == "failed" for _, status, _, _ in others)  # events and suppressions
+    with store.transaction(changes_state=failed) as session:
+        if sent:  # only the holder of a claim may finish it (another instance may have reclaimed an expired lease)
+            session.execute(update(Outbox).where(Outbox.id.in_(sent), Outbox.status == "sending").values(
+                status="sent", attempts=Outbox.attempts + 1, claimed_until=None, claimed_by=None, sent_at=now,
+                last_error=None))
+        for row, status, detail, days in others:
+            _finish(session, row, now, status, detail, cfg, days)
+    for row, status, detail, _ in outcomes:
+        if status == "sent":
+            log.info("sent outbox=%d %s to %s: %s", row.id, row.kind, redact(", ".join(row.rcpt_to)), detail)
 
 
 def _finish(session: Session, row: Outbox, now: datetime, status: str, detail: str, cfg: OutboundConfig,
@@ -154,10 +177,7 @@ def _finish(session: Session, row: Outbox, now: datetime, status: str, detail: s
     further automatic mail to the recipients for that long."""
     attempts = row.attempts + 1
     values = {"status": status, "attempts": attempts, "claimed_until": None, "claimed_by": None}
-    if status == "sent":
-        values.update(sent_at=now, last_error=None)
-        log.info("sent outbox=%d %s to %s: %s", row.id, row.kind, redact(", ".join(row.rcpt_to)), detail)
-    elif status == "queued":
+    if status == "queued":
         values.update(last_error=detail, next_attempt_at=now + backoff(attempts, cfg))
         log.warning("outbox=%d delivery deferred (attempt %d): %s", row.id, attempts, detail)
     else:

@@ -32,7 +32,7 @@ __all__ = ["ProcessResult", "process_pending", "retry_inbox"]
 log = logging.getLogger("maildesk.pipeline")
 # Longest a processing transaction keeps the database's write lock before committing
 # (it commits sooner when the intake waits for the lock), and the most messages it looks at.
-COMMIT_BUDGET = 0.25
+COMMIT_BUDGET = 0.06
 CHUNK_MAX = 64
 
 
@@ -86,7 +86,8 @@ def _apply_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage],
     own is marked failed."""
     ids = ids[:CHUNK_MAX]
     try:
-        out, last = _run_chunk(desk, ids, parsed, batched)
+        done = _run_optimistic(desk, ids, parsed) if batched and desk.store.writer is not None else None
+        out, last = done if done is not None else _run_chunk(desk, ids, parsed, batched)
     except Exception:
         desk.loads.forget()
         if not batched:
@@ -98,13 +99,67 @@ def _apply_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage],
     return out, last
 
 
+def _run_optimistic(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage]) -> tuple[list[ProcessResult], int] | None:
+    """Decide without the write lock, then take it only to write (SQLite).
+
+    The messages are handled in a read transaction (a snapshot), their writes collected by
+    a batch; then, under the write lock, the batch is written if the ``state`` revision is
+    still the one the snapshot saw, that is if nothing processing reads has changed
+    meanwhile (the intake and the outbox worker's routine writes leave it alone). So the
+    listener's commits wait for a write of a few milliseconds, not for the decisions and
+    the rendering of mail. Returns None, having written nothing, when the revision moved,
+    or when the first message needs the ordinary path (it must run alone); the caller
+    then applies the chunk under the lock as usual."""
+    store = desk.store
+    out: list[ProcessResult] = []
+    started = time.monotonic()
+    session = store.sessions()
+    try:
+        with session.begin():
+            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            revision = store.state_revision(session)
+            batch = Batch(session, desk.loads)
+            with batch:
+                for row in session.execute(_pending(ids)).all():
+                    if out and time.monotonic() - started > COMMIT_BUDGET:
+                        break
+                    msg, now = parsed[row.id], desk.clock()
+                    try:
+                        outcome: Outcome = handle(session, desk, row, msg, now)
+                    except (Cut, Isolate):
+                        break  # it starts the next chunk
+                    batch.finished(row.id, _done(row, msg, outcome, now))
+                    out.append(ProcessResult(row.id, outcome.status, outcome.text, outcome.ticket_id))
+            objects = [*session.identity_map.values(), *session.new]
+            session.expunge_all()  # they keep their changes, to be written by the write session
+    finally:
+        session.close()
+    if not out:
+        return None
+    with store.transaction() as write:
+        if store.state_revision(write) != revision:
+            log.debug("the data changed while inbox %d-%d were decided; deciding them again under the lock",
+                      out[0].inbox_id, out[-1].inbox_id)
+            return None
+        write.add_all(objects)
+        batch.session = write
+        with batch:
+            batch.flush()
+    desk.loads.committed(batch.load_changes)
+    return out, out[-1].inbox_id
+
+
+def _pending(ids: list[int]):
+    return (select(InboxMail.id, InboxMail.attempts)  # already parsed: never load the bytes twice
+            .where(InboxMail.id.in_(ids), InboxMail.status == "pending").order_by(InboxMail.id))
+
+
 def _run_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage], batched: bool) -> tuple[list[ProcessResult], int]:
     out: list[ProcessResult] = []
     last = ids[-1]
     started = time.monotonic()
     with desk.store.transaction() as session:
-        locked = (select(InboxMail.id, InboxMail.attempts)  # already parsed: never load the bytes twice
-                  .where(InboxMail.id.in_(ids), InboxMail.status == "pending").order_by(InboxMail.id))
+        locked = _pending(ids)
         if not desk.store.is_sqlite:
             locked = locked.with_for_update(skip_locked=True)
         rows = session.execute(locked).all()

@@ -1,4 +1,5 @@
-"""APScheduler runs the jobs of :mod:`maildesk.jobs` inside the daemon's event loop.
+"""APScheduler runs the jobs of :mod:`maildesk.jobs`: in the delivery worker's process (a
+thread of its own), or on the daemon's event loop when the work runs in threads.
 
 Each job body runs in a worker thread (the database calls block) with the desk's clock;
 a job that is still running when its next turn comes is skipped (``max_instances=1``,
@@ -13,6 +14,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from maildesk.desk import Desk
@@ -44,17 +46,22 @@ def run_job(desk: Desk, name: str, at: datetime | None = None) -> str:
 
 
 class Scheduler:
-    def __init__(self, desk: Desk, extra: dict[str, tuple[float, object]] | None = None):
-        self.desk = desk
-        self.scheduler = AsyncIOScheduler(timezone=UTC)
+    """``jobs=False``: only the ``extra`` callables (the daemon's own timers, when the jobs
+    run in the delivery worker); ``background=True``: in a thread, for a process without an
+    event loop."""
+
+    def __init__(self, desk: Desk, extra: dict[str, tuple[float, object]] | None = None, *, jobs: bool = True,
+                 background: bool = False):
+        self.desk, self.with_jobs, self.background = desk, jobs, background
+        self.scheduler = BackgroundScheduler(timezone=UTC) if background else AsyncIOScheduler(timezone=UTC)
         self.extra = extra or {}
 
     def start(self) -> None:
         first = datetime.now(UTC) + timedelta(seconds=1)  # catch up right after start
-        for job in JOBS.values():
-            self.scheduler.add_job(self._run, IntervalTrigger(seconds=job.interval), args=[job.name], id=job.name,
-                                   name=job.help, next_run_time=first, max_instances=1, coalesce=True,
-                                   misfire_grace_time=int(job.interval))
+        for job in JOBS.values() if self.with_jobs else ():
+            self.scheduler.add_job(self._run_sync if self.background else self._run, IntervalTrigger(seconds=job.interval),
+                                   args=[job.name], id=job.name, name=job.help, next_run_time=first, max_instances=1,
+                                   coalesce=True, misfire_grace_time=int(job.interval))
         for name, (interval, func) in self.extra.items():
             self.scheduler.add_job(func, IntervalTrigger(seconds=interval), id=name, max_instances=1, coalesce=True)
         self.scheduler.start()
@@ -65,12 +72,24 @@ class Scheduler:
         except Exception:
             log.exception("job %s failed; it runs again at its next turn", name)
             return
-        if not result.startswith("0 ") or ("," in result and any(c.isdigit() and c != "0" for c in result)):
-            log.info("job %s: %s", name, result)
+        _report(name, result)
+
+    def _run_sync(self, name: str) -> None:
+        try:
+            result = run_job(self.desk, name)
+        except Exception:
+            log.exception("job %s failed; it runs again at its next turn", name)
+            return
+        _report(name, result)
 
     def jobs(self) -> list[tuple[str, datetime | None]]:
         return [(j.id, j.next_run_time) for j in self.scheduler.get_jobs()]
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = False) -> None:
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=wait)
+
+
+def _report(name: str, result: str) -> None:
+    if not result.startswith("0 ") or ("," in result and any(c.isdigit() and c != "0" for c in result)):
+        log.info("job %s: %s", name, result)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +28,11 @@ except ImportError:  # not on POSIX: SQLite's own busy handler decides who write
 
 __all__ = ["Store", "WriterLock", "open_store", "store_for"]
 
+log = logging.getLogger("maildesk.store")
 MIGRATIONS = Path(__file__).parent / "migrations"
+_BUMP_STATE = text("INSERT INTO revisions (name, value) VALUES ('state', 1) "
+                   "ON CONFLICT (name) DO UPDATE SET value = revisions.value + 1")
+_STATE = text("SELECT value FROM revisions WHERE name = 'state'")
 
 
 class WriterLock:
@@ -118,22 +125,31 @@ class Store:
     # then across processes on the WriterLock.
     write_lock: FairLock | contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)
     writer: WriterLock | None = None
+    _checkpointed: float = 0.0
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def transaction(self, priority: bool = False) -> Iterator[Session]:
+    def transaction(self, priority: bool = False, changes_state: bool = True) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any exception. ``priority``:
-        the listener's intake, whose writes go before background work's (WriterLock)."""
+        the listener's intake, whose writes go before background work's (WriterLock).
+        ``changes_state=False``: the transaction only adds inbox rows or moves outbox rows
+        along, nothing processing reads, so it leaves the ``state`` revision alone."""
         with self.write_lock, (self.writer.held(priority) if self.writer is not None else contextlib.nullcontext()):
             session = self.sessions()
             try:
                 with session.begin():
                     yield session
+                    if changes_state and self.is_sqlite:
+                        session.execute(_BUMP_STATE)
             finally:
                 session.close()
+
+    def state_revision(self, session: Session) -> int:
+        """The ``state`` revision as ``session``'s transaction sees it (SQLite; 0 elsewhere)."""
+        return (session.execute(_STATE).scalar() or 0) if self.is_sqlite else 0
 
     def priority_waiting(self) -> bool:
         """Should a long background transaction commit now? Yes when the intake waits at
@@ -192,14 +208,31 @@ class Store:
             state = "is empty" if current is None else f"is at revision {current}, the code needs {head}"
             raise SchemaOutOfDate(f"the database {state}; run `maildesk db upgrade` first")
 
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database file, without waiting for anyone
+        (SQLite, with ``own_checkpoints``); a no-op when it was done less than a second ago."""
+        if not self.is_sqlite or time.monotonic() - self._checkpointed < 1.0:
+            return
+        self._checkpointed = time.monotonic()
+        with self.engine.connect() as conn:  # outside any transaction: the driver connection itself
+            try:
+                conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:  # the next one will do; never worth failing a step for
+                log.debug("WAL checkpoint skipped: %s", exc)
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.writer is not None:
             self.writer.close()
 
 
-def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False) -> Store:
-    """Create the engine; SQLite gets WAL, foreign keys, a busy timeout and the chosen fsync level."""
+def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False, own_checkpoints: bool = False) -> Store:
+    """Create the engine; SQLite gets WAL, foreign keys, a busy timeout and the chosen fsync level.
+
+    ``own_checkpoints``: the daemon's processes never copy the WAL into the database as
+    part of a commit (SQLite's automatic checkpoint, which would run while the writer lock
+    is held and make the intake wait); the processing worker calls :meth:`Store.checkpoint`
+    between its steps instead, which holds no lock."""
     kwargs: dict = {"echo": echo, "future": True}
     db_file = None
     if url.startswith("sqlite"):
@@ -225,6 +258,8 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
             cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            if own_checkpoints:
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -239,7 +274,7 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
     return Store(engine, sessionmaker(engine, expire_on_commit=False), lock, writer)
 
 
-def store_for(config) -> Store:
+def store_for(config, own_checkpoints: bool = False) -> Store:
     """The store a Config describes."""
     return open_store(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous,
-                      echo=config.database.echo)
+                      echo=config.database.echo, own_checkpoints=own_checkpoints)

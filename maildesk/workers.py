@@ -1,7 +1,7 @@
 """Processing and delivery in processes of their own, so the listener keeps a core.
 
 ``maildesk run`` starts two children (``multiprocessing``, spawned): ``process`` runs the
-pipeline, ``deliver`` the outbox. Each loads the same config file and builds its own
+pipeline, ``deliver`` the outbox and the scheduled jobs (:mod:`maildesk.scheduler`). Each loads the same config file and builds its own
 desk, runs its step whenever woken (a shared Event set by the intake, the pipeline or the
 scheduler) or every poll interval, and runs at a lower scheduling priority (nice) than the
 listener, so a burst of mail is accepted first and processed as fast as the rest of the
@@ -31,14 +31,16 @@ __all__ = ["STEPS", "ProcessWorker", "ThreadWorker"]
 
 log = logging.getLogger("maildesk.daemon")
 _SPAWN = multiprocessing.get_context("spawn")
-NICE = 5  # how much lower than the listener the children run
+NICE = 10  # how much lower than the listener the children run
 
 
 # -- the steps (run in the child, or in a thread of the daemon) --------------------------
 def process_step(desk) -> int:
     from maildesk.pipeline import process_pending
 
-    return len(process_pending(desk, desk.config.processing.batch_size))
+    done = len(process_pending(desk, desk.config.processing.batch_size))
+    desk.store.checkpoint()  # the daemon's commits leave the WAL to this worker (store.open_store)
+    return done
 
 
 def deliver_step(desk, deliverer) -> int:
@@ -215,7 +217,7 @@ def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval
 
     config = load_config(config_path)
     configure(config.log.level, config.log.redact_addresses)
-    desk = build_desk(config)
+    desk = build_desk(config, own_checkpoints=True)
     desk.wakeups.update(process=wakeups["process"].set, outbox=wakeups["deliver"].set)
     if name == "process":
         step = lambda: STEPS["process"](desk)  # noqa: E731
@@ -223,10 +225,16 @@ def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval
             from maildesk.rules.language import warm_up
 
             warm_up()
-    else:
+    else:  # the delivery worker also runs the scheduled jobs (SLA, reminders, housekeeping)
+        from maildesk.scheduler import Scheduler
+
         deliverer = make_deliverer_for(config)
         step = lambda: STEPS["deliver"](desk, deliverer)  # noqa: E731
+        scheduler = Scheduler(desk, background=True)
+        scheduler.start()
     _loop(name, desk, step, flags, wakeups[name], self_r, interval, parent)
+    if name != "process":
+        scheduler.shutdown(wait=True)
     desk.store.dispose()
 
 

@@ -60,7 +60,7 @@ class Intake:
         now = self.clock()
         digests = [hashlib.sha256(item.raw).hexdigest() for item in items]
         try:
-            with self.store.transaction(priority=True) as session:
+            with self.store.transaction(priority=True, changes_state=False) as session:
                 existing = dict(session.execute(_STORED, {"digests": list(set(digests))}).all())
                 rows: dict[str, dict] = {}
                 for item, digest in zip(items, digests, strict=True):
