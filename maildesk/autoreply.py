@@ -70,11 +70,18 @@ def suppression_reason(msg: InboundMessage, own_addresses: tuple[str, ...], loop
 def may_autoreply(session: Session, address: str, now: datetime, limit: int, window_s: int) -> str | None:
     """None if an automatic mail to ``address`` is allowed now, else the reason it is not."""
     address = address.lower()
-    blocked = session.execute(_SUPPRESSED, {"address": address}).first()
-    if blocked is not None and blocked.until > now:
-        return f"address suppressed until {blocked.until:%Y-%m-%d} ({blocked.reason})"
     since = now - timedelta(seconds=window_s)
-    sent = session.execute(_SENT_SINCE, {"address": address, "since": since}).scalar()
+    batch = active(session)
+    hit, blocked = batch.known("suppressed", address) if batch is not None else (False, None)
+    if not hit:
+        blocked = session.execute(_SUPPRESSED, {"address": address}).first()
+    if blocked is not None and blocked[0] > now:
+        return f"address suppressed until {blocked[0]:%Y-%m-%d} ({blocked[1]})"
+    hit, times = batch.known("autoreplies", address) if batch is not None else (False, None)
+    if hit:
+        sent = sum(1 for at in times or () if at > since)
+    else:
+        sent = session.execute(_SENT_SINCE, {"address": address, "since": since}).scalar()
     if sent >= limit:
         return f"rate limit: {sent} automatic replies to this address in the last {window_s // 60} minutes"
     return None

@@ -29,16 +29,41 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from maildesk.models import AssignState, AutoReply, Blob, Event, InboxMail, MessageRef, Outbox, Participant, Ticket
+from maildesk.models import (
+    AssignState,
+    AutoReply,
+    Blob,
+    Contact,
+    Event,
+    InboxMail,
+    MessageAttachment,
+    MessageRef,
+    Notice,
+    Outbox,
+    Participant,
+    Suppression,
+    Ticket,
+    TicketMessage,
+)
 
-__all__ = ["AgentLoads", "Batch", "Cut", "Isolate", "active", "isolate"]
+__all__ = ["AgentLoads", "Batch", "Cut", "Isolate", "active", "isolate", "opened_here"]
 
 _KEY = "maildesk.batch"
 OPEN = ("new", "open", "pending")
 # Flush order: blobs before the ORM flush (attachments point at them), the rest after it
 # (they point at tickets).
 _BEFORE_ORM = (Blob.__table__,)
-_AFTER_ORM = (MessageRef.__table__, Participant.__table__, Event.__table__, Outbox.__table__, AutoReply.__table__)
+_AFTER_ORM = (MessageRef.__table__, Participant.__table__, Event.__table__, Outbox.__table__, AutoReply.__table__,
+              Notice.__table__)
+_CORE_NEW = (Contact, Ticket, TicketMessage, MessageAttachment)  # in foreign-key order
+_IDS = bindparam("ids", expanding=True)
+_PREFETCH = {
+    "ref": select(MessageRef.message_id, MessageRef.ticket_id).where(MessageRef.message_id.in_(_IDS)),
+    "outbox": select(Outbox.message_id, Outbox.ticket_id).where(Outbox.message_id.in_(_IDS)),
+    "suppressed": select(Suppression.address, Suppression.until, Suppression.reason).where(Suppression.address.in_(_IDS)),
+}
+_CONTACTS = select(Contact).where(Contact.address.in_(_IDS))
+_AUTOREPLIES = select(AutoReply.address, AutoReply.at).where(AutoReply.address.in_(_IDS), AutoReply.at > bindparam("since"))
 _INBOX = InboxMail.__table__
 _FINISH = (update(_INBOX).where(_INBOX.c.id == bindparam("b_id"))
            .values({c: bindparam(f"b_{c}") for c in ("status", "outcome", "error", "ticket_id", "processed_at",
@@ -88,6 +113,12 @@ def active(session: Session) -> Batch | None:
     return session.info.get(_KEY)
 
 
+def opened_here(session: Session, ticket: Ticket) -> bool:
+    """True for a ticket opened by the batch and not written yet: it has no rows of its own
+    in the database (messages, participants), so reading them can be skipped."""
+    return ticket in session.new
+
+
 def isolate(session: Session, why: str) -> None:
     """Inside a batch, hand this message over to the one-at-a-time path (raises :class:`Isolate`)."""
     if active(session) is not None:
@@ -104,6 +135,7 @@ class Batch:
         self.blobs: dict[str, bytes] = {}
         self._finished: list[dict] = []
         self.queued_mail = 0
+        self._known: dict[str, tuple[set, dict]] = {}  # what prefetch() read: kind -> (keys asked, found)
         self._reset()
 
     def _reset(self) -> None:
@@ -151,6 +183,7 @@ class Batch:
 
         for table in _BEFORE_ORM:
             self._write(table, write_ignore)
+        self._insert_new()
         for team, login in self._round_robin.items():
             state = session.get(AssignState, team)
             if state is None:
@@ -165,12 +198,38 @@ class Batch:
             session.connection().execute(_FINISH, self._finished)
             self._finished = []
         self.blobs.clear()
+        self._known = {}
         self._reset()
+
+    def _insert_new(self) -> None:
+        """New contacts, tickets, messages and attachments with one executemany per table
+        (the ORM would spend more on its bookkeeping than the database on the rows); they
+        leave the session, numbered. Other new objects are left to the ORM flush."""
+        session = self.session
+        new = [o for o in session.new if type(o) in _CORE_NEW]
+        if not new:
+            return
+        for obj in new:
+            session.expunge(obj)
+        conn = session.connection()
+        by_type = {cls: [o for o in new if type(o) is cls] for cls in _CORE_NEW}
+        _insert(conn, by_type[Contact], returning=True)
+        for ticket in by_type[Ticket]:
+            ticket.requester_id = ticket.requester.id
+            ticket.assignee_id = ticket.assignee.id if ticket.assignee is not None else None
+        _insert(conn, by_type[Ticket])  # numbered up front (next_ticket_id)
+        _insert(conn, by_type[TicketMessage], returning=True)
+        for message in by_type[TicketMessage]:
+            for att in message.__dict__.get("attachments", ()):
+                att.message_id = message.id
+        _insert(conn, by_type[MessageAttachment])
 
     def _write(self, table: Table, write_ignore) -> None:
         ignore, rows = self._ignore.pop(table, None), self._rows.pop(table, None)
         if ignore:
             write_ignore(self.session, table, ignore)
+        if rows and table is Notice.__table__:  # a notice names its message, whose id the ORM flush just gave it
+            rows = [{k: v() if callable(v) else v for k, v in row.items()} for row in rows]
         if rows:
             self.session.connection().execute(table.insert(), rows)
 
@@ -203,6 +262,34 @@ class Batch:
     def sent(self, message_id: str) -> None:
         self.message_ids.add(message_id)
         self.queued_mail += 1
+
+    # -- reads done once for the whole batch --------------------------------------------------
+    def prefetch(self, messages, since) -> None:
+        """Read in a few queries what the messages about to be handled will look up one by
+        one: their Message-IDs (stored? ours?), the tickets their references name, their
+        senders' contacts, suppressions and recent automatic replies (``since``: the oldest
+        moment the rate limit can look back to). Only valid until the next flush."""
+        mids = {m.message_id for m in messages if m.message_id}
+        refs = mids | {r for m in messages for r in m.thread_ids}
+        senders = {(m.from_addr or m.mail_from).lower() for m in messages} - {""}
+        asked = {"ref": refs, "outbox": mids, "suppressed": senders, "contact": senders, "autoreplies": senders}
+        found: dict[str, dict] = {kind: {} for kind in asked}
+        for kind, query in _PREFETCH.items():
+            if asked[kind]:
+                for key, *value in self.session.execute(query, {"ids": list(asked[kind])}):
+                    found[kind][key] = tuple(value)
+        if senders:
+            found["contact"] = {c.address: c for c in self.session.scalars(_CONTACTS, {"ids": list(senders)})}
+            for address, at in self.session.execute(_AUTOREPLIES, {"ids": list(senders), "since": since}):
+                found["autoreplies"].setdefault(address, []).append(at)
+        self._known = {kind: (asked[kind], found[kind]) for kind in asked}
+
+    def known(self, kind: str, key) -> tuple[bool, object]:
+        """(True, what was found or None) when :meth:`prefetch` read ``key``; (False, None):
+        ask the database. Found: a row's columns as a tuple ("ref", "outbox", "suppressed"),
+        a Contact, or the times of recent automatic replies."""
+        asked, found = self._known.get(kind, ((), {}))
+        return (True, found.get(key)) if key in asked else (False, None)
 
     # -- reads that must include this batch ------------------------------------------------
     def next_ticket_id(self) -> int:
@@ -239,6 +326,27 @@ class Batch:
         if self._last is None:
             self._last = dict(self.session.execute(query).all())
         return {**self._last, **self._round_robin}
+
+
+def _insert(conn, objects: list, returning: bool = False) -> None:
+    """INSERT ``objects`` (all of one mapped class) as rows of the attributes they were
+    given (the others take the column defaults); ``returning``: fill in their new ids."""
+    if not objects:
+        return
+    table = type(objects[0]).__table__
+    columns = [c.key for c in table.columns]
+    groups: dict[tuple, list] = {}
+    for obj in objects:
+        keys = tuple(k for k in columns if k in obj.__dict__ and not (k == "id" and obj.__dict__[k] is None))
+        groups.setdefault(keys, []).append(obj)
+    for keys, objs in groups.items():
+        rows = [{k: obj.__dict__[k] for k in keys} for obj in objs]
+        if returning and "id" not in keys:
+            ids = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+            for obj, new_id in zip(objs, ids, strict=True):
+                obj.id = new_id
+        else:
+            conn.execute(table.insert(), rows)
 
 
 def _load_of(ticket: Ticket) -> str | None:

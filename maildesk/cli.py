@@ -287,9 +287,16 @@ def cmd_outbox(args, config: Config) -> int:
             n = retry(session, utcnow(), None if args.all else args.id)
         print(f"{n} mail(s) queued for delivery again")
         return 0
+    from maildesk.daemon import build_desk
+    from maildesk.notices import send_notices
+
+    noticed = 0  # notifications the daemon decided on and had not rendered yet
+    desk = build_desk(config, store)
+    while n := send_notices(desk):
+        noticed += n
     deliverer = make_deliverer(config.outbound, config.base_dir, config.mail.primary.split("@")[1])
     res = drain(store, deliverer, config.outbound, utcnow, limit=10_000, suppress_days=config.mail.suppress_days)
-    print(f"sent {res.sent}, deferred {res.retried}, failed {res.failed}")
+    print(f"sent {res.sent}, deferred {res.retried}, failed {res.failed}" + (f"; {noticed} notification(s) rendered" if noticed else ""))
     return 0
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from maildesk.batch import active
 from maildesk.message import InboundMessage
 from maildesk.models import MessageRef, Participant, Ticket
 from maildesk.subjects import find_refs
@@ -50,6 +51,19 @@ def first_valid_token(msg: InboundMessage, *, secret: str, support: tuple[str, .
     return None
 
 
+_REFS = select(MessageRef.message_id, MessageRef.ticket_id).where(MessageRef.message_id.in_(bindparam("ids", expanding=True)))
+
+
+def _tickets_of(session: Session, ids) -> dict[str, int]:
+    """Message-ID -> ticket for those of ``ids`` that are stored (read ahead by the batch, if any)."""
+    batch = active(session)
+    if batch is not None:
+        known = [batch.known("ref", mid) for mid in ids]
+        if all(hit for hit, _ in known):
+            return {mid: row[0] for mid, (_, row) in zip(ids, known, strict=True) if row is not None}
+    return dict(session.execute(_REFS, {"ids": list(ids)}).all())
+
+
 def find_ticket(session: Session, msg: InboundMessage, *, secret: str, support: tuple[str, ...], prefix: str,
                 sender_is_agent: bool = False) -> ThreadMatch:
     """``sender_is_agent``: an authenticated agent takes part in every ticket, so a subject
@@ -67,8 +81,7 @@ def find_ticket(session: Session, msg: InboundMessage, *, secret: str, support: 
 
     ids = msg.thread_ids
     if ids:
-        refs = dict(session.execute(select(MessageRef.message_id, MessageRef.ticket_id)
-                                    .where(MessageRef.message_id.in_(ids))).all())
+        refs = _tickets_of(session, ids)
         for mid in ids:
             if mid in refs:
                 ticket = resolve_merged(session, session.get(Ticket, refs[mid]))

@@ -34,6 +34,9 @@ class Desk:
     wakeups: dict[str, Callable[[], None]] = field(default_factory=dict)
     # Open tickets per agent for assignment, kept up to date by processing (maildesk.batch).
     loads: AgentLoads = field(default_factory=AgentLoads)
+    # True in the daemon's processing worker: agent notifications are recorded as notices and
+    # rendered by the delivery worker (maildesk.notices); False renders them at once.
+    notices_later: bool = False
 
     @property
     def directory(self):

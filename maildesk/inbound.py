@@ -50,7 +50,7 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
     if own is not None:
         return own
     if msg.message_id:
-        seen = session.execute(_STORED_ON, {"mid": msg.message_id}).first()
+        seen = _lookup(session, "ref", _STORED_ON, msg.message_id)
         if seen is not None:
             return Outcome("duplicate", f"Message-ID already stored on {_ref(desk, seen.ticket_id)}; not stored again",
                            seen.ticket_id)
@@ -86,6 +86,22 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
     return outcome
 
 
+def _lookup(session: Session, kind: str, query, mid: str):
+    """A row by Message-ID: from what the batch read ahead, else from the database."""
+    batch = active(session)
+    hit, row = batch.known(kind, mid) if batch is not None else (False, None)
+    if hit:
+        return None if row is None else _Row(*row)
+    return session.execute(query, {"mid": mid}).first()
+
+
+class _Row:
+    __slots__ = ("ticket_id",)
+
+    def __init__(self, ticket_id):
+        self.ticket_id = ticket_id
+
+
 def _survey_answer(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, who,
                    now: datetime) -> Outcome | None:
     """A click on a survey link (signed score token) or a digit-only reply to a resolved ticket."""
@@ -116,7 +132,7 @@ def _own_mail(session: Session, desk: Desk, msg: InboundMessage) -> Outcome | No
     ours = desk.loop_id in msg.headers.get(LOOP_HEADER.lower(), ())
     row = None
     if msg.message_id:
-        row = session.execute(_SENT_BY_US, {"mid": msg.message_id}).first()
+        row = _lookup(session, "outbox", _SENT_BY_US, msg.message_id)
     if row is None and not ours:
         return None
     return Outcome("processed", "our own outgoing mail seen again; ignored (no ticket opened)",

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk.autoreply import AUTO_HEADERS, LOOP_HEADER
+from maildesk.batch import opened_here
 from maildesk.mailbuild import Body, Outgoing, build_body, compose, continue_thread_index
 from maildesk.models import Ticket, TicketMessage
 from maildesk.outbox import enqueue
@@ -75,9 +76,9 @@ def last_customer_message(session: Session, ticket_id: int) -> TicketMessage | N
                            .order_by(TicketMessage.id.desc()).limit(1)).first()
 
 
-def thread_refs(session: Session, ticket_id: int, answering: str | None) -> tuple[str, ...]:
+def thread_refs(session: Session, ticket: Ticket, answering: str | None) -> tuple[str, ...]:
     """References for a reply: the customer's message ids on the ticket, oldest first, ending with ``answering``."""
-    ids = list(session.scalars(_INBOUND_IDS, {"ticket": ticket_id}))
+    ids = [] if opened_here(session, ticket) else list(session.scalars(_INBOUND_IDS, {"ticket": ticket.id}))
     if answering and answering in ids:
         ids.remove(answering)
     refs = ids[:1] + ids[-8:] if len(ids) > 9 else ids
@@ -104,7 +105,7 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
     letter = letter or prepare(ctx, ticket, template, extra, attachments)
     rendered = letter.rendered
     if refs is None:
-        refs = thread_refs(session, ticket.id, answering)
+        refs = thread_refs(session, ticket, answering)
     new_index = continue_thread_index(ticket.thread_index, now) if ticket.thread_index else None
     out = Outgoing(
         from_addr=support,

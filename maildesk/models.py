@@ -38,6 +38,7 @@ __all__ = [
     "JobRun",
     "MessageAttachment",
     "MessageRef",
+    "Notice",
     "Outbox",
     "Participant",
     "Rating",
@@ -332,6 +333,28 @@ class JobRun(Base):
     last_run_at: Mapped[datetime]
     next_run_at: Mapped[datetime | None]
     result: Mapped[str] = mapped_column(Text, default="")
+
+
+class Notice(Base):
+    """A notification decided but not rendered yet: processing records who is to hear of
+    what, the delivery worker renders and queues the mail (maildesk.notices), so a mail
+    storm's acknowledgements do not wait for agent notifications. ``done_at`` is set in
+    the transaction that queues the mail."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_pending", "done_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # the message it is about
+    event: Mapped[str] = mapped_column(String(50))
+    template: Mapped[str] = mapped_column(String(100))
+    agents: Mapped[list] = mapped_column(JSON, default=list)  # logins
+    addresses: Mapped[list] = mapped_column(JSON, default=list)  # plain addresses (no agent token)
+    actor: Mapped[str] = mapped_column(String(320), default="")
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
 
 
 class Revision(Base):

@@ -4,30 +4,40 @@ Recipients: the assignee; when unassigned, the members of the ticket's team; wit
 neither, every agent. Agents on leave (``available = false``) and agents who opted out
 of that event kind (``notify_opt_out``) get nothing. Each notification's Reply-To is
 the agent's own signed token address, so their answer is authenticated and threads.
+
+Who hears of what is decided here, in the transaction of the change. With
+``desk.notices_later`` (the daemon's processing worker) the mail itself is rendered later,
+by the delivery worker (:mod:`maildesk.notices`), from a :class:`~maildesk.models.Notice`
+row written in the same transaction: nothing decided is lost, and a burst of customer
+mail gets its acknowledgements without waiting for the agents' notifications.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from maildesk.batch import active
+from maildesk.batch import active, opened_here
 from maildesk.desk import Desk
 from maildesk.mailer import Letter, prepare, queue_mail, thread_refs
-from maildesk.models import Blob, Participant, Ticket, TicketMessage
+from maildesk.models import Blob, Notice, Participant, Ticket, TicketMessage
 from maildesk.quotes import REPLY_MARKER
 
-__all__ = ["agents_on_ticket", "notify_addresses", "notify_agents"]
+__all__ = ["agents_on_ticket", "notify_addresses", "notify_agents", "send_to_addresses", "send_to_agents"]
 
 
+_HISTORY_CHARS = 2000  # of each earlier message: the template shows the first 200 (whitespace squeezed)
 _AGENT_PARTICIPANTS = select(Participant.address).where(Participant.ticket_id == bindparam("ticket"),
                                                        Participant.role == "agent")
 _HISTORY = (select(TicketMessage.id, TicketMessage.created_at, TicketMessage.from_name, TicketMessage.from_addr,
-                   TicketMessage.kind, TicketMessage.text)
-            .where(TicketMessage.ticket_id == bindparam("ticket"), TicketMessage.kind.in_(("customer", "agent_reply", "note")))
+                   TicketMessage.kind, func.substr(TicketMessage.text, 1, _HISTORY_CHARS).label("text"))
+            .where(TicketMessage.ticket_id == bindparam("ticket"), TicketMessage.kind.in_(("customer", "agent_reply", "note")),
+                   TicketMessage.id < bindparam("before"))  # the history up to the message, also when rendered later
             .order_by(TicketMessage.id.desc()).limit(bindparam("limit")))
+_BEFORE_ALL = 2**62
+_INSERT_NOTICE = insert(Notice.__table__)
 _BLOB = select(Blob.data).where(Blob.sha256 == bindparam("sha256"))
 
 
@@ -45,7 +55,7 @@ def agents_on_ticket(session: Session, desk: Desk, ticket: Ticket) -> list:
     found = {}
     if ticket.assignee is not None and directory.agent(ticket.assignee.login):
         found[ticket.assignee.login] = directory.agent(ticket.assignee.login)
-    for address in session.scalars(_AGENT_PARTICIPANTS, {"ticket": ticket.id}):
+    for address in () if opened_here(session, ticket) else session.scalars(_AGENT_PARTICIPANTS, {"ticket": ticket.id}):
         agent = directory.agent_by_address(address)
         if agent is not None:
             found.setdefault(agent.login, agent)
@@ -59,17 +69,42 @@ def agents_on_ticket(session: Session, desk: Desk, ticket: Ticket) -> list:
 def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now: datetime, *,
                   message: TicketMessage | None = None, recipients: list | None = None, actor: str = "",
                   exclude: tuple[str, ...] = (), template: str = "notification", extra: dict | None = None) -> int:
-    """Queue one notification per agent; returns how many were queued."""
+    """Queue one notification per agent (or record the notice for later); returns how many."""
     if desk.directory is None or ticket.spam:
         return 0
     agents = recipients if recipients is not None else agents_on_ticket(session, desk, ticket)
     agents = [a for a in agents if a.login not in exclude and a.available and a.wants(event)]
     if not agents:
         return 0
+    if desk.notices_later:
+        _later(session, ticket, event, now, message, template, actor, extra, agents=[a.login for a in agents])
+        desk.wake("outbox")
+    else:
+        send_to_agents(session, desk, ticket, event, now, message, agents, actor, template, extra)
+    return len(agents)
+
+
+def notify_addresses(session: Session, desk: Desk, ticket: Ticket, addresses, event: str, now: datetime, *,
+                     message: TicketMessage | None = None, template: str = "notification", extra: dict | None = None) -> int:
+    """The same notification to plain addresses (not agents): no agent token, so no commands."""
+    addresses = list(addresses)
+    if not addresses:
+        return 0
+    if desk.notices_later:
+        _later(session, ticket, event, now, message, template, "", extra, addresses=addresses)
+        desk.wake("outbox")
+    else:
+        send_to_addresses(session, desk, ticket, addresses, event, now, message, template, extra)
+    return len(addresses)
+
+
+def send_to_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now: datetime, message: TicketMessage | None,
+                   agents: list, actor: str = "", template: str = "notification", extra: dict | None = None) -> None:
+    """Render and queue the notification for each of ``agents`` (directory entries)."""
     history = _history(session, desk, ticket, message)
     attachments = _forwardable(session, message, desk.config.workflow.notification_attachments_max)
     answering = message.message_id if message is not None else None
-    refs = thread_refs(session, ticket.id, answering)
+    refs = thread_refs(session, ticket, answering)
     per_agent = desk.renderer.uses(template, "agent_name")  # else one rendering serves every agent
     letter: Letter | None = None
     for agent in agents:
@@ -79,22 +114,30 @@ def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now:
         _queue(session, desk, ticket, (agent.name, agent.address), event, now, template, agent=agent.login,
                answering=answering, letter=letter, refs=refs)
     desk.wake("outbox")
-    return len(agents)
 
 
-def notify_addresses(session: Session, desk: Desk, ticket: Ticket, addresses, event: str, now: datetime, *,
-                     message: TicketMessage | None = None, template: str = "notification", extra: dict | None = None) -> int:
-    """The same notification to plain addresses (not agents): no agent token, so no commands."""
-    if not addresses:
-        return 0
+def send_to_addresses(session: Session, desk: Desk, ticket: Ticket, addresses: list[str], event: str, now: datetime,
+                      message: TicketMessage | None, template: str = "notification", extra: dict | None = None) -> None:
     answering = message.message_id if message is not None else None
     context = _context(ticket, event, message, {"history": [], "actor": "", "agent_name": "", "marker": "", **(extra or {})})
     letter = prepare(desk.mail, ticket, template, context)
-    refs = thread_refs(session, ticket.id, answering)
+    refs = thread_refs(session, ticket, answering)
     for address in addresses:
         _queue(session, desk, ticket, ("", address), event, now, template, answering=answering, letter=letter, refs=refs)
     desk.wake("outbox")
-    return len(addresses)
+
+
+def _later(session: Session, ticket: Ticket, event: str, now: datetime, message: TicketMessage | None, template: str,
+           actor: str, extra: dict | None, agents: list[str] = (), addresses: list[str] = ()) -> None:
+    row = {"ticket_id": ticket.id, "event": event, "template": template, "agents": list(agents),
+           "addresses": list(addresses), "actor": actor, "extra": dict(extra or {}), "created_at": now, "done_at": None}
+    batch = active(session)
+    if batch is not None:  # the message may not have its id yet: it is taken when the batch is written
+        batch.add(Notice.__table__, {**row, "message_id": (lambda: message.id) if message is not None else None})
+        return
+    if message is not None and message.id is None:
+        session.flush()
+    session.execute(_INSERT_NOTICE, {**row, "message_id": message.id if message is not None else None})
 
 
 def _context(ticket: Ticket, event: str, message: TicketMessage | None, extra: dict) -> dict:
@@ -125,7 +168,10 @@ def _forwardable(session: Session, message: TicketMessage | None, budget: int) -
 
 def _history(session: Session, desk: Desk, ticket: Ticket, current: TicketMessage | None) -> list[dict]:
     limit = desk.config.workflow.history_in_notifications
-    rows = session.execute(_HISTORY, {"ticket": ticket.id, "limit": limit + 1})
+    if opened_here(session, ticket):
+        return []
+    rows = session.execute(_HISTORY, {"ticket": ticket.id, "limit": limit + 1, "before": _BEFORE_ALL if current is None
+                                      or current.id is None else current.id})
     out = []
     for m in rows:
         if current is not None and m.id == current.id:

@@ -15,6 +15,7 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -34,6 +35,7 @@ log = logging.getLogger("maildesk.pipeline")
 # (it commits sooner when the intake waits for the lock), and the most messages it looks at.
 COMMIT_BUDGET = 0.06
 CHUNK_MAX = 64
+PREFETCH = 8  # messages whose lookups are read ahead together
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,13 @@ def _run_optimistic(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage
             revision = store.state_revision(session)
             batch = Batch(session, desk.loads)
             with batch:
-                for row in session.execute(_pending(ids)).all():
+                rows = session.execute(_pending(ids)).all()
+                window = timedelta(seconds=desk.config.mail.autoreply_window) + timedelta(minutes=5)
+                for k, row in enumerate(rows):
                     if out and time.monotonic() - started > COMMIT_BUDGET:
                         break
+                    if k % PREFETCH == 0:  # what the next few messages look up, in a few queries
+                        batch.prefetch([parsed[r.id] for r in rows[k:k + PREFETCH]], desk.clock() - window)
                     msg, now = parsed[row.id], desk.clock()
                     try:
                         outcome: Outcome = handle(session, desk, row, msg, now)

@@ -79,7 +79,9 @@ def record(session: Session, ticket: Ticket | int | None, actor: str, kind: str,
 
 
 def find_contact(session: Session, address: str) -> Contact | None:
-    return session.scalars(_CONTACT, {"address": address.lower()}).first()
+    batch = active(session)
+    hit, contact = batch.known("contact", address.lower()) if batch is not None else (False, None)
+    return contact if hit else session.scalars(_CONTACT, {"address": address.lower()}).first()
 
 
 def contact_for(session: Session, address: str, name: str, now: datetime) -> tuple[Contact, bool]:

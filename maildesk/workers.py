@@ -44,9 +44,11 @@ def process_step(desk) -> int:
 
 
 def deliver_step(desk, deliverer) -> int:
+    from maildesk.notices import send_notices
     from maildesk.outbox import drain
 
-    return drain(desk.store, deliverer, desk.config.outbound, desk.clock, suppress_days=desk.config.mail.suppress_days).total
+    sent = drain(desk.store, deliverer, desk.config.outbound, desk.clock, suppress_days=desk.config.mail.suppress_days).total
+    return sent + send_notices(desk, limit=25)  # the agents' notifications processing decided on, after what is due
 
 
 STEPS = {"process": process_step, "deliver": deliver_step}
@@ -220,6 +222,7 @@ def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval
     desk = build_desk(config, own_checkpoints=True)
     desk.wakeups.update(process=wakeups["process"].set, outbox=wakeups["deliver"].set)
     if name == "process":
+        desk.notices_later = True  # the delivery worker renders the agents' notifications
         step = lambda: STEPS["process"](desk)  # noqa: E731
         if desk.ruleset is not None and desk.ruleset.uses("language"):
             from maildesk.rules.language import warm_up
