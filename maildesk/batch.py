@@ -176,14 +176,15 @@ class Batch:
     def round_robin(self, team: str, login: str) -> None:
         self._round_robin[team] = login
 
-    def flush(self) -> None:
-        """Write everything collected, in an order the foreign keys accept, and start afresh."""
+    def flush(self, new: list | None = None) -> None:
+        """Write everything collected, in an order the foreign keys accept, and start afresh.
+        ``new``: the objects created for the batch, when they are not (or no longer) in the session."""
         session = self.session
         from maildesk.tickets import write_ignore  # tickets imports this module
 
         for table in _BEFORE_ORM:
             self._write(table, write_ignore)
-        self._insert_new()
+        self._insert_new(new)
         for team, login in self._round_robin.items():
             state = session.get(AssignState, team)
             if state is None:
@@ -201,16 +202,19 @@ class Batch:
         self._known = {}
         self._reset()
 
-    def _insert_new(self) -> None:
+    def _insert_new(self, given: list | None) -> None:
         """New contacts, tickets, messages and attachments with one executemany per table
         (the ORM would spend more on its bookkeeping than the database on the rows); they
         leave the session, numbered. Other new objects are left to the ORM flush."""
         session = self.session
-        new = [o for o in session.new if type(o) in _CORE_NEW]
+        new = [o for o in (session.new if given is None else given) if type(o) in _CORE_NEW]
+        if given is not None:
+            session.add_all(o for o in given if type(o) not in _CORE_NEW)
         if not new:
             return
         for obj in new:
-            session.expunge(obj)
+            if obj in session:
+                session.expunge(obj)
         conn = session.connection()
         by_type = {cls: [o for o in new if type(o) is cls] for cls in _CORE_NEW}
         _insert(conn, by_type[Contact], returning=True)

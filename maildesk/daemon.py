@@ -46,7 +46,7 @@ def build_store(config: Config, own_checkpoints: bool = False) -> Store:
 
 def build_desk(config: Config, store: Store | None = None, clock: Callable[[], datetime] = utcnow,
                own_checkpoints: bool = False) -> Desk:
-    """``own_checkpoints``: for the daemon, whose processing worker checkpoints SQLite's WAL."""
+    """``own_checkpoints``: for the daemon, whose delivery worker checkpoints SQLite's WAL."""
     store = store or build_store(config, own_checkpoints)
     renderer = Renderer(config.config_dir / "templates")
     policy = Policy(config.config_dir, renderer.names())

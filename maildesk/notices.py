@@ -79,20 +79,22 @@ def _send_batch(desk: Desk, limit: int) -> int:
             with batch:
                 for notice in notices:
                     _send(session, desk, notice)
-            objects = [o for o in (*session.identity_map.values(), *session.new) if not isinstance(o, Notice)]
+            new, changed = list(session.new), [o for o in session.dirty if not isinstance(o, Notice)]
             session.expunge_all()
     finally:
         session.close()
     now = desk.clock()
     try:
-        with store.transaction() as write:
+        # Outgoing mail and its Message-IDs only: nothing processing decides on before the
+        # mail was delivered (a reply to it arrives after this commit), so the state revision stays.
+        with store.transaction(changes_state=False) as write:
             taken = write.execute(_DONE.values(done_at=now), {"ids": [n.id for n in notices]}).rowcount
             if taken != len(notices):
                 raise _Taken
-            write.add_all(objects)
+            write.add_all(changed)
             batch.session = write
             with batch:
-                batch.flush()
+                batch.flush(new)
     except _Taken:
         log.debug("notices %d-%d were mailed by another worker", notices[0].id, notices[-1].id)
         return 0

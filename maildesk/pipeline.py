@@ -32,8 +32,10 @@ __all__ = ["ProcessResult", "process_pending", "retry_inbox"]
 
 log = logging.getLogger("maildesk.pipeline")
 # Longest a processing transaction keeps the database's write lock before committing
-# (it commits sooner when the intake waits for the lock), and the most messages it looks at.
+# (it commits sooner when the intake waits for the lock); how long decisions made without
+# the lock may take before they are written; and the most messages one chunk looks at.
 COMMIT_BUDGET = 0.06
+DECIDE_BUDGET = 0.08
 CHUNK_MAX = 64
 PREFETCH = 8  # messages whose lookups are read ahead together
 
@@ -94,7 +96,9 @@ def _apply_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage],
         desk.loads.forget()
         if not batched:
             raise
-        log.debug("batched processing of inbox %d-%d failed; applying them one at a time", ids[0], ids[-1], exc_info=True)
+        # Not expected: a message that fails on its own is isolated below and marked failed; this
+        # says that grouping them failed (a bug, or another instance writing the same rows).
+        log.warning("batched processing of inbox %d-%d failed; applying them one at a time", ids[0], ids[-1], exc_info=True)
         out, last = _run_chunk(desk, ids, parsed, False)
     if any(r.status != "failed" for r in out):
         desk.wake("outbox")  # after the commit: the mail it queued can be claimed now
@@ -125,7 +129,7 @@ def _run_optimistic(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage
                 rows = session.execute(_pending(ids)).all()
                 window = timedelta(seconds=desk.config.mail.autoreply_window) + timedelta(minutes=5)
                 for k, row in enumerate(rows):
-                    if out and time.monotonic() - started > COMMIT_BUDGET:
+                    if out and time.monotonic() - started > DECIDE_BUDGET:
                         break
                     if k % PREFETCH == 0:  # what the next few messages look up, in a few queries
                         batch.prefetch([parsed[r.id] for r in rows[k:k + PREFETCH]], desk.clock() - window)
@@ -136,7 +140,7 @@ def _run_optimistic(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage
                         break  # it starts the next chunk
                     batch.finished(row.id, _done(row, msg, outcome, now))
                     out.append(ProcessResult(row.id, outcome.status, outcome.text, outcome.ticket_id))
-            objects = [*session.identity_map.values(), *session.new]
+            new, changed = list(session.new), list(session.dirty)
             session.expunge_all()  # they keep their changes, to be written by the write session
     finally:
         session.close()
@@ -147,10 +151,10 @@ def _run_optimistic(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage
             log.debug("the data changed while inbox %d-%d were decided; deciding them again under the lock",
                       out[0].inbox_id, out[-1].inbox_id)
             return None
-        write.add_all(objects)
+        write.add_all(changed)
         batch.session = write
         with batch:
-            batch.flush()
+            batch.flush(new)
     desk.loads.committed(batch.load_changes)
     return out, out[-1].inbox_id
 

@@ -10,6 +10,7 @@ HTML autoescapes; StrictUndefined turns a misspelt variable into an error at ren
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.env.filters["paragraphs"] = _paragraphs
+        self._uses: dict[str, tuple[float, frozenset[str]]] = {}
 
     def names(self) -> set[str]:
         """Message kinds that can be rendered (``ack``, ``notification``...)."""
@@ -87,8 +89,12 @@ class Renderer:
         return f"{name}.html.j2"
 
     def uses(self, name: str, variable: str) -> bool:
-        names = self.variables(name)
-        return variable in names or "*" in names
+        """Whether the message kind ``name`` reads ``variable`` (re-checked every few seconds)."""
+        now = time.monotonic()
+        cached = self._uses.get(name)
+        if cached is None or now - cached[0] > 2.0:
+            cached = self._uses[name] = (now, self.variables(name))
+        return variable in cached[1] or "*" in cached[1]
 
     def render(self, name: str, **context) -> Rendered:
         tmpl = self.env.get_template(f"{name}.txt.j2")

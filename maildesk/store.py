@@ -231,7 +231,7 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
 
     ``own_checkpoints``: the daemon's processes never copy the WAL into the database as
     part of a commit (SQLite's automatic checkpoint, which would run while the writer lock
-    is held and make the intake wait); the processing worker calls :meth:`Store.checkpoint`
+    is held and make the intake wait); the delivery worker calls :meth:`Store.checkpoint`
     between its steps instead, which holds no lock."""
     kwargs: dict = {"echo": echo, "future": True}
     db_file = None

@@ -38,9 +38,7 @@ NICE = 10  # how much lower than the listener the children run
 def process_step(desk) -> int:
     from maildesk.pipeline import process_pending
 
-    done = len(process_pending(desk, desk.config.processing.batch_size))
-    desk.store.checkpoint()  # the daemon's commits leave the WAL to this worker (store.open_store)
-    return done
+    return len(process_pending(desk, desk.config.processing.batch_size))
 
 
 def deliver_step(desk, deliverer) -> int:
@@ -48,7 +46,9 @@ def deliver_step(desk, deliverer) -> int:
     from maildesk.outbox import drain
 
     sent = drain(desk.store, deliverer, desk.config.outbound, desk.clock, suppress_days=desk.config.mail.suppress_days).total
-    return sent + send_notices(desk, limit=25)  # the agents' notifications processing decided on, after what is due
+    done = sent + send_notices(desk, limit=25)  # the agents' notifications processing decided on, after what is due
+    desk.store.checkpoint()  # the daemon's commits leave the WAL to this worker (store.open_store)
+    return done
 
 
 STEPS = {"process": process_step, "deliver": deliver_step}
