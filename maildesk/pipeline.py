@@ -48,8 +48,9 @@ class ProcessResult:
     ticket_id: int | None = None
 
 
-def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None) -> list[ProcessResult]:
-    """Process up to ``limit`` pending inbox rows (oldest first); returns what happened to each."""
+def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, batched: bool = True) -> list[ProcessResult]:
+    """Process up to ``limit`` pending inbox rows (oldest first); returns what happened to each.
+    ``batched=False``: each message in a transaction of its own (the slow path, for comparison)."""
     cfg = desk.config
     with desk.store.read() as session:
         query = select(InboxMail.id, InboxMail.raw, InboxMail.mail_from, InboxMail.rcpt_to, InboxMail.source,
@@ -67,7 +68,7 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None) 
     results: list[ProcessResult] = []
     todo = sorted(parsed)
     while todo:  # short write transactions, so accepting new mail never waits long for the lock
-        chunk, last = _apply_chunk(desk, todo, parsed)
+        chunk, last = _apply_chunk(desk, todo, parsed, batched)
         results.extend(chunk)
         todo = [i for i in todo if i > last]
     for res in results:
