@@ -309,3 +309,26 @@ def test_directory_sync_follows_agents_toml(jdesk):
     with jdesk.store.transaction() as s:
         assert sync_agents(s, only_alice)["deactivated"] == 1
         assert not s.scalars(select(Agent).where(Agent.login == "bob")).one().active
+
+
+def test_check_sla_writes_only_for_tickets_with_something_due(jdesk, monkeypatch):
+    """A storm of fresh tickets costs the SLA job one read, not a write transaction each."""
+    deliver(jdesk, make_mail(subject="old one", sender="old@customer.test"))
+    jdesk.clock_.advance(hours=3, minutes=5)  # the first ticket is past 75 % of its 4 h
+    for i in range(30):
+        deliver(jdesk, make_mail(subject=f"fresh {i}", sender=f"f{i}@customer.test"))
+    writes = []
+    real = jdesk.store.transaction
+
+    def counting(*args, **kwargs):
+        writes.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jdesk.store, "transaction", counting)
+    from maildesk.jobs import check_sla
+
+    assert check_sla(jdesk, jdesk.clock()).startswith("1 warning")
+    assert len(writes) == 1  # the due ticket's own transaction
+    writes.clear()
+    assert check_sla(jdesk, jdesk.clock()).startswith("0 warning")  # warned already: nothing due, nothing written
+    assert writes == []

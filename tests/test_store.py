@@ -105,3 +105,51 @@ def test_threading_lookups_use_indexes(tmp_path):
             plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {q}"))
             assert "USING" in plan and not plan.startswith("SCAN"), (q, plan)
     store.dispose()
+
+
+def test_writer_lock_lets_the_intake_go_first(tmp_path):
+    """Background work in a long transaction sees the intake waiting and can give way; a
+    background writer arriving while the intake waits goes after it (real flocks, separate
+    stores, as separate processes have)."""
+    import threading
+    import time
+
+    url = f"sqlite:///{tmp_path}/lock.db"
+    background, intake, other = open_store(url), open_store(url), open_store(url)
+    background.upgrade()
+    order, saw_intake = [], threading.Event()
+    holding = threading.Event()
+
+    def long_background():
+        with background.transaction():
+            holding.set()
+            deadline = time.monotonic() + 10
+            while not background.priority_waiting() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if background.priority_waiting():
+                saw_intake.set()
+            time.sleep(0.2)  # time for the second background writer to queue up behind the intake
+            order.append("background")
+
+    def priority_write():
+        with intake.transaction(priority=True, changes_state=False):
+            order.append("intake")
+
+    def late_background():
+        with other.transaction():
+            order.append("other")
+
+    t1 = threading.Thread(target=long_background)
+    t1.start()
+    assert holding.wait(5)
+    assert not background.priority_waiting()
+    t2 = threading.Thread(target=priority_write)
+    t2.start()
+    assert saw_intake.wait(5), "the background transaction never saw the intake waiting"
+    t3 = threading.Thread(target=late_background)
+    t3.start()
+    for t in (t1, t2, t3):
+        t.join(10)
+    assert order == ["background", "intake", "other"]
+    for s in (background, intake, other):
+        s.dispose()
