@@ -140,8 +140,7 @@ class Daemon:
 
         def hangup() -> None:
             reload.wake()
-            if isinstance(processor, ProcessWorker):
-                processor.signal(signal.SIGHUP)
+            processor.wake()  # the processing worker re-reads config/ before each step
 
         loop.add_signal_handler(signal.SIGHUP, hangup)
         try:

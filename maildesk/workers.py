@@ -8,8 +8,8 @@ listener, so a burst of mail is accepted first and processed as fast as the rest
 machine allows; SQLite's write lock gives the listener's commits precedence too
 (:mod:`maildesk.store`). A child that dies is started again. A child exits when the daemon
 stops (it finishes the step in progress first) and dies with it (Linux: PR_SET_PDEATHSIG;
-elsewhere it notices its parent is gone within a second). SIGHUP is passed on, so the
-processing child re-reads config/ too.
+elsewhere it notices its parent is gone within a second). The processing child looks
+for edits of config/ before every step; SIGHUP to the daemon wakes it for one.
 
 ``[processing] processes = false`` runs the same steps as threads of the daemon instead.
 """
@@ -25,6 +25,7 @@ import os
 import select
 import signal
 import sys
+import time
 from collections.abc import Callable
 
 __all__ = ["STEPS", "ProcessWorker", "ThreadWorker"]
@@ -130,6 +131,7 @@ class ProcessWorker:
         self.stopping = False
         self.task: asyncio.Task | None = None
         self.restarts = 0
+        self._started = 0.0
 
     @staticmethod
     def shared_wakeups() -> dict[str, Wakeup]:
@@ -144,6 +146,7 @@ class ProcessWorker:
         self.proc = _SPAWN.Process(target=child_main, name=f"maildesk-{self.name}", daemon=True,
                                    args=(self.name, self.config_path, self.wakeups, self.interval, os.getpid()))
         self.proc.start()
+        self._started = time.monotonic()
         log.info("started the %s worker (pid %d)", self.name, self.proc.pid)
 
     def wake(self) -> None:
@@ -160,7 +163,7 @@ class ProcessWorker:
             proc = self.proc
             if proc is None or proc.is_alive() or self.stopping:
                 continue
-            self.restarts += 1
+            self.restarts = 1 if time.monotonic() - self._started > 60 else self.restarts + 1  # backoff for a crash loop only
             log.error("the %s worker (pid %s) exited with %s; starting it again", self.name, proc.pid, proc.exitcode)
             await asyncio.sleep(min(30, 2 ** min(self.restarts, 5) * 0.25))
             if not self.stopping:
@@ -197,7 +200,6 @@ class _Flags:
     """What the signal handlers ask for; they only set attributes (and wake the select)."""
 
     stop = False
-    reload = False
 
 
 def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval: float, parent: int) -> None:
@@ -211,7 +213,7 @@ def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval
     signal.set_wakeup_fd(self_w)  # a signal wakes the select below
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the daemon decides
     signal.signal(signal.SIGTERM, lambda *_: setattr(flags, "stop", True))
-    signal.signal(signal.SIGHUP, lambda *_: setattr(flags, "reload", True))
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the daemon re-reads config/; this child looks before each step
 
     from maildesk.config import load_config
     from maildesk.daemon import build_desk, make_deliverer_for
@@ -249,7 +251,6 @@ def _loop(name, desk, step, flags: _Flags, wake: Wakeup, self_r: int, interval: 
             log.error("the daemon is gone; the %s worker stops", name)
             return
         if name == "process":  # mail that arrived after an edit of config/ meets the edited rules
-            flags.reload = False
             try:
                 desk.policy.poll(quiet=True)
             except Exception:
