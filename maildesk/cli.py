@@ -8,12 +8,9 @@ MTA's pipe transport retries later.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
-
-from sqlalchemy import select
 
 from maildesk import __version__
 from maildesk.config import Config, find_config_path, load_config
@@ -116,6 +113,8 @@ def _emit(data, as_json: bool, human) -> None:
 
 
 def cmd_run(args, config: Config) -> int:
+    import asyncio
+
     from maildesk.daemon import Daemon
 
     asyncio.run(Daemon(config).run())
@@ -123,8 +122,7 @@ def cmd_run(args, config: Config) -> int:
 
 
 def cmd_ingest(args, config: Config) -> int:
-    from maildesk.ingest.intake import Intake, RawMail
-    from maildesk.store import store_for as build_store
+    from maildesk.ingest.pipe import sqlite_path, store_sqlite
 
     try:
         raw = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
@@ -138,10 +136,17 @@ def cmd_ingest(args, config: Config) -> int:
         print(f"maildesk: message of {len(raw)} bytes exceeds [smtp] max_message_size ({config.smtp.max_message_size})",
               file=sys.stderr)
         return 69  # EX_UNAVAILABLE: the MTA bounces it
-    try:
-        store = build_store(config)  # no Alembic check here: a pipe runs once per message, startup counts
-        rcpt = tuple(args.recipient) or (config.mail.primary,)
-        inbox_id = Intake(store).store_one(RawMail(raw, args.sender, rcpt, "pipe"))
+    rcpt = tuple(args.recipient) or (config.mail.primary,)
+    path = sqlite_path(config.database.url)
+    try:  # no Alembic check here: a pipe runs once per message, start-up counts
+        if path is not None and not args.process:
+            inbox_id = store_sqlite(path, raw, args.sender, rcpt, synchronous=config.database.sqlite_synchronous)
+        else:
+            from maildesk.ingest.intake import Intake, RawMail
+            from maildesk.store import store_for as build_store
+
+            store = build_store(config)
+            inbox_id = Intake(store).store_one(RawMail(raw, args.sender, rcpt, "pipe"))
     except StorageError as exc:
         print(f"maildesk: could not store the message, the MTA should retry: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
@@ -172,6 +177,8 @@ def cmd_db(args, config: Config) -> int:
 
 
 def cmd_inbox(args, config: Config) -> int:
+    from sqlalchemy import select
+
     from maildesk.daemon import build_desk, build_store
     from maildesk.models import InboxMail
     from maildesk.pipeline import process_pending, retry_inbox
@@ -210,6 +217,8 @@ def cmd_inbox(args, config: Config) -> int:
 
 
 def cmd_tickets(args, config: Config) -> int:
+    from sqlalchemy import select
+
     from maildesk.daemon import build_store
     from maildesk.models import Ticket
     from maildesk.views import find_ticket_by_ref, message_counts, table, ticket_detail, ticket_summary
@@ -263,6 +272,8 @@ def _format_ticket(t: dict) -> str:
 
 
 def cmd_outbox(args, config: Config) -> int:
+    from sqlalchemy import select
+
     from maildesk.daemon import build_store, utcnow
     from maildesk.deliver import make_deliverer
     from maildesk.models import Outbox

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -20,11 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from maildesk.errors import SchemaOutOfDate, StorageError
-
-try:
-    import fcntl
-except ImportError:  # not on POSIX: SQLite's own busy handler decides who writes next
-    fcntl = None
+from maildesk.writerlock import WriterLock, fcntl
 
 __all__ = ["Store", "WriterLock", "open_store", "store_for"]
 
@@ -33,57 +28,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _BUMP_STATE = text("INSERT INTO revisions (name, value) VALUES ('state', 1) "
                    "ON CONFLICT (name) DO UPDATE SET value = revisions.value + 1")
 _STATE = text("SELECT value FROM revisions WHERE name = 'state'")
-
-
-class WriterLock:
-    """SQLite's one writer, shared by every process of maildesk on one database file.
-
-    SQLite makes a second writer poll (sleeping up to 100 ms between tries) and does not
-    care who waited first. Every maildesk process takes an exclusive ``flock`` on
-    ``<database>.lock`` around its write transactions instead, so a waiting writer runs
-    the moment the lock is free. The listener's intake also holds ``<database>.gate``
-    while it waits or writes (``priority=True``); background work (processing, delivery)
-    passes the gate before it starts a transaction and, between messages, ends its
-    transaction early when :meth:`priority_waiting` says the intake is at the gate. So
-    a burst being accepted never waits for more than one message of processing.
-    """
-
-    def __init__(self, path: str):
-        self.path = path
-        self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        self._gate_fd = os.open(f"{path}.gate", os.O_RDWR | os.O_CREAT, 0o600)
-        self._gate_probe = os.open(f"{path}.gate", os.O_RDWR)  # a lock of its own: probing never touches ours
-
-    @contextmanager
-    def held(self, priority: bool = False) -> Iterator[None]:
-        if priority:
-            fcntl.flock(self._gate_fd, fcntl.LOCK_EX)
-        else:  # wait while the intake is at the gate; never stand in it while waiting for the lock
-            fcntl.flock(self._gate_fd, fcntl.LOCK_SH)
-            fcntl.flock(self._gate_fd, fcntl.LOCK_UN)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        finally:
-            if priority:
-                fcntl.flock(self._gate_fd, fcntl.LOCK_UN)
-
-    def priority_waiting(self) -> bool:
-        """True while the intake waits for (or holds) the write lock."""
-        try:
-            fcntl.flock(self._gate_probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(self._gate_probe, fcntl.LOCK_UN)
-        return False
-
-    def close(self) -> None:
-        for fd in (self._lock_fd, self._gate_fd, self._gate_probe):
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
 
 class FairLock:
