@@ -8,9 +8,11 @@ time. :class:`FastData` overrides exactly those two steps, with the same results
 * DATA is read in blocks of up to 64 KiB and searched for ``CRLF.CRLF``; what the client
   pipelined after the final dot goes back into the reader. Dots are unstuffed, and the
   answers to a message over the SIZE limit (552) or with a line over 1000 octets (500) are
-  the stock ones, sent once the whole message has been read.
+  the stock ones (whichever limit the stream broke first), sent once the whole message
+  has been read. Unlike stock aiosmtpd, every block received restarts the idle timeout, so
+  a slow client that keeps sending is not dropped in the middle of a message.
 * ``<local@domain>`` made of dot-atoms is taken as it is; anything else (quoted local
-  parts, source routes, address literals, ``<>``, non-ASCII) goes to aiosmtpd's parser.
+  parts, source routes, address literals, ``<>``, comments, encoded words, non-ASCII) goes to aiosmtpd's parser.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ async def read_data(reader: asyncio.StreamReader, limit: int | None, line_limit:
     """The message after ``354``, unstuffed, or the error reply when it broke a limit."""
     buf = bytearray()
     scanned = 0  # no terminator starts before this offset
-    too_much = False
+    too_much = too_long = False
     while True:
         if not too_much and buf[:3] == b".\r\n":  # an empty message
             end, rest = 0, buf[3:]
@@ -43,7 +45,11 @@ async def read_data(reader: asyncio.StreamReader, limit: int | None, line_limit:
             end, rest = found + 2, buf[found + 5:]
             break
         scanned = len(buf)
-        if limit and len(buf) > limit + 4:
+        if too_much:
+            del buf[:-4]
+            scanned = len(buf)
+        elif limit and len(buf) > limit + 4:
+            too_long = _too_long(buf, limit, line_limit)
             too_much = True  # keep reading to the end, keep nothing but a possible start of the terminator
             del buf[:-4]
             scanned = len(buf)
@@ -55,14 +61,20 @@ async def read_data(reader: asyncio.StreamReader, limit: int | None, line_limit:
         buf += block
     if rest:
         reader._buffer[:0] = rest  # pipelined commands after the dot: aiosmtpd reads them next
+    del buf[end:]
+    if too_long or (not too_much and _too_long(buf, limit, line_limit)):
+        return "500 Line too long (see RFC5321 4.5.3.1.6)"
     if too_much or (limit and end > limit):
         return "552 Error: Too much mail data"
-    del buf[end:]
-    if _longest_line(buf) + 2 > line_limit:
-        return "500 Line too long (see RFC5321 4.5.3.1.6)"
     if buf[:1] == b".":
         del buf[:1]
     return bytes(buf.replace(b"\r\n.", b"\r\n")) if b"\r\n." in buf else bytes(buf)
+
+
+def _too_long(data: bytearray, limit: int | None, line_limit: int) -> bool:
+    """Whether a line breaks ``line_limit`` before the message breaks ``limit`` (stock aiosmtpd
+    answers for whichever limit the stream broke first)."""
+    return _longest_line(data[:limit] if limit and len(data) > limit else data) + 2 > line_limit
 
 
 def _longest_line(data: bytearray) -> int:
@@ -81,7 +93,9 @@ class FastData:
     """Mixed into aiosmtpd's SMTP or LMTP class (before it)."""
 
     def _getaddr(self, arg: str):
-        plain = _PLAIN.fullmatch(arg) if arg and arg.isascii() else None
+        # comments, encoded words and anything not ASCII: the email package's full parser
+        simple = arg and arg.isascii() and "(" not in arg and "=?" not in arg
+        plain = _PLAIN.fullmatch(arg) if simple else None
         if plain is None:
             return super()._getaddr(arg)
         addr = plain.group(1)
