@@ -293,6 +293,12 @@ class DbMonitor:
     def counts(self) -> dict[str, int]:
         return dict(self.query("SELECT status, count(*) FROM inbox GROUP BY status"))
 
+    def unsent(self) -> int:
+        """Outgoing mail not yet handed to the smarthost: notices not yet rendered, outbox rows queued or sending."""
+        notices = self.query("SELECT count(*) FROM notices WHERE done_at IS NULL")[0][0]
+        outbox = self.query("SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")[0][0]
+        return notices + outbox
+
     def close(self) -> None:
         self.conn.close()
 

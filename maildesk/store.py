@@ -153,14 +153,25 @@ class Store:
             raise SchemaOutOfDate(f"the database {state}; run `maildesk db upgrade` first")
 
     def checkpoint(self) -> None:
-        """Copy what the WAL holds into the database file, without waiting for anyone
-        (SQLite, with ``own_checkpoints``); a no-op when it was done less than a second ago."""
+        """Copy what the WAL holds into the database file (SQLite, with ``own_checkpoints``);
+        a no-op when it was done less than a second ago.
+
+        The bulk of the copy holds no lock. Under a steady stream of commits that alone never
+        catches up (a commit lands while it copies), SQLite never starts the WAL over and it
+        grows by every page every commit writes; so once the WAL is over :data:`WAL_LIMIT`,
+        the rest is copied in the writer's turn, after which the next commit starts the WAL
+        from the beginning (and ``journal_size_limit`` gives the disk space back)."""
         if not self.is_sqlite or time.monotonic() - self._checkpointed < 1.0:
             return
         self._checkpointed = time.monotonic()
         with self.engine.connect() as conn:  # outside any transaction: the driver connection itself
+            raw = conn.connection.driver_connection
             try:
-                conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                _, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames > copied and frames * _page_size(raw) > WAL_LIMIT:
+                    with self.write_lock, (self.writer.held() if self.writer is not None else contextlib.nullcontext()):
+                        _, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    log.debug("WAL checkpoint in the writer's turn: %d of %d frames copied", copied, frames)
             except sqlite3.Error as exc:  # the next one will do; never worth failing a step for
                 log.debug("WAL checkpoint skipped: %s", exc)
 
@@ -168,6 +179,13 @@ class Store:
         self.engine.dispose()
         if self.writer is not None:
             self.writer.close()
+
+
+WAL_LIMIT = 64 * 2**20  # bytes of WAL after which a checkpoint waits for the writer's turn to finish
+
+
+def _page_size(raw) -> int:
+    return raw.execute("PRAGMA page_size").fetchone()[0]
 
 
 def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False, own_checkpoints: bool = False) -> Store:
@@ -204,6 +222,7 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
             cur.execute("PRAGMA busy_timeout=30000")
             if own_checkpoints:
                 cur.execute("PRAGMA wal_autocheckpoint=0")
+            cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")  # a WAL started over shrinks to this
             cur.close()
 
         @event.listens_for(engine, "begin")

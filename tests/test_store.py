@@ -153,3 +153,58 @@ def test_writer_lock_lets_the_intake_go_first(tmp_path):
     assert order == ["background", "intake", "other"]
     for s in (background, intake, other):
         s.dispose()
+
+
+def test_checkpoint_bounds_the_wal_under_steady_commits(tmp_path, monkeypatch):
+    """With the daemon's own checkpoints, a WAL over the limit is copied to the end in the
+    writer's turn (it waits for a writer that holds it), and the next commit starts the WAL
+    over, shrinking the file to ``journal_size_limit``."""
+    import sqlite3
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from maildesk import store as store_module
+
+    monkeypatch.setattr(store_module, "WAL_LIMIT", 64 * 1024)
+    url = f"sqlite:///{tmp_path}/wal.db"
+    ckpt, writer = open_store(url, own_checkpoints=True), open_store(url, own_checkpoints=True)
+    ckpt.upgrade()
+    wal = tmp_path / "wal.db-wal"
+    raw = make_mail(subject="fill the WAL", body="x" * 20_000).as_bytes()
+    for i in range(20):  # one commit each: far more WAL than the (patched) limit
+        with writer.transaction(changes_state=False) as s:
+            s.add(InboxMail(raw=raw + str(i).encode(), size=len(raw), sha256=f"{i:064d}", source="test",
+                            status="processed", received_at=datetime.now(UTC)))
+    assert wal.stat().st_size > 10 * 64 * 1024
+    # a reader's snapshot keeps the unlocked copy from reaching the end, as a steady stream of commits would
+    reader = sqlite3.connect(tmp_path / "wal.db", check_same_thread=False, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM inbox").fetchone()
+    with writer.transaction(changes_state=False) as s:
+        s.execute(text("UPDATE inbox SET status = 'failed' WHERE id = 2"))
+    holding, released = threading.Event(), threading.Event()
+
+    def hold_the_writer_turn():
+        with writer.transaction(changes_state=False):
+            holding.set()
+            time.sleep(0.3)
+            reader.execute("ROLLBACK")
+            released.set()
+
+    t = threading.Thread(target=hold_the_writer_turn)
+    t.start()
+    assert holding.wait(5)
+    ckpt.checkpoint()
+    assert released.is_set(), "the checkpoint over the limit did not wait for the writer's turn"
+    t.join(5)
+    busy, frames, copied = reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert (busy, frames) == (0, copied)
+    with writer.transaction(changes_state=False) as s:  # the next commit starts the WAL over
+        s.execute(text("UPDATE inbox SET status = 'processed' WHERE id = 1"))
+    assert wal.stat().st_size <= 64 * 1024
+    ckpt._checkpointed = 0.0
+    ckpt.checkpoint()  # under the limit now: no wait for anyone
+    reader.close()
+    for s in (ckpt, writer):
+        s.dispose()
