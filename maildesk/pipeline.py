@@ -130,8 +130,8 @@ def _run_optimistic(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage
                 rows = session.execute(_pending(ids)).all()
                 window = timedelta(seconds=desk.config.mail.autoreply_window) + timedelta(minutes=5)
                 for k, row in enumerate(rows):
-                    if out and time.monotonic() - started > DECIDE_BUDGET:
-                        break
+                    if out and (time.monotonic() - started > DECIDE_BUDGET or store.priority_waiting()):
+                        break  # a snapshot held long keeps the WAL from starting over (Store.checkpoint)
                     if k % PREFETCH == 0:  # what the next few messages look up, in a few queries
                         batch.prefetch([parsed[r.id] for r in rows[k:k + PREFETCH]], desk.clock() - window)
                     msg, now = parsed[row.id], desk.clock()

@@ -157,23 +157,36 @@ class Store:
         a no-op when it was done less than a second ago.
 
         The bulk of the copy holds no lock. Under a steady stream of commits that alone never
-        catches up (a commit lands while it copies), SQLite never starts the WAL over and it
-        grows by every page every commit writes; so once the WAL is over :data:`WAL_LIMIT`,
-        the rest is copied in the writer's turn, after which the next commit starts the WAL
-        from the beginning (and ``journal_size_limit`` gives the disk space back)."""
+        catches up (a commit lands while it copies, a reader is always on the WAL), SQLite
+        never starts the WAL over and it grows by every page every commit writes; so once
+        the WAL is over :data:`WAL_LIMIT` the rest is done in the writer's turn, after which
+        the next commit starts the WAL from the beginning (and ``journal_size_limit`` gives
+        the disk space back)."""
         if not self.is_sqlite or time.monotonic() - self._checkpointed < 1.0:
             return
         self._checkpointed = time.monotonic()
         with self.engine.connect() as conn:  # outside any transaction: the driver connection itself
             raw = conn.connection.driver_connection
             try:
-                _, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                if frames > copied and frames * _page_size(raw) > WAL_LIMIT:
-                    with self.write_lock, (self.writer.held() if self.writer is not None else contextlib.nullcontext()):
-                        _, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    log.debug("WAL checkpoint in the writer's turn: %d of %d frames copied", copied, frames)
+                frames = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+                if frames * _page_size(raw) > WAL_LIMIT:
+                    self._restart_wal(raw)
             except sqlite3.Error as exc:  # the next one will do; never worth failing a step for
                 log.debug("WAL checkpoint skipped: %s", exc)
+
+    def _restart_wal(self, raw) -> None:
+        """In the writer's turn, at the gate (so processing ends its read snapshots early, see
+        :meth:`priority_waiting`): copy the rest and wait a moment for the readers still on
+        the WAL, so that the next commit starts it over. Gives up after ``RESTART_WAIT_MS``."""
+        held = self.writer.held(priority=True) if self.writer is not None else contextlib.nullcontext()
+        with self.write_lock, held:
+            raw.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+            try:
+                busy, frames, copied = raw.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            finally:
+                raw.execute("PRAGMA busy_timeout=30000")
+        log.debug("WAL checkpoint in the writer's turn: %d of %d frames copied%s", copied, frames,
+                  ", readers still on it" if busy else "")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -182,6 +195,7 @@ class Store:
 
 
 WAL_LIMIT = 64 * 2**20  # bytes of WAL after which a checkpoint waits for the writer's turn to finish
+RESTART_WAIT_MS = 100  # how long that checkpoint waits for readers (others' writes wait as long)
 
 
 def _page_size(raw) -> int:
