@@ -40,6 +40,7 @@ from maildesk.models import (
     MessageRef,
     Notice,
     Outbox,
+    OutboxBody,
     Participant,
     Suppression,
     Ticket,
@@ -53,8 +54,8 @@ OPEN = ("new", "open", "pending")
 # Flush order: blobs before the ORM flush (attachments point at them), the rest after it
 # (they point at tickets).
 _BEFORE_ORM = (Blob.__table__,)
-_AFTER_ORM = (MessageRef.__table__, Participant.__table__, Event.__table__, Outbox.__table__, AutoReply.__table__,
-              Notice.__table__)
+_AFTER_ORM = (MessageRef.__table__, Participant.__table__, Event.__table__, Outbox.__table__, OutboxBody.__table__,
+              AutoReply.__table__, Notice.__table__)
 _CORE_NEW = (Contact, Ticket, TicketMessage, MessageAttachment)  # in foreign-key order
 _IDS = bindparam("ids", expanding=True)
 _PREFETCH = {

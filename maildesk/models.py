@@ -21,8 +21,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "MessageRef",
     "Notice",
     "Outbox",
+    "OutboxBody",
     "Participant",
     "Rating",
     "Revision",
@@ -272,7 +274,6 @@ class Outbox(Base):
     mail_from: Mapped[str] = mapped_column(String(320))  # envelope sender
     rcpt_to: Mapped[list] = mapped_column(JSON)
     message_id: Mapped[str] = mapped_column(String(998), index=True)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20), default="queued")  # queued sending sent failed bounced
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
@@ -280,6 +281,22 @@ class Outbox(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))  # host:pid of the worker holding the lease
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+
+
+class OutboxBody(Base):
+    """The bytes of an outgoing mail, apart from its outbox row: SQLite rewrites a whole
+    row on every update, and an outbox row changes status two or three times."""
+
+    __tablename__ = "outbox_bodies"
+
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+Outbox.raw = column_property(
+    select(OutboxBody.raw).where(OutboxBody.message_id == Outbox.message_id).correlate_except(OutboxBody).scalar_subquery(),
+    deferred=True,  # loaded when read: listing the outbox does not read every mail
+)
 
 
 class AutoReply(Base):

@@ -27,7 +27,7 @@ from maildesk.config import OutboundConfig
 from maildesk.deliver import Deliverer
 from maildesk.errors import PermanentDeliveryError, TemporaryDeliveryError
 from maildesk.logsetup import redact
-from maildesk.models import Event, MessageRef, Outbox
+from maildesk.models import Event, MessageRef, Outbox, OutboxBody
 from maildesk.store import Store
 
 __all__ = ["INSTANCE", "DrainResult", "backoff", "drain", "enqueue", "release_dead_claims", "retry"]
@@ -38,6 +38,7 @@ INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 
 
 _INSERT_OUTBOX = insert(Outbox.__table__)
+_INSERT_BODY = insert(OutboxBody.__table__)
 _INSERT_REF = insert(MessageRef.__table__)
 
 
@@ -56,16 +57,19 @@ def enqueue(session: Session, *, ticket_id: int | None, kind: str, raw: bytes, m
             mail_from: str, rcpt_to: list[str], now: datetime) -> None:
     """Store a rendered mail for delivery, in the caller's transaction, and remember its Message-ID."""
     row = {"ticket_id": ticket_id, "kind": kind, "created_at": now, "mail_from": mail_from, "rcpt_to": rcpt_to,
-           "message_id": message_id, "raw": raw, "status": "queued", "attempts": 0, "next_attempt_at": now}
+           "message_id": message_id, "status": "queued", "attempts": 0, "next_attempt_at": now}
+    body = {"message_id": message_id, "raw": raw}
     ref = {"message_id": message_id, "ticket_id": ticket_id, "direction": "out"}
     batch = active(session)
     if batch is not None:
         batch.add(Outbox.__table__, row)
+        batch.add(OutboxBody.__table__, body)
         if ticket_id is not None:
             batch.add(MessageRef.__table__, ref)
         batch.sent(message_id)
         return
     session.execute(_INSERT_OUTBOX, row)
+    session.execute(_INSERT_BODY, body)
     if ticket_id is not None:  # our Message-IDs are unique (make_msgid): a plain insert
         session.execute(_INSERT_REF, ref)
 
@@ -78,7 +82,8 @@ _DUE = (select(Outbox.id)
         .where(or_(Outbox.status == "queued", Outbox.status == "sending"), Outbox.next_attempt_at <= bindparam("now"),
                or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < bindparam("now")))
         .order_by(Outbox.next_attempt_at, Outbox.id).limit(bindparam("limit")))
-_CLAIMED = (select(Outbox.id, Outbox.ticket_id, Outbox.kind, Outbox.mail_from, Outbox.rcpt_to, Outbox.raw, Outbox.attempts)
+_CLAIMED = (select(Outbox.id, Outbox.ticket_id, Outbox.kind, Outbox.mail_from, Outbox.rcpt_to, OutboxBody.raw, Outbox.attempts)
+            .join(OutboxBody, OutboxBody.message_id == Outbox.message_id)
             .where(Outbox.id.in_(bindparam("ids", expanding=True))).order_by(Outbox.next_attempt_at, Outbox.id))
 
 

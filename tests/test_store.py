@@ -208,3 +208,33 @@ def test_checkpoint_bounds_the_wal_under_steady_commits(tmp_path, monkeypatch):
     reader.close()
     for s in (ckpt, writer):
         s.dispose()
+
+
+def test_outbox_bodies_migration_keeps_queued_mail(db_url):
+    """A database with mail queued before the outbox bodies had a table of their own keeps
+    every mail across the upgrade (and back across the downgrade)."""
+    from alembic import command
+
+    store = open_store(db_url)
+    cfg = store.alembic_config()
+    command.upgrade(cfg, "0003")
+    now = "2026-12-01 10:00:00"
+    with store.engine.begin() as conn:
+        for i, raw in enumerate((b"Subject: one\r\n\r\nfirst mail\r\n", b"Subject: two\r\n\r\nsecond mail\r\n")):
+            conn.execute(text("INSERT INTO outbox (kind, created_at, mail_from, rcpt_to, message_id, raw, status, attempts, "
+                              "next_attempt_at) VALUES ('ack', :now, 'support@example.test', '[\"jane@customer.test\"]', "
+                              ":mid, :raw, 'queued', 0, :now)"), {"now": now, "mid": f"<m{i}@example.test>", "raw": raw})
+    command.upgrade(cfg, "head")
+    from sqlalchemy.orm import Session
+
+    from maildesk.models import Outbox
+
+    with Session(store.engine) as s:
+        assert [(o.message_id, o.raw) for o in s.scalars(select(Outbox).order_by(Outbox.id))] == [
+            ("<m0@example.test>", b"Subject: one\r\n\r\nfirst mail\r\n"),
+            ("<m1@example.test>", b"Subject: two\r\n\r\nsecond mail\r\n")]
+    command.downgrade(cfg, "0003")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT raw FROM outbox ORDER BY id")).scalars().all() == [
+            b"Subject: one\r\n\r\nfirst mail\r\n", b"Subject: two\r\n\r\nsecond mail\r\n"]
+    store.dispose()
