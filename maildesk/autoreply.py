@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from maildesk.batch import active
+from maildesk.batch import active, known
 from maildesk.message import InboundMessage
 from maildesk.models import AutoReply, Suppression
 
@@ -71,13 +71,12 @@ def may_autoreply(session: Session, address: str, now: datetime, limit: int, win
     """None if an automatic mail to ``address`` is allowed now, else the reason it is not."""
     address = address.lower()
     since = now - timedelta(seconds=window_s)
-    batch = active(session)
-    hit, blocked = batch.known("suppressed", address) if batch is not None else (False, None)
+    hit, blocked = known(session, "suppressed", address)
     if not hit:
         blocked = session.execute(_SUPPRESSED, {"address": address}).first()
     if blocked is not None and blocked[0] > now:
         return f"address suppressed until {blocked[0]:%Y-%m-%d} ({blocked[1]})"
-    hit, times = batch.known("autoreplies", address) if batch is not None else (False, None)
+    hit, times = known(session, "autoreplies", address)
     if hit:
         sent = sum(1 for at in times or () if at > since)
     else:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, text, update
@@ -47,7 +47,7 @@ from maildesk.models import (
     TicketMessage,
 )
 
-__all__ = ["AgentLoads", "Batch", "Cut", "Isolate", "active", "isolate", "opened_here"]
+__all__ = ["AgentLoads", "Batch", "Cut", "Isolate", "active", "isolate", "known", "opened_here"]
 
 _KEY = "maildesk.batch"
 OPEN = ("new", "open", "pending")
@@ -114,6 +114,13 @@ def active(session: Session) -> Batch | None:
     return session.info.get(_KEY)
 
 
+def known(session: Session, kind: str, key) -> tuple[bool, object]:
+    """What the session's batch read ahead for ``key`` (:meth:`Batch.known`); (False, None)
+    outside a batch or for a key it did not read: ask the database."""
+    batch = active(session)
+    return batch.known(kind, key) if batch is not None else (False, None)
+
+
 def opened_here(session: Session, ticket: Ticket) -> bool:
     """True for a ticket opened by the batch and not written yet: it has no rows of its own
     in the database (messages, participants), so reading them can be skipped."""
@@ -158,6 +165,22 @@ class Batch:
     def __exit__(self, *exc) -> None:
         self.session.info.pop(_KEY, None)
         self.session.autoflush = self._autoflush
+
+    def detach(self, keep: Callable[[Any], bool] | None = None) -> None:
+        """End a batch decided in a read snapshot: what its session created or changed
+        (``keep`` filters the changed) leaves that session, still carrying its changes,
+        for :meth:`write_into` to write under the lock."""
+        session = self.session
+        self._detached = (list(session.new), [o for o in session.dirty if keep is None or keep(o)])
+        session.expunge_all()
+
+    def write_into(self, session: Session) -> None:
+        """Write what :meth:`detach` took, and everything collected, in ``session``'s transaction."""
+        new, changed = self._detached
+        session.add_all(changed)
+        self.session = session
+        with self:
+            self.flush(new)
 
     def suspended(self) -> _Suspended:
         """Run one message the ordinary way (autoflush, immediate writes) inside the batch's transaction."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from maildesk.batch import active
+from maildesk.batch import known
 from maildesk.message import InboundMessage
 from maildesk.models import MessageRef, Participant, Ticket
 from maildesk.subjects import find_refs
@@ -56,11 +56,9 @@ _REFS = select(MessageRef.message_id, MessageRef.ticket_id).where(MessageRef.mes
 
 def _tickets_of(session: Session, ids) -> dict[str, int]:
     """Message-ID -> ticket for those of ``ids`` that are stored (read ahead by the batch, if any)."""
-    batch = active(session)
-    if batch is not None:
-        known = [batch.known("ref", mid) for mid in ids]
-        if all(hit for hit, _ in known):
-            return {mid: row[0] for mid, (_, row) in zip(ids, known, strict=True) if row is not None}
+    found = [known(session, "ref", mid) for mid in ids]
+    if all(hit for hit, _ in found):
+        return {mid: row[0] for mid, (_, row) in zip(ids, found, strict=True) if row is not None}
     return dict(session.execute(_REFS, {"ids": list(ids)}).all())
 
 

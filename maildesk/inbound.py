@@ -17,7 +17,7 @@ from maildesk import slaclock
 from maildesk.agentmail import handle_agent_mail
 from maildesk.authz import identify
 from maildesk.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
-from maildesk.batch import active, isolate
+from maildesk.batch import active, isolate, known
 from maildesk.correlate import ThreadMatch, find_ticket, first_valid_token
 from maildesk.decisions import apply_decision, decide
 from maildesk.desk import Desk
@@ -88,8 +88,7 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
 
 def _lookup(session: Session, kind: str, query, mid: str):
     """A row by Message-ID: from what the batch read ahead, else from the database."""
-    batch = active(session)
-    hit, row = batch.known(kind, mid) if batch is not None else (False, None)
+    hit, row = known(session, kind, mid)
     if hit:
         return None if row is None else _Row(*row)
     return session.execute(query, {"mid": mid}).first()

@@ -79,8 +79,7 @@ def _send_batch(desk: Desk, limit: int) -> int:
             with batch:
                 for notice in notices:
                     _send(session, desk, notice)
-            new, changed = list(session.new), [o for o in session.dirty if not isinstance(o, Notice)]
-            session.expunge_all()
+            batch.detach(keep=lambda o: not isinstance(o, Notice))  # notices are marked done by _DONE below
     finally:
         session.close()
     now = desk.clock()
@@ -91,10 +90,7 @@ def _send_batch(desk: Desk, limit: int) -> int:
             taken = write.execute(_DONE.values(done_at=now), {"ids": [n.id for n in notices]}).rowcount
             if taken != len(notices):
                 raise _Taken
-            write.add_all(changed)
-            batch.session = write
-            with batch:
-                batch.flush(new)
+            batch.write_into(write)
     except _Taken:
         log.debug("notices %d-%d were mailed by another worker", notices[0].id, notices[-1].id)
         return 0

@@ -141,8 +141,7 @@ def _run_optimistic(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage
                         break  # it starts the next chunk
                     batch.finished(row.id, _done(row, msg, outcome, now))
                     out.append(ProcessResult(row.id, outcome.status, outcome.text, outcome.ticket_id))
-            new, changed = list(session.new), list(session.dirty)
-            session.expunge_all()  # they keep their changes, to be written by the write session
+            batch.detach()
     finally:
         session.close()
     if not out:
@@ -152,10 +151,7 @@ def _run_optimistic(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage
             log.debug("the data changed while inbox %d-%d were decided; deciding them again under the lock",
                       out[0].inbox_id, out[-1].inbox_id)
             return None
-        write.add_all(changed)
-        batch.session = write
-        with batch:
-            batch.flush(new)
+        batch.write_into(write)
     desk.loads.committed(batch.load_changes)
     return out, out[-1].inbox_id
 

@@ -67,12 +67,7 @@ class Scheduler:
         self.scheduler.start()
 
     async def _run(self, name: str) -> None:
-        try:
-            result = await asyncio.to_thread(run_job, self.desk, name)
-        except Exception:
-            log.exception("job %s failed; it runs again at its next turn", name)
-            return
-        _report(name, result)
+        await asyncio.to_thread(self._run_sync, name)
 
     def _run_sync(self, name: str) -> None:
         try:
@@ -80,7 +75,8 @@ class Scheduler:
         except Exception:
             log.exception("job %s failed; it runs again at its next turn", name)
             return
-        _report(name, result)
+        if not result.startswith("0 ") or ("," in result and any(c.isdigit() and c != "0" for c in result)):
+            log.info("job %s: %s", name, result)
 
     def jobs(self) -> list[tuple[str, datetime | None]]:
         return [(j.id, j.next_run_time) for j in self.scheduler.get_jobs()]
@@ -88,8 +84,3 @@ class Scheduler:
     def shutdown(self, wait: bool = False) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
-
-
-def _report(name: str, result: str) -> None:
-    if not result.startswith("0 ") or ("," in result and any(c.isdigit() and c != "0" for c in result)):
-        log.info("job %s: %s", name, result)

@@ -81,7 +81,7 @@ class Store:
         the listener's intake, whose writes go before background work's (WriterLock).
         ``changes_state=False``: the transaction only adds inbox rows or moves outbox rows
         along, nothing processing reads, so it leaves the ``state`` revision alone."""
-        with self.write_lock, (self.writer.held(priority) if self.writer is not None else contextlib.nullcontext()):
+        with self._writers_turn(priority):
             session = self.sessions()
             try:
                 with session.begin():
@@ -90,6 +90,12 @@ class Store:
                         session.execute(_BUMP_STATE)
             finally:
                 session.close()
+
+    @contextmanager
+    def _writers_turn(self, priority: bool) -> Iterator[None]:
+        """This process's turn (FairLock), then the database's (WriterLock, across processes)."""
+        with self.write_lock, (self.writer.held(priority) if self.writer is not None else contextlib.nullcontext()):
+            yield
 
     def state_revision(self, session: Session) -> int:
         """The ``state`` revision as ``session``'s transaction sees it (SQLite; 0 elsewhere)."""
@@ -178,8 +184,7 @@ class Store:
         """In the writer's turn, at the gate (so processing ends its read snapshots early, see
         :meth:`priority_waiting`): copy the rest and wait a moment for the readers still on
         the WAL, so that the next commit starts it over. Gives up after ``RESTART_WAIT_MS``."""
-        held = self.writer.held(priority=True) if self.writer is not None else contextlib.nullcontext()
-        with self.write_lock, held:
+        with self._writers_turn(priority=True):
             raw.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
             try:
                 busy, frames, copied = raw.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
@@ -208,7 +213,7 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
     ``own_checkpoints``: the daemon's processes never copy the WAL into the database as
     part of a commit (SQLite's automatic checkpoint, which would run while the writer lock
     is held and make the intake wait); the delivery worker calls :meth:`Store.checkpoint`
-    between its steps instead, which holds no lock."""
+    between its steps instead, which holds no lock for the bulk of the copy."""
     kwargs: dict = {"echo": echo, "future": True}
     db_file = None
     if url.startswith("sqlite"):

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from maildesk.batch import active
+from maildesk.batch import active, known
 from maildesk.message import InboundMessage
 from maildesk.models import Blob, Contact, Event, MessageAttachment, MessageRef, Participant, Ticket, TicketMessage
 from maildesk.slaclock import pause_for_status
@@ -79,8 +79,7 @@ def record(session: Session, ticket: Ticket | int | None, actor: str, kind: str,
 
 
 def find_contact(session: Session, address: str) -> Contact | None:
-    batch = active(session)
-    hit, contact = batch.known("contact", address.lower()) if batch is not None else (False, None)
+    hit, contact = known(session, "contact", address.lower())
     return contact if hit else session.scalars(_CONTACT, {"address": address.lower()}).first()
 
 
