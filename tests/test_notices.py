@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, text
 
 from maildesk.config import load_config
@@ -16,6 +17,15 @@ def _desk(tmp_path, clock, name: str, **config):
     desk.store.upgrade()
     sync_directory(desk)
     return desk
+
+
+@pytest.fixture
+def late(tmp_path, clock):
+    """A desk like the processing worker's: notifications are recorded as notices."""
+    desk = _desk(tmp_path, clock, "late")
+    desk.notices_later = True
+    yield desk
+    desk.store.dispose()
 
 
 def _notifications(desk) -> list[tuple]:
@@ -54,19 +64,14 @@ def test_later_notices_mail_what_immediate_notifications_mail(tmp_path, clock):
         later.store.dispose()
 
 
-def test_history_in_a_late_notice_stops_at_its_message(tmp_path, clock):
-    desk = _desk(tmp_path, clock, "history")
-    desk.notices_later = True
-    try:
-        _conversation(desk)
-        deliver(desk, make_mail(subject="Re: Invoice 12 is wrong", body="A third mail, after the second.",
-                                sender="ann@customer.test", in_reply_to="<ann-1@customer.test>"), rcpt=("billing@example.test",))
-        send_notices(desk)
-        replies = [body for _, _, event, body in _notifications(desk) if event == "customer_reply"]
-        second = next(b for b in replies if "Still waiting" in b.split("Earlier on this ticket")[0])
-        assert "A third mail" not in second  # rendered after the third arrived, about the second
-    finally:
-        desk.store.dispose()
+def test_history_in_a_late_notice_stops_at_its_message(late):
+    _conversation(late)
+    deliver(late, make_mail(subject="Re: Invoice 12 is wrong", body="A third mail, after the second.",
+                            sender="ann@customer.test", in_reply_to="<ann-1@customer.test>"), rcpt=("billing@example.test",))
+    send_notices(late)
+    replies = [body for _, _, event, body in _notifications(late) if event == "customer_reply"]
+    second = next(b for b in replies if "Still waiting" in b.split("Earlier on this ticket")[0])
+    assert "A third mail" not in second  # rendered after the third arrived, about the second
 
 
 def test_a_notice_that_cannot_be_rendered_is_dropped_with_an_event(tmp_path, clock):
@@ -88,13 +93,8 @@ def test_a_notice_that_cannot_be_rendered_is_dropped_with_an_event(tmp_path, clo
         desk.store.dispose()
 
 
-def test_outbox_flush_renders_pending_notices(tmp_path, clock):
-    desk = _desk(tmp_path, clock, "flush")
-    desk.notices_later = True
-    try:
-        _conversation(desk)
-        res = MaildeskProcess(desk.config.path).cli("outbox", "flush")
-        assert b"2 notification(s) rendered" in res.stdout
-        assert len(outbox_mails(desk, "notification")) == 2
-    finally:
-        desk.store.dispose()
+def test_outbox_flush_renders_pending_notices(late):
+    _conversation(late)
+    res = MaildeskProcess(late.config.path).cli("outbox", "flush")
+    assert b"2 notification(s) rendered" in res.stdout
+    assert len(outbox_mails(late, "notification")) == 2
