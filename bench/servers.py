@@ -184,7 +184,7 @@ max_message_size = {MAX_SIZE}
 addresses = ["support@example.test", "billing@example.test"]
 ticket_prefix = "MD"
 support_name = "Example Support"
-secret = "bench-secret-not-for-production"
+secret = "bench-secret-not-for-production-0123456789"
 
 [outbound]
 smarthost = "127.0.0.1:{smarthost_port}"

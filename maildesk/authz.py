@@ -1,11 +1,18 @@
 """Who sent this? (design section 5: a From header proves nothing)
 
-A mail counts as an agent's only when the From address is a configured agent AND
-either it came to that agent's own signed reply token, or an ``Authentication-Results``
-header added by a configured trusted server (its authserv-id) reports DKIM or SPF pass
-for the sender's domain. Otherwise the mail is a customer's; when it merely claims an
-agent's address, :attr:`Identity.claimed` says so and the caller records a security event.
-Authentication-Results headers are parsed with ``authres`` (RFC 8601).
+A mail counts as an agent's only when the From address is a configured agent AND either
+it came to that agent's own signed reply token, or the topmost ``Authentication-Results``
+header, added by a configured trusted server (its authserv-id), reports
+
+- ``dkim=pass`` with ``header.d`` equal to the agent address's domain (DMARC-style
+  alignment; ``header.i``, when present, inside that domain), for a domain listed in
+  ``[auth] dkim_domains`` (its server stops users from sending with each other's From:), or
+- ``spf=pass`` with ``smtp.mailfrom`` equal to the agent's own address.
+
+HELO results never count. Only the topmost header counts: the receiving MTA adds its own on
+top, and anything below it came from outside. Otherwise the mail is a customer's; when it
+merely claims an agent's address, :attr:`Identity.claimed` says so and the caller records a
+security event. Authentication-Results headers are parsed with ``authres`` (RFC 8601).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import authres
 from maildesk.message import InboundMessage
 from maildesk.tokens import ReplyToken
 
-__all__ = ["Identity", "authenticated_domains", "identify"]
+__all__ = ["Identity", "SenderCheck", "check_sender", "identify", "topmost_results"]
 
 
 @dataclass(frozen=True)
@@ -31,41 +38,100 @@ class Identity:
         return self.agent is not None
 
 
-def authenticated_domains(msg: InboundMessage, trusted: tuple[str, ...]) -> dict[str, str]:
-    """Domains with a DKIM or SPF pass in Authentication-Results from a trusted authserv-id."""
+@dataclass(frozen=True)
+class _Result:
+    method: str
+    result: str
+    props: dict[str, str]  # "header.d" -> "example.test", lower-cased
+
+
+def topmost_results(msg: InboundMessage, trusted: tuple[str, ...]) -> list[_Result] | None:
+    """The results of the topmost Authentication-Results header when a trusted server added
+    it; None when there is none, it does not parse, or its authserv-id is not trusted."""
+    values = msg.headers.get("authentication-results", ())
     wanted = {t.lower() for t in trusted}
-    passed: dict[str, str] = {}
-    if not wanted:
-        return passed
-    for value in msg.headers.get("authentication-results", ()):
-        try:
-            header = authres.AuthenticationResultsHeader.parse(f"Authentication-Results: {value}")
-        except Exception:  # a malformed header proves nothing
-            continue
-        if (header.authserv_id or "").lower() not in wanted:
-            continue
-        for result in header.results:
-            if result.method not in ("dkim", "spf") or result.result != "pass":
-                continue
-            for prop in result.properties:
-                key = f"{prop.type}.{prop.name}".lower()
-                value_ = (prop.value or "").lower()
-                if key in ("header.d", "header.i", "smtp.mailfrom", "smtp.helo", "header.from"):
-                    domain = value_.rsplit("@", 1)[-1]
-                    if domain:
-                        passed.setdefault(domain, result.method)
-    return passed
+    if not values or not wanted:
+        return None
+    try:
+        header = authres.AuthenticationResultsHeader.parse(f"Authentication-Results: {values[0]}")
+    except Exception:  # a malformed header proves nothing
+        return None
+    if (header.authserv_id or "").lower() not in wanted:
+        return None
+    out = []
+    for result in header.results:
+        props = {f"{p.type}.{p.name}".lower(): (p.value or "").lower().strip() for p in result.properties}
+        out.append(_Result((result.method or "").lower(), (result.result or "").lower(), props))
+    return out
 
 
-def identify(msg: InboundMessage, token: ReplyToken | None, directory, trusted: tuple[str, ...]) -> Identity:
+def _domain(value: str) -> str:
+    return value.rsplit("@", 1)[-1].strip(". ")
+
+
+def _dkim_aligned(result: _Result, domain: str) -> bool:
+    """A DKIM pass whose signing domain is exactly ``domain`` (and whose identity, if given, is inside it)."""
+    if result.method != "dkim" or result.result != "pass" or not domain:
+        return False
+    if result.props.get("header.d") != domain:
+        return False
+    identity = result.props.get("header.i")
+    if identity:
+        i_domain = _domain(identity)
+        return i_domain == domain or i_domain.endswith("." + domain)
+    return True
+
+
+def _agent_method(results: list[_Result], address: str, dkim_domains: set[str]) -> str:
+    domain = _domain(address)
+    for result in results:
+        if domain in dkim_domains and _dkim_aligned(result, domain):
+            return "dkim"
+        if result.method == "spf" and result.result == "pass" and result.props.get("smtp.mailfrom") == address:
+            return "spf"
+    return ""
+
+
+def identify(msg: InboundMessage, token: ReplyToken | None, directory, trusted: tuple[str, ...],
+             dkim_domains: tuple[str, ...] = ()) -> Identity:
     sender = (msg.from_addr or "").lower()
     claimed = directory.agent_by_address(sender) if directory is not None and sender else None
     if claimed is None:
         return Identity(None, None, "")
     if token is not None and token.agent and token.agent == claimed.login:
         return Identity(claimed, claimed, "token")
-    domain = sender.rsplit("@", 1)[-1]
-    method = authenticated_domains(msg, trusted).get(domain)
+    results = topmost_results(msg, trusted)
+    method = _agent_method(results, sender, {d.lower() for d in dkim_domains}) if results else ""
     if method:
         return Identity(claimed, claimed, method)
     return Identity(None, claimed, "")
+
+
+@dataclass(frozen=True)
+class SenderCheck:
+    """What the trusted topmost Authentication-Results says of the From domain."""
+
+    authenticated: bool  # dmarc=pass, or DKIM/SPF pass aligned with the From domain
+    failed: str | None  # why the sender looks forged (dmarc=fail, spf=fail without a DKIM pass)
+
+
+def check_sender(msg: InboundMessage, trusted: tuple[str, ...]) -> SenderCheck:
+    results = topmost_results(msg, trusted)
+    if not results:
+        return SenderCheck(False, None)
+    domain = _domain((msg.from_addr or "").lower())
+
+    def about_from(r: _Result) -> bool:  # a result naming another domain says nothing of this sender
+        named = r.props.get("header.from")
+        return not named or named == domain
+
+    dmarc = [r.result for r in results if r.method == "dmarc" and about_from(r)]
+    dkim_pass = any(_dkim_aligned(r, domain) for r in results)
+    spf = [r for r in results if r.method == "spf"]
+    spf_pass = any(r.result == "pass" and _domain(r.props.get("smtp.mailfrom", "")) == domain for r in spf)
+    failed = None
+    if "fail" in dmarc:
+        failed = f"dmarc=fail for {domain}"
+    elif any(r.result == "fail" for r in spf) and not any(r.method == "dkim" and r.result == "pass" for r in results):
+        failed = f"spf=fail and no DKIM pass for {domain}"
+    return SenderCheck("pass" in dmarc or dkim_pass or spf_pass, failed)

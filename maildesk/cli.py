@@ -1,6 +1,7 @@
 """The ``maildesk`` command.
 
-Exit codes: 0 ok; 1 an error the operator must fix (printed to stderr); 2 usage;
+Exit codes: 0 ok; 1 an error the operator must fix (printed to stderr); 2 usage; 78 (EX_CONFIG) a
+configuration error;
 75 (EX_TEMPFAIL) from ``maildesk ingest`` when the message could not be stored, so an
 MTA's pipe transport retries later.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from maildesk.logsetup import configure
 __all__ = ["main"]
 
 EX_TEMPFAIL = 75
+EX_CONFIG = 78
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # the database, its WAL, var/secret, sent mail and logs hold mail: owner only
     args = _parser().parse_args(argv)
     try:
         config = load_config(find_config_path(args.config))
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args, config)
     except ConfigError as exc:
         print(f"maildesk: config error: {exc}", file=sys.stderr)
-        return 1
+        return EX_CONFIG
     except StorageError as exc:
         print(f"maildesk: {exc}", file=sys.stderr)
         return EX_TEMPFAIL if args.command == "ingest" else 1

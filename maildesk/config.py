@@ -9,6 +9,7 @@ Paths are relative to the config file's directory.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -141,6 +142,16 @@ class AuthConfig:
     # authserv-ids of your own MTAs whose Authentication-Results headers are believed:
     # a DKIM or SPF pass there lets an agent's mail run commands without the reply token.
     trusted_authserv_ids: tuple[str, ...] = ()
+    # Domains whose mail server stops its users from sending with each other's From: only
+    # for these does an aligned DKIM pass (header.d = the agent's domain) authenticate an agent.
+    dkim_domains: tuple[str, ...] = ()
+    # Upstream spam filters whose verdict headers are believed ("spamassassin", "rspamd"):
+    # mail they mark as spam gets no automatic reply. Only list filters your MTA runs, since
+    # a sender can write these headers too (a false "Yes" only costs them the acknowledgement).
+    spam_headers: tuple[str, ...] = ()
+    # Acknowledge only senders that the trusted Authentication-Results authenticates
+    # (dmarc=pass, or a DKIM/SPF pass aligned with the From domain).
+    ack_only_authenticated: bool = False
 
 
 @dataclass(frozen=True)
@@ -369,10 +380,32 @@ def _check(cfg: Config, ctx: _Ctx) -> None:
         if box.after == "move" and not box.move_to:
             raise ctx.error(f"imap.{i}", "move_to", f"mailbox {box.name!r}: after = \"move\" needs move_to")
         _check_imap(box, i, ctx)
-    cfg.mail.secret.reveal()  # fail at start, not at the first outgoing mail
+    for name in cfg.auth.spam_headers:
+        if name not in SPAM_FILTERS:
+            raise ctx.error("auth", "spam_headers", f"unknown spam filter {name!r}; expected some of {', '.join(SPAM_FILTERS)}")
+    _check_secret(cfg.mail.secret.reveal(), ctx)  # fail at start, not at the first outgoing mail
     url = cfg.database.url
     if not url.startswith(("sqlite:", "postgresql")):
         raise ctx.error("database", "url", f"expected sqlite:///path or postgresql+psycopg://..., got {url!r}")
+
+
+SPAM_FILTERS = ("spamassassin", "rspamd")
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 90.0
+_SECRET_HINT = ('generate one with: python3 -c "import secrets; print(secrets.token_urlsafe(32))", or use '
+                'secret = { file = "var/secret", generate = true }')
+
+
+def _check_secret(value: str, ctx: _Ctx) -> None:
+    """The secret signs reply, survey and bounce addresses and names our loop header: anyone
+    can test guesses offline against mail we sent, so a short or repetitive one is refused."""
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ctx.error("mail", "secret", f"too short ({len(value)} characters, at least {MIN_SECRET_LENGTH} needed); {_SECRET_HINT}")
+    counts = [value.count(c) for c in set(value)]
+    bits = -sum(n * math.log2(n / len(value)) for n in counts)  # empirical entropy of the whole string
+    if bits < MIN_SECRET_BITS:
+        raise ctx.error("mail", "secret", f"too predictable (about {bits:.0f} bits in its characters, at least "
+                        f"{MIN_SECRET_BITS:.0f} needed); {_SECRET_HINT}")
 
 
 def _check_imap(box: ImapConfig, i: int, ctx: _Ctx) -> None:

@@ -7,6 +7,11 @@
 
 A token that does not verify is never trusted: it is reported in ``security`` and the
 lookup carries on with the next steps.
+
+Finding the ticket is not trusting the sender. :attr:`ThreadMatch.verified` says whether the
+mail proves its place on the ticket: it came to a valid signed reply address, or it
+references one of our own Message-IDs (128 random bits) that we sent to its From address.
+A header reference to anyone else's mail and a subject reference prove nothing.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ from sqlalchemy.orm import Session
 
 from maildesk.batch import known
 from maildesk.message import InboundMessage
-from maildesk.models import MessageRef, Participant, Ticket
+from maildesk.models import MessageRef, Outbox, Participant, Ticket
 from maildesk.subjects import find_refs
 from maildesk.tickets import resolve_merged
-from maildesk.tokens import ReplyToken, find_token, verify_token
+from maildesk.tokens import ReplyToken, find_token, is_bounce_token, verify_token
 
-__all__ = ["ThreadMatch", "find_ticket", "first_valid_token", "token_addresses"]
+__all__ = ["ThreadMatch", "find_ticket", "first_valid_token", "is_participant", "reply_tokens", "token_addresses"]
 
 
 @dataclass
@@ -32,6 +37,7 @@ class ThreadMatch:
     via: str  # token | header | subject | new
     token: ReplyToken | None = None
     security: list[str] = field(default_factory=list)
+    verified: bool = False  # a token, or our Message-ID sent to this sender: see the module docstring
 
 
 def token_addresses(msg: InboundMessage) -> tuple[str, ...]:
@@ -43,12 +49,33 @@ def token_addresses(msg: InboundMessage) -> tuple[str, ...]:
     return (*msg.recipients, *extra)
 
 
+def reply_tokens(msg: InboundMessage, support: tuple[str, ...]) -> list[str]:
+    """The ``+token`` parts of the recipients, once each; bounce addresses are not reply tokens."""
+    return [t for t in dict.fromkeys(find_token(token_addresses(msg), support)) if not is_bounce_token(t)]
+
+
 def first_valid_token(msg: InboundMessage, *, secret: str, support: tuple[str, ...]) -> ReplyToken | None:
-    for raw_token in dict.fromkeys(find_token(token_addresses(msg), support)):
+    for raw_token in reply_tokens(msg, support):
         tok = verify_token(secret, raw_token)
         if tok is not None:
             return tok
     return None
+
+
+_SENT_TO = select(Outbox.rcpt_to).where(Outbox.message_id.in_(bindparam("ids", expanding=True)))
+_PARTICIPANT = select(Participant.id).where(Participant.ticket_id == bindparam("ticket"), Participant.address == bindparam("address"))
+
+
+def _proves(session: Session, msg: InboundMessage) -> bool:
+    """Does the mail reference one of our Message-IDs that we sent to its From address?"""
+    sender = (msg.from_addr or "").lower()
+    if not sender or not msg.thread_ids:
+        return False
+    return any(sender in {a.lower() for a in rcpt} for rcpt in session.scalars(_SENT_TO, {"ids": list(msg.thread_ids)}))
+
+
+def is_participant(session: Session, ticket_id: int, address: str) -> bool:
+    return bool(address) and session.execute(_PARTICIPANT, {"ticket": ticket_id, "address": address.lower()}).first() is not None
 
 
 _REFS = select(MessageRef.message_id, MessageRef.ticket_id).where(MessageRef.message_id.in_(bindparam("ids", expanding=True)))
@@ -67,14 +94,14 @@ def find_ticket(session: Session, msg: InboundMessage, *, secret: str, support: 
     """``sender_is_agent``: an authenticated agent takes part in every ticket, so a subject
     reference from them is accepted without the participant check."""
     security: list[str] = []
-    for raw_token in dict.fromkeys(find_token(token_addresses(msg), support)):
+    for raw_token in reply_tokens(msg, support):
         tok = verify_token(secret, raw_token)
         if tok is None:
             security.append(f"reply token {raw_token[:60]!r} does not verify (forged or altered); ignored")
             continue
         ticket = resolve_merged(session, session.get(Ticket, tok.ticket))
         if ticket is not None:
-            return ThreadMatch(ticket, "token", tok, security)
+            return ThreadMatch(ticket, "token", tok, security, verified=True)
         security.append(f"reply token names ticket {tok.ticket}, which does not exist")
 
     ids = msg.thread_ids
@@ -84,7 +111,7 @@ def find_ticket(session: Session, msg: InboundMessage, *, secret: str, support: 
             if mid in refs:
                 ticket = resolve_merged(session, session.get(Ticket, refs[mid]))
                 if ticket is not None:
-                    return ThreadMatch(ticket, "header", None, security)
+                    return ThreadMatch(ticket, "header", None, security, verified=_proves(session, msg))
 
     sender = msg.from_addr.lower()
     numbers = find_refs(msg.subject, prefix)

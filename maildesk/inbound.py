@@ -8,17 +8,19 @@ mail, a duplicate, a bounce or a suppressed auto-reply are outcomes, not excepti
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk import slaclock
 from maildesk.agentmail import handle_agent_mail
 from maildesk.authz import identify
-from maildesk.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
+from maildesk.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppression_reason
+from maildesk.backscatter import backscatter_reason
 from maildesk.batch import active, isolate, known
-from maildesk.correlate import ThreadMatch, find_ticket, first_valid_token
+from maildesk.bounces import handle_bounce, is_bounce_candidate
+from maildesk.correlate import ThreadMatch, find_ticket, first_valid_token, is_participant
 from maildesk.decisions import apply_decision, decide
 from maildesk.desk import Desk
 from maildesk.ingest.smtp import is_support_address
@@ -31,7 +33,7 @@ from maildesk.outcome import Outcome
 from maildesk.quotes import new_text
 from maildesk.subjects import find_refs, format_ref
 from maildesk.survey import digit_rating, record_rating
-from maildesk.tickets import add_message, add_participants, contact_for, open_ticket, record, set_status
+from maildesk.tickets import add_message, add_participants, contact_for, open_ticket, participants, record, set_status
 
 __all__ = ["Outcome", "handle"]
 
@@ -54,20 +56,20 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
         if seen is not None:
             return Outcome("duplicate", f"Message-ID already stored on {_ref(desk, seen.ticket_id)}; not stored again",
                            seen.ticket_id)
-    if msg.delivery_report is not None:
-        isolate(session, "delivery report")
-        return _bounce(session, desk, msg, now)
+    if is_bounce_candidate(msg):
+        isolate(session, "delivery report or null-sender mail")
+        return handle_bounce(session, desk, msg, now)
     who = identify(msg, first_valid_token(msg, secret=desk.secret, support=mail.addresses), desk.directory,
-                   desk.config.auth.trusted_authserv_ids)
+                   desk.config.auth.trusted_authserv_ids, desk.config.auth.dkim_domains)
     if who.claimed is not None:
         isolate(session, "mail from an agent's address")
     match = find_ticket(session, msg, secret=desk.secret, support=mail.addresses, prefix=mail.ticket_prefix,
                         sender_is_agent=who.is_agent)
     if batch is not None:
         batch.guard_ticket(match.ticket)
-        if match.ticket is not None and (match.ticket.status in ("resolved", "closed")
+        if match.ticket is not None and (match.ticket.status in ("resolved", "closed") or not match.verified
                                          or (match.token is not None and match.token.kind == "s")):
-            isolate(session, "may be a survey answer or a follow-up")
+            isolate(session, "may be a survey answer, a follow-up or an unverified reply")
     rated = _survey_answer(session, desk, row, msg, match, who, now)
     if rated is not None:
         return rated
@@ -76,10 +78,14 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
                               "token, no trusted DKIM/SPF pass): treated as a customer mail, no command was run")
     if who.is_agent and match.ticket is not None:
         outcome = handle_agent_mail(session, desk, row, msg, match.ticket, who.agent, who.how, now)
-    elif match.ticket is not None and match.ticket.status != "closed":
-        outcome = _reply(session, desk, row, msg, match, now)
-    else:
+    elif match.ticket is None or match.ticket.status == "closed":
         outcome = _new(session, desk, row, msg, match, now)
+    elif match.verified:
+        outcome = _reply(session, desk, row, msg, match, now)
+    elif is_participant(session, match.ticket.id, msg.from_addr):
+        outcome = _unverified(session, desk, row, msg, match, now)
+    else:  # a stranger naming someone else's mail: their own ticket, linked, and the other one untouched
+        outcome = _new(session, desk, row, msg, match, now, referenced=True)
     for reason in match.security:
         record(session, outcome.ticket_id, "system", "security", now, reason=reason, inbox=row.id,
                sender=msg.from_addr)
@@ -110,7 +116,7 @@ def _survey_answer(session: Session, desk: Desk, row: InboxMail, msg: InboundMes
     if match.token is not None and match.token.kind == "s":
         score, comment = match.token.score, new_text(msg.text)
         via = "survey link"
-    elif ticket.status in ("resolved", "closed") and (found := digit_rating(msg.text)) is not None:
+    elif match.verified and ticket.status in ("resolved", "closed") and (found := digit_rating(msg.text)) is not None:
         (score, comment), via = found, "digit reply"
     else:
         return None
@@ -138,30 +144,6 @@ def _own_mail(session: Session, desk: Desk, msg: InboundMessage) -> Outcome | No
                    row.ticket_id if row is not None else None)
 
 
-def _bounce(session: Session, desk: Desk, msg: InboundMessage, now: datetime) -> Outcome:
-    report = msg.delivery_report
-    assert report is not None
-    out = None
-    if report.original_message_id:
-        out = session.scalars(select(Outbox).where(Outbox.message_id == report.original_message_id)).first()
-    if out is None or out.ticket_id is None:
-        return Outcome("processed", f"delivery report ({report.action or 'unknown'} {report.status}) for a mail "
-                       "that is not ours; kept in the inbox, no ticket opened")
-    ticket = session.get(Ticket, out.ticket_id)
-    if report.permanent:
-        session.execute(update(Outbox).where(Outbox.id == out.id).values(status="bounced", last_error=report.diagnostic[:1000]))
-        until = now + timedelta(days=desk.config.mail.suppress_days)
-        for rcpt in report.recipients or tuple(out.rcpt_to):
-            suppress(session, rcpt, until, f"bounce {report.status}: {report.diagnostic[:200]}")
-    text = (f"Delivery status notification for our {out.kind} mail {out.message_id}: {report.action} "
-            f"{report.status} to {', '.join(report.recipients) or ', '.join(out.rcpt_to)}\n{report.diagnostic}").strip()
-    add_message(session, ticket, msg, inbox_id=None, kind="system", via="bounce", now=now, direction="int", text=text)
-    record(session, ticket, "system", "bounce", now, outbox=out.id, status=report.status, action=report.action,
-           recipients=list(report.recipients), diagnostic=report.diagnostic[:500])
-    return Outcome("processed", f"delivery report {report.status} attached to {_ref(desk, ticket.id)}; "
-                   f"outbox {out.id} marked {'bounced' if report.permanent else 'unchanged'}", ticket.id)
-
-
 def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
     ticket = match.ticket
     assert ticket is not None
@@ -183,10 +165,40 @@ def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, ma
     return Outcome("processed", f"reply on {_ref(desk, ticket.id)} (threaded by {match.via})", ticket.id)
 
 
-def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
+_UNVERIFIED_WHY = {"header": "it references a Message-ID that maildesk did not send to its sender",
+                   "subject": "only the ticket reference in its subject matched, and a From: line proves nothing"}
+
+
+def _unverified(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
+    """A participant's address on mail that proves nothing: kept for the agents, marked; it adds
+    nobody, rates nothing and is relayed to no one. It does reopen a pending or resolved
+    ticket, so that a customer writing back is never left waiting (a forger gains nothing
+    from that but the agents' attention)."""
+    ticket = match.ticket
+    assert ticket is not None
+    stored = add_message(session, ticket, msg, inbox_id=row.id, kind="unverified", via=match.via, now=now,
+                         max_attachment_size=desk.config.mail.max_attachment_size)
+    on_ticket, ours = participants(session, ticket.id), _is_ours(desk)
+    addresses = (msg.from_addr, *(a for _, a in msg.to), *(a for _, a in msg.cc))
+    new = [a for a in dict.fromkeys(a.lower() for a in addresses if a) if a not in on_ticket and not ours(a)]
+    why = _UNVERIFIED_WHY.get(match.via, "it proves no place on this ticket")
+    record(session, ticket, "system", "unverified_mail", now, inbox=row.id, via=match.via, why=why, sender=msg.from_addr,
+           new_addresses=new[:50], message_id=msg.message_id)
+    if ticket.status in ("pending", "resolved"):
+        set_status(session, ticket, "open", "customer", now, reason="unverified mail from a participant")
+        slaclock.customer_replied(desk.sla, ticket, now)
+    notify_agents(session, desk, ticket, "customer_reply", now, message=stored, extra={"unverified": why, "new_addresses": new[:20]})
+    return Outcome("processed", f"unverified mail kept on {_ref(desk, ticket.id)} (threaded by {match.via}: {why}); "
+                   "nobody added, nothing changed", ticket.id)
+
+
+def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime,
+         referenced: bool = False) -> Outcome:
+    """A new ticket; linked to ``match.ticket`` when that is closed (a follow-up) or when the mail
+    names it without proof (``referenced``: a stranger's mail never enters someone else's ticket)."""
     sender = msg.from_addr or msg.mail_from.lower() or "unknown@invalid"
     requester, known = contact_for(session, sender, msg.from_name, now)
-    parent = match.ticket  # a reply to a closed ticket opens a follow-up linked to it
+    parent = match.ticket
     if parent is not None and (batch := active(session)) is not None:
         batch.touch(parent)
     support = next((a for a in (*msg.rcpt_to, *msg.recipients) if _is_ours(desk)(a)), None)
@@ -195,13 +207,18 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
         support = f"{local.split('+', 1)[0]}@{domain}"
     ticket = open_ticket(session, msg, requester, now, parent_id=parent.id if parent else None, support_address=support,
                          team=next((b.team for b in desk.config.imap if b.team and (b.queue or b.name) == msg.queue), None))
-    stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer", via="new" if parent is None else "follow-up",
+    stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer",
+                         via="new" if parent is None or referenced else "follow-up",
                          now=now, max_attachment_size=desk.config.mail.max_attachment_size)
     add_participants(session, ticket, [sender], "requester", _is_ours(desk))
     add_participants(session, ticket, [*(a for _, a in msg.cc), *(a for _, a in msg.to)], "cc", _is_ours(desk))
-    record(session, ticket, "customer", "created", now, inbox=row.id, source=msg.source,
-           follow_up_of=parent.id if parent else None, message_id=msg.message_id)
-    if parent is not None:
+    link = {"references": parent.id} if referenced and parent else {"follow_up_of": parent.id if parent else None}
+    record(session, ticket, "customer", "created", now, inbox=row.id, source=msg.source, message_id=msg.message_id, **link)
+    if parent is not None and referenced:
+        match.security.append(f"mail from a non-participant named {_ref(desk, parent.id)} ({_UNVERIFIED_WHY.get(match.via, '')}); "
+                              f"not attached there, opened {_ref(desk, ticket.id)} for it instead")
+        record(session, parent, "system", "security", now, reason=match.security[-1], inbox=row.id, sender=msg.from_addr)
+    elif parent is not None:
         record(session, parent, "customer", "follow_up", now, follow_up=ticket.id)
     decision = decide(session, desk, msg, now, is_reply=False, known_contact=known)
     if decision is not None:  # a rule's assignee hears of the ticket by the new_ticket notification below
@@ -220,7 +237,9 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
     if not ticket.spam:
         notify_agents(session, desk, ticket, "new_ticket", now, message=stored)
         _notify_extra(session, desk, ticket, decision, now, stored)
-    text = f"new ticket {_ref(desk, ticket.id)}" + (f" (follow-up of closed {_ref(desk, parent.id)})" if parent else "")
+    text = f"new ticket {_ref(desk, ticket.id)}" + (
+        "" if parent is None else f" (names {_ref(desk, parent.id)} without proof)" if referenced
+        else f" (follow-up of closed {_ref(desk, parent.id)})")
     routed = ""
     if decision is not None and decision.matched:
         routed = f"; rules {', '.join(decision.matched)}: priority {ticket.priority}, team {ticket.team or '-'}, " \
@@ -251,7 +270,7 @@ def _notify_extra(session: Session, desk: Desk, ticket: Ticket, decision, now: d
 
 def _acknowledge(session: Session, desk: Desk, ticket: Ticket, msg: InboundMessage, now: datetime,
                  template: str = "ack", extra: dict | None = None) -> str:
-    reason = suppression_reason(msg, desk.config.mail.addresses, desk.loop_id)
+    reason = suppression_reason(msg, desk.config.mail.addresses, desk.loop_id) or backscatter_reason(msg, desk.config.auth)
     address = ticket.requester.address
     if reason is None:
         reason = may_autoreply(session, address, now, desk.config.mail.autoreply_limit, desk.config.mail.autoreply_window)

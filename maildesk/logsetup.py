@@ -1,4 +1,5 @@
-"""Logging: one line per event, context ids from contextvars, addresses redacted at INFO.
+"""Logging: one line per event, context ids from contextvars, addresses redacted at INFO
+(in every line, by the handler's formatter, not only where :func:`redact` is called).
 
 :func:`redact` turns ``jane.doe@example.com`` into ``j***@example.com`` unless the
 logger runs at DEBUG or redaction is switched off (``[log] redact_addresses = false``).
@@ -16,7 +17,7 @@ __all__ = ["bind", "configure", "redact", "redact_text"]
 
 _context: contextvars.ContextVar[dict] = contextvars.ContextVar("maildesk_log_context", default=MappingProxyType({}))
 _redacting = True
-_ADDR = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*)")
+_ADDR = re.compile(r"([\w.%+\-])[\w.%+\-]*@([\w\-]+(?:\.[\w\-]+)*)")
 
 
 def redact(address: str | None) -> str:
@@ -43,6 +44,14 @@ class bind:
         _context.reset(self.token)
 
 
+class _RedactingFormatter(logging.Formatter):
+    """Every line, whatever put an address into it (an outcome naming a ``#cc`` argument, a
+    library's message), has its addresses redacted while redaction is on."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = _context.get()
@@ -55,7 +64,7 @@ def configure(level: str = "INFO", redact_addresses: bool = True, stream=None) -
     _redacting = redact_addresses and level.upper() != "DEBUG"
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(_ContextFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s:%(ctx)s %(message)s"))
+    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s:%(ctx)s %(message)s"))
     root = logging.getLogger("maildesk")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -20,9 +20,11 @@ import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
-from email.utils import encode_rfc2231, format_datetime, formataddr, make_msgid
+from email.utils import encode_rfc2231, format_datetime, formataddr
 
-__all__ = ["Body", "Outgoing", "build_body", "compose", "continue_thread_index", "one_line"]
+from maildesk.tokens import new_key
+
+__all__ = ["Body", "Outgoing", "build_body", "compose", "continue_thread_index", "message_id_domain", "new_message_id", "one_line"]
 
 _CTRL = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+.^_`|~-]")
@@ -58,6 +60,17 @@ def _header(name: str, value: str, limit: int = 900) -> str:
     if text.isascii():
         return _fold(name, text)
     return f"{name}: " + Header(text, "utf-8", header_name=name).encode(linesep="\r\n")
+
+
+def message_id_domain(from_addr: str) -> str:
+    return one_line(from_addr.rpartition("@")[2], 255).replace(" ", "") or "localhost"
+
+
+def new_message_id(domain: str, key: str | None = None) -> str:
+    """``<key@domain>``: 128 bits from :mod:`secrets` (:func:`maildesk.tokens.new_key`), so that
+    nobody can predict our next Message-ID from the ones they received (Python's ``random``,
+    which ``email.utils.make_msgid`` uses, can be predicted from its output)."""
+    return f"<{key or new_key()}@{domain}>"
 
 
 @dataclass(frozen=True)
@@ -141,15 +154,15 @@ class Outgoing:
     attachments: tuple = ()  # objects with filename, content_type, data
     thread_index: str | None = None
     thread_topic: str | None = None
+    message_id: str | None = None  # from new_message_id(); a new one when None
 
 
 def compose(out: Outgoing, now: datetime | None = None, body: Body | None = None) -> tuple[bytes, str]:
     """The mail on the wire (CRLF line ends, ready for SMTP) and its Message-ID. ``body``,
     from :func:`build_body`, is used instead of building one from ``out``'s text, HTML and files."""
     now = now or datetime.now(UTC)
-    domain = out.from_addr.rpartition("@")[2] or "localhost"
     body = body or build_body(out.text, out.html, out.attachments)
-    message_id = make_msgid(idstring="md", domain=one_line(domain, 255).replace(" ", "") or "localhost")
+    message_id = out.message_id or new_message_id(message_id_domain(out.from_addr))
     lines = [_fold("From", _address(out.from_name, out.from_addr)),
              _fold("To", ", ".join(_address(n, a) for n, a in out.to))]
     if out.cc:

@@ -1,7 +1,8 @@
 """Render, compose and queue one outgoing mail about a ticket, in the caller's transaction.
 
 Every mail maildesk sends goes through :func:`queue_mail`: it gets our Message-ID
-(recorded for threading), the signed ``Reply-To``, the loop header, the RFC 3834
+(128 random bits, recorded for threading), its own signed envelope sender (VERP: bounces
+prove which mail they are about), the signed ``Reply-To``, the loop header, the RFC 3834
 headers when it is automatic, and threading headers that continue the customer's
 conversation (``In-Reply-To``, ``References``, Outlook's ``Thread-Index``).
 """
@@ -16,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from maildesk.autoreply import AUTO_HEADERS, LOOP_HEADER
 from maildesk.batch import opened_here
-from maildesk.mailbuild import Body, Outgoing, build_body, compose, continue_thread_index
+from maildesk.mailbuild import Body, Outgoing, build_body, compose, continue_thread_index, message_id_domain, new_message_id
 from maildesk.models import Ticket, TicketMessage
 from maildesk.outbox import enqueue
 from maildesk.render import Rendered, Renderer
 from maildesk.subjects import base_subject, format_ref
-from maildesk.tokens import ReplyToken, make_address
+from maildesk.tokens import ReplyToken, bounce_address, make_address, new_key
 
 __all__ = ["Letter", "MailContext", "Queued", "last_customer_message", "prepare", "queue_mail", "thread_refs", "ticket_context"]
 
@@ -107,6 +108,7 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
     if refs is None:
         refs = thread_refs(session, ticket, answering)
     new_index = continue_thread_index(ticket.thread_index, now) if ticket.thread_index else None
+    key = new_key()  # the Message-ID's random part, also named by this mail's own bounce address
     out = Outgoing(
         from_addr=support,
         from_name=from_name or ctx.support_name,
@@ -123,13 +125,14 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
         attachments=attachments,
         thread_index=new_index,
         thread_topic=ticket.thread_topic or (base_subject(ticket.subject, ctx.prefix) if new_index else None),
+        message_id=new_message_id(message_id_domain(support), key),
     )
     raw, message_id = compose(out, now, letter.body)
     if new_index:
         ticket.thread_index = new_index
     rcpt = [a for _, a in to] + [a for _, a in (cc or [])]
     enqueue(session, ticket_id=ticket.id, kind=kind, raw=raw, message_id=message_id,
-                  mail_from=support, rcpt_to=rcpt, now=now)
+            mail_from=bounce_address(ctx.secret, support, key), rcpt_to=rcpt, now=now)
     message = None
     if record:
         message = TicketMessage(ticket_id=ticket.id, direction=direction, kind=record_kind or kind, from_addr=support,

@@ -70,7 +70,7 @@ def enqueue(session: Session, *, ticket_id: int | None, kind: str, raw: bytes, m
         return
     session.execute(_INSERT_OUTBOX, row)
     session.execute(_INSERT_BODY, body)
-    if ticket_id is not None:  # our Message-IDs are unique (make_msgid): a plain insert
+    if ticket_id is not None:  # our Message-IDs are unique (128 random bits): a plain insert
         session.execute(_INSERT_REF, ref)
 
 

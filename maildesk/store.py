@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -207,6 +208,17 @@ def _page_size(raw) -> int:
     return raw.execute("PRAGMA page_size").fetchone()[0]
 
 
+def _private(db_file: str) -> None:
+    """A database (and its WAL and shared memory) made by an older version, or copied in with
+    a looser mode, is made readable by its owner only: it holds every mail."""
+    for name in (db_file, f"{db_file}-wal", f"{db_file}-shm"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except OSError:  # missing, or not ours to change: the umask covers what we create
+            pass
+
+
 def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False, own_checkpoints: bool = False) -> Store:
     """Create the engine; SQLite gets WAL, foreign keys, a busy timeout and the chosen fsync level.
 
@@ -219,8 +231,9 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             db_file = path
+            _private(path)
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)

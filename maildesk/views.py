@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from maildesk.models import Event, InboxMail, Outbox, Rating, Ticket, TicketMessage
+from maildesk.models import Event, InboxMail, Outbox, Participant, Rating, Ticket, TicketMessage
 from maildesk.subjects import find_refs, format_ref
 
 __all__ = ["find_ticket_by_ref", "inbox_view", "outbox_view", "table", "ticket_detail", "ticket_summary"]
@@ -76,6 +76,7 @@ def ticket_detail(session: Session, ticket: Ticket, prefix: str) -> dict:
         "subject": m.subject,
         "message_id": m.message_id,
         "thread_via": m.thread_via,
+        "verified": m.kind != "unverified",
         "created_at": _iso(m.created_at),
         "text": m.text,
         "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size, "sha256": a.sha256}
@@ -83,6 +84,8 @@ def ticket_detail(session: Session, ticket: Ticket, prefix: str) -> dict:
     } for m in messages]
     rating = session.scalars(select(Rating).where(Rating.ticket_id == ticket.id)).first()
     out["rating"] = {"score": rating.score, "comment": rating.comment, "at": _iso(rating.at)} if rating else None
+    out["participants"] = [{"address": a, "role": r} for a, r in session.execute(
+        select(Participant.address, Participant.role).where(Participant.ticket_id == ticket.id).order_by(Participant.id))]
     out["events"] = [{"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "detail": e.detail} for e in events]
     return out
 

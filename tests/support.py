@@ -141,7 +141,7 @@ max_message_size = 2000000
 addresses = {json.dumps(list(addresses))}
 ticket_prefix = "MD"
 support_name = "Example Support"
-secret = "test-secret-not-for-production"
+secret = "test-secret-not-for-production-0123456789"
 {mail_lines}
 
 [outbound]

@@ -82,7 +82,7 @@ def test_config_error_is_one_clear_line(tmp_path):
     cfg.write_text(cfg.read_text().replace("port = ", "port = \"x\"\n#"))
     res = subprocess.run([sys.executable, "-m", "maildesk", "--config", str(cfg), "tickets", "list"],
                          capture_output=True, cwd=ROOT, text=True)
-    assert res.returncode == 1
+    assert res.returncode == 78  # EX_CONFIG
     assert f"{cfg}:" in res.stderr and "[smtp] port: expected an integer" in res.stderr
 
 

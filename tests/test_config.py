@@ -18,7 +18,7 @@ url = "sqlite:///var/maildesk.db"
 
 [mail]
 addresses = ["support@example.test"]
-secret = "s3cret"
+secret = "s3cret-0123456789-abcdefghijklmnop-XYZ"
 
 [outbound]
 maildir = "var/sent"
@@ -72,7 +72,7 @@ def test_bad_values_name_file_key_and_expectation(tmp_path, patch, key, expected
 
 def test_missing_required_values(tmp_path):
     with pytest.raises(ConfigError, match=r"\[mail\] secret: required key is missing"):
-        load_config(write(tmp_path, BASE.replace('secret = "s3cret"\n', "")))
+        load_config(write(tmp_path, BASE.replace('secret = "s3cret-0123456789-abcdefghijklmnop-XYZ"\n', "")))
     with pytest.raises(ConfigError, match=r"\[mail\]: this section is required"):
         load_config(write(tmp_path, BASE.split("[mail]")[0]))
     with pytest.raises(ConfigError, match=r"smarthost = "):
@@ -92,27 +92,40 @@ def test_invalid_toml_reports_line(tmp_path):
 
 
 def test_secret_from_env_file_and_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("MD_TEST_SECRET", "from-env")
-    cfg = load_config(write(tmp_path, BASE.replace('"s3cret"', '{ env = "MD_TEST_SECRET" }')))
-    assert cfg.mail.secret.reveal() == "from-env"
-    assert "from-env" not in repr(cfg)
-    (tmp_path / "key").write_text("from-file\n")
-    cfg = load_config(write(tmp_path, BASE.replace('"s3cret"', '{ file = "key" }')))
-    assert cfg.mail.secret.reveal() == "from-file"
-    cfg = load_config(write(tmp_path, BASE.replace('"s3cret"', '{ command = "echo from-command" }')))
-    assert cfg.mail.secret.reveal() == "from-command"
+    monkeypatch.setenv("MD_TEST_SECRET", "from-env-0123456789-abcdefghijklmnop")
+    cfg = load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', '{ env = "MD_TEST_SECRET" }')))
+    assert cfg.mail.secret.reveal() == "from-env-0123456789-abcdefghijklmnop"
+    assert "from-env-0123456789-abcdefghijklmnop" not in repr(cfg)
+    (tmp_path / "key").write_text("from-file-0123456789-abcdefghijklmnop\n")
+    cfg = load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', '{ file = "key" }')))
+    assert cfg.mail.secret.reveal() == "from-file-0123456789-abcdefghijklmnop"
+    cfg = load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', '{ command = "echo from-command-0123456789-abcdefghijklmnop" }')))
+    assert cfg.mail.secret.reveal() == "from-command-0123456789-abcdefghijklmnop"
+
+
+@pytest.mark.parametrize("weak", ["a", "test-secret-not-for-production", "a" * 40, "ab" * 20, "password" * 4])
+def test_weak_secret_is_refused_with_a_way_to_make_one(tmp_path, weak):
+    with pytest.raises(ConfigError, match=r"\[mail\] secret.*(too short|too predictable).*secrets.token_urlsafe"):
+        load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', f'"{weak}"')))
+
+
+def test_generated_and_random_secrets_pass(tmp_path):
+    import secrets
+
+    for value in (secrets.token_urlsafe(32), secrets.token_hex(16), secrets.token_hex(32)):
+        assert load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', f'"{value}"'))).mail.secret.reveal() == value
 
 
 def test_missing_secret_sources_fail_at_load(tmp_path, monkeypatch):
     monkeypatch.delenv("MD_NOPE", raising=False)
     with pytest.raises(ConfigError, match="MD_NOPE is not set"):
-        load_config(write(tmp_path, BASE.replace('"s3cret"', '{ env = "MD_NOPE" }')))
+        load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', '{ env = "MD_NOPE" }')))
     with pytest.raises(ConfigError, match="cannot read secret file"):
-        load_config(write(tmp_path, BASE.replace('"s3cret"', '{ file = "missing" }')))
+        load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', '{ file = "missing" }')))
     with pytest.raises(ConfigError, match="failed \\(exit 3\\)"):
-        load_config(write(tmp_path, BASE.replace('"s3cret"', '{ command = "sh -c \'exit 3\'" }')))
+        load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', '{ command = "sh -c \'exit 3\'" }')))
     with pytest.raises(ConfigError, match="exactly one of env, file or command"):
-        load_config(write(tmp_path, BASE.replace('"s3cret"', '{ env = "A", file = "b" }')))
+        load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', '{ env = "A", file = "b" }')))
 
 
 def test_command_secret_is_cached_and_refreshed(tmp_path):

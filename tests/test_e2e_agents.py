@@ -153,7 +153,7 @@ def test_forged_agent_from_runs_nothing_and_leaks_nothing(desk_daemon, sink):
 
 def test_trusted_dkim_pass_authenticates_an_agent_without_token(daemon_factory, sink):
     d = daemon_factory(smarthost=f"127.0.0.1:{sink.port}", files={"agents.toml": AGENTS},
-                       extra='[auth]\ntrusted_authserv_ids = ["mx.example.test"]\n')
+                       extra='[auth]\ntrusted_authserv_ids = ["mx.example.test"]\ndkim_domains = ["example.test"]\n')
     send(d.port, make_mail(subject="DKIM"))
     notification_for(sink, "alice")
     good = make_mail(subject="Re: [MD-1] DKIM", body="#priority urgent", sender="alice@example.test",

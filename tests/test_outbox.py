@@ -10,6 +10,7 @@ from maildesk.config import OutboundConfig
 from maildesk.deliver import MaildirDeliverer, SmtpDeliverer
 from maildesk.models import Event, Outbox, Suppression
 from maildesk.outbox import backoff, drain, retry
+from maildesk.tokens import verify_bounce
 from tests.support import deliver, free_port, make_mail
 
 CFG = OutboundConfig(smarthost="127.0.0.1:1", retry_base=30, retry_max=3600, max_attempts=4)
@@ -30,7 +31,11 @@ def test_delivered_to_sink_once(desk, sink):
     assert drain(desk.store, smtp, CFG, desk.clock).sent == 1
     assert drain(desk.store, smtp, CFG, desk.clock).total == 0
     assert len(sink.messages) == 1 and _row(desk).status == "sent"
-    assert sink.messages[0].mail_from == "support@example.test"
+    # VERP: each mail has its own signed envelope sender naming its Message-ID's random part
+    envelope = sink.messages[0].mail_from
+    key = sink.parsed()[0]["Message-ID"].strip("<>").split("@")[0]
+    assert envelope.startswith(f"support+b{key}-") and envelope.endswith("@example.test")
+    assert verify_bounce(desk.secret, envelope.split("+", 1)[1].split("@")[0]) == key
 
 
 def test_temporary_failures_retry_with_backoff_then_give_up(desk, clock):

@@ -5,9 +5,19 @@ from __future__ import annotations
 import pytest
 
 from maildesk.subjects import base_subject, find_refs, reply_subject
-from maildesk.tokens import ReplyToken, find_token, make_address, make_token, verify_token
+from maildesk.tokens import (
+    ReplyToken,
+    bounce_address,
+    find_token,
+    is_bounce_token,
+    make_address,
+    make_token,
+    new_key,
+    verify_bounce,
+    verify_token,
+)
 
-S = "secret-1"
+S = "secret-1-0123456789-abcdefghijklmnop"
 
 
 @pytest.mark.parametrize("tok", [ReplyToken("t", 1), ReplyToken("t", 1042, "bob"), ReplyToken("s", 7, None, 4),
@@ -26,6 +36,29 @@ def test_tampering_is_detected():
     survey = make_token(S, ReplyToken("s", 7, None, 4))
     assert verify_token(S, survey.replace("-4-", "-5-")) is None
     assert verify_token(S, "t1-aaaaaaaaaaaaaaaa") is None and verify_token(S, "garbage") is None
+    assert verify_token(S, "t1-" + "a" * 26) is None
+
+
+def test_reply_token_carries_128_bits_of_mac():
+    assert len(make_token(S, ReplyToken("t", 5)).rsplit("-", 1)[1]) == 26  # base32: 5 bits a character
+
+
+def test_bounce_address_round_trip_and_tampering():
+    key = new_key()
+    address = bounce_address(S, "support+x@example.test", key)
+    local = address.split("@")[0]
+    assert address.startswith(f"support+b{key}-") and len(local) <= 64
+    token = local.split("+", 1)[1]
+    assert is_bounce_token(token) and verify_bounce(S, token) == key and verify_bounce(S, token.upper()) == key
+    assert verify_bounce("another", token) is None
+    other = new_key()
+    assert verify_bounce(S, token.replace(key, other)) is None
+    assert verify_token(S, token) is None  # never a reply token
+
+
+def test_keys_are_random_and_long():
+    keys = {new_key() for _ in range(1000)}
+    assert len(keys) == 1000 and all(len(k) == 26 and k.isalnum() and k.islower() for k in keys)
 
 
 def test_address_and_finding_tokens():

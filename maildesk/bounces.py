@@ -1,0 +1,106 @@
+"""Bounces prove themselves (design section 4).
+
+Every outgoing mail has its own envelope sender, ``support+b<key>-<mac>@domain``, where
+``key`` is the random part of that mail's Message-ID (:func:`maildesk.tokens.bounce_address`).
+A delivery report (RFC 3464) or a plain bounce changes something (marks the outbox row
+bounced, notes the ticket, suppresses the address) only when it came to such an address
+with a valid MAC AND names a recipient that row was sent to. Anything else, and any other
+null-sender mail, is kept in the inbox as unverified and changes nothing: it opens no
+ticket and notifies nobody, so a forged report can neither silence a customer nor write
+into their ticket.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from maildesk.autoreply import suppress
+from maildesk.correlate import token_addresses
+from maildesk.desk import Desk
+from maildesk.message import InboundMessage
+from maildesk.models import Outbox, Ticket
+from maildesk.outcome import Outcome
+from maildesk.subjects import format_ref
+from maildesk.tickets import add_message, record
+from maildesk.tokens import find_token, is_bounce_token, verify_bounce
+
+__all__ = ["handle_bounce", "is_bounce_candidate", "is_null_sender"]
+
+_DELAY = re.compile(r"\b(delayed|deferred|will (be )?retr(y|ied)|still trying|not yet been delivered|warning:)", re.I)
+
+
+def is_null_sender(msg: InboundMessage) -> bool:
+    """MAIL FROM:<> over SMTP/LMTP; for IMAP and the pipe, ``Return-Path: <>`` written by the delivering MTA."""
+    if msg.source in ("smtp", "lmtp"):
+        return msg.mail_from == ""
+    return msg.header("return-path").replace(" ", "") == "<>"
+
+
+def is_bounce_candidate(msg: InboundMessage) -> bool:
+    """A delivery report, null-sender mail, or mail from a mailer daemon: handled here, never as a customer's."""
+    local = (msg.from_addr or "").split("@", 1)[0]
+    return msg.delivery_report is not None or is_null_sender(msg) or local.startswith(("mailer-daemon", "mail-daemon"))
+
+
+def _sent_mail(session: Session, desk: Desk, msg: InboundMessage) -> tuple[Outbox | None, str]:
+    """The outbox row a valid bounce address among the recipients names, or why there is none."""
+    tokens = [t for t in dict.fromkeys(find_token(token_addresses(msg), desk.config.mail.addresses)) if is_bounce_token(t)]
+    if not tokens:
+        return None, "not sent to one of our bounce addresses"
+    domains = {a.rpartition("@")[2] for a in desk.config.mail.addresses}
+    for token in tokens:
+        key = verify_bounce(desk.secret, token)
+        if key is None:
+            continue
+        ids = [f"<{key}@{d}>" for d in domains | {d.lower() for d in domains}]
+        row = session.scalars(select(Outbox).where(Outbox.message_id.in_(ids))).first()
+        if row is not None:
+            return row, ""
+        return None, "its bounce address names no mail we sent"
+    return None, "its bounce address does not verify (forged or altered)"
+
+
+def _named(msg: InboundMessage, row: Outbox) -> list[str]:
+    """The recipients of ``row`` that the report names (Final-Recipient, X-Failed-Recipients, or the text)."""
+    sent_to = [a.lower() for a in row.rcpt_to]
+    report = msg.delivery_report
+    if report is not None and report.recipients:
+        named = {r.lower() for r in report.recipients}
+        return [a for a in sent_to if a in named]
+    text = f"{msg.text}\n{' '.join(msg.headers.get('x-failed-recipients', ()))}".lower()
+    return [a for a in sent_to if a in text]
+
+
+def handle_bounce(session: Session, desk: Desk, msg: InboundMessage, now: datetime) -> Outcome:
+    report = msg.delivery_report
+    what = f"delivery report ({report.action or 'unknown'} {report.status})" if report is not None else "null-sender mail"
+    row, why = _sent_mail(session, desk, msg)
+    named = _named(msg, row) if row is not None else []
+    if row is None or not named:
+        why = why or "it names none of the recipients that mail was sent to"
+        return Outcome("processed", f"unverified {what}: {why}; kept in the inbox, changes nothing, no ticket opened")
+    if report is not None:
+        permanent, status, action, diagnostic = report.permanent, report.status, report.action, report.diagnostic
+    else:  # a plain bounce: permanent unless it reads like a delay warning
+        permanent = not _DELAY.search(msg.subject + "\n" + msg.text[:4000])
+        status, action, diagnostic = ("5.0.0", "failed", msg.text[:500]) if permanent else ("4.0.0", "delayed", msg.text[:500])
+    if permanent:
+        session.execute(update(Outbox).where(Outbox.id == row.id).values(status="bounced", last_error=diagnostic[:1000]))
+        until = now + timedelta(days=desk.config.mail.suppress_days)
+        for rcpt in named:
+            suppress(session, rcpt, until, f"bounce {status}: {diagnostic[:200]}")
+    marked = f"outbox {row.id} marked {'bounced' if permanent else 'unchanged'}"
+    ticket = session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
+    if ticket is None:
+        return Outcome("processed", f"verified {what} for outgoing mail {row.id}; {marked}")
+    text = (f"Delivery status notification for our {row.kind} mail {row.message_id}: {action} {status} to "
+            f"{', '.join(named)}\n{diagnostic}").strip()
+    add_message(session, ticket, msg, inbox_id=None, kind="system", via="bounce", now=now, direction="int", text=text)
+    record(session, ticket, "system", "bounce", now, outbox=row.id, status=status, action=action, recipients=named,
+           diagnostic=diagnostic[:500])
+    ref = format_ref(desk.config.mail.ticket_prefix, ticket.id)
+    return Outcome("processed", f"verified {what} {status} attached to {ref}; {marked}", ticket.id)
