@@ -55,23 +55,17 @@ def test_spam_and_dmarc_failures_get_no_acknowledgement(desk_factory, sink):
         assert reasons, f"{t['ref']}: no autoreply_suppressed event with the reason"
 
 
-def test_spam_headers_of_an_unconfigured_filter_are_ignored(desk_factory, sink):
-    """Default ``spam_headers = []``: anyone can write X-Spam-Flag, so it costs no acknowledgement."""
-    mails = [_spam(i, {"X-Spam-Flag": "YES"}) for i in range(3)]
-    d = desk_factory(agents=False)
-    _send(d, mails)
-    settle(d, len(mails))
-    assert _acks(d) == sorted(s for s, _ in mails)
-
-
-def test_ack_only_authenticated_acknowledges_only_proved_senders(desk_factory, sink):
+def test_ack_only_authenticated_and_spam_headers_of_an_unlisted_filter(desk_factory, sink):
     """``ack_only_authenticated = true``: an acknowledgement only when the topmost trusted
-    Authentication-Results authenticates the From domain (dmarc=pass or an aligned pass)."""
+    Authentication-Results authenticates the From domain (dmarc=pass or an aligned pass).
+    ``spam_headers`` left at its default ``[]``: anyone can write X-Spam-Flag, so it costs
+    the authenticated senders no acknowledgement."""
     unproved = _spam(0, {})
     below = _spam(1, {"Authentication-Results": "mx.example.test; dmarc=pass header.from=forged1.test"})  # written by the sender
-    proved = _spam(2, {}, ar="mx.example.test; dkim=pass header.d=forged2.test; dmarc=pass header.from=forged2.test")
-    d = desk_factory(agents=False, auth={**TRUSTED, "ack_only_authenticated": True})
-    _send(d, [unproved, below, proved])
-    settle(d, 3)
-    assert _acks(d) == [proved[0]]
-    assert len(d.json("tickets", "list")) == 3
+    proved = [_spam(2, {"X-Spam-Flag": "YES"}, ar="mx.example.test; dmarc=pass header.from=forged2.test"),
+              _spam(3, {"X-Spam-Flag": "YES"}, ar="mx.example.test; dkim=pass header.d=forged3.test header.i=@forged3.test")]
+    d = desk_factory(agents=False, auth={"trusted_authserv_ids": ["mx.example.test"], "ack_only_authenticated": True})
+    _send(d, [unproved, below, *proved])
+    settle(d, 4)
+    assert _acks(d) == sorted(s for s, _ in proved)
+    assert len(d.json("tickets", "list")) == 4
