@@ -26,7 +26,7 @@ from maildesk.message import InboundMessage
 from maildesk.models import InboxMail, MessageRef, Participant, Ticket, TicketMessage
 from maildesk.notify import agents_on_ticket, notify_agents
 from maildesk.outcome import Outcome
-from maildesk.quotes import new_text
+from maildesk.quotes import reply_text
 from maildesk.subjects import find_refs, format_ref
 from maildesk.tickets import add_participants, insert_ignore, record, resolve_merged, set_status, store_attachments
 
@@ -37,7 +37,7 @@ def handle_agent_mail(session: Session, desk: Desk, row: InboxMail, msg: Inbound
                       agent, how: str, now: datetime) -> Outcome:
     actor = f"agent:{agent.login}"
     ref = format_ref(desk.config.mail.ticket_prefix, ticket.id)
-    parsed = parse_commands(new_text(msg.text), desk.config.mail.ticket_prefix)
+    parsed = parse_commands(reply_text(msg), desk.config.mail.ticket_prefix)
     errors = parsed.errors + _semantic_errors(session, desk, ticket, parsed.commands)
     if errors:
         queue_mail(session, desk.mail, ticket, kind="error", template="command_error", to=[(agent.name, agent.address)],

@@ -171,9 +171,10 @@ _UNVERIFIED_WHY = {"header": "it references a Message-ID that maildesk did not s
 
 def _unverified(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch, now: datetime) -> Outcome:
     """A participant's address on mail that proves nothing: kept for the agents, marked; it adds
-    nobody, rates nothing and is relayed to no one. It does reopen a pending or resolved
-    ticket, so that a customer writing back is never left waiting (a forger gains nothing
-    from that but the agents' attention)."""
+    nobody, rates nothing and is relayed to no one. It does reopen a pending ticket (one
+    waiting on the customer), so that a customer writing back is never left to be closed as
+    silent; a forger gains nothing from that but the agents' attention. A resolved ticket
+    stays resolved: its survey is the customer's to answer."""
     ticket = match.ticket
     assert ticket is not None
     stored = add_message(session, ticket, msg, inbox_id=row.id, kind="unverified", via=match.via, now=now,
@@ -184,7 +185,7 @@ def _unverified(session: Session, desk: Desk, row: InboxMail, msg: InboundMessag
     why = _UNVERIFIED_WHY.get(match.via, "it proves no place on this ticket")
     record(session, ticket, "system", "unverified_mail", now, inbox=row.id, via=match.via, why=why, sender=msg.from_addr,
            new_addresses=new[:50], message_id=msg.message_id)
-    if ticket.status in ("pending", "resolved"):
+    if ticket.status == "pending":
         set_status(session, ticket, "open", "customer", now, reason="unverified mail from a participant")
         slaclock.customer_replied(desk.sla, ticket, now)
     notify_agents(session, desk, ticket, "customer_reply", now, message=stored, extra={"unverified": why, "new_addresses": new[:20]})

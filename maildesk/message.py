@@ -72,6 +72,7 @@ class InboundMessage:
     delivery_report: DeliveryReport | None = None
     defects: tuple[str, ...] = ()
     size: int = 0
+    text_from_html: bool = False  # no text/plain part: ``text`` was made from ``html``
 
     def header(self, name: str, default: str = "") -> str:
         values = self.headers.get(name.lower())
@@ -140,6 +141,7 @@ def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), sou
         delivery_report=_delivery_report(msg, in_reply_to, headers.get("x-failed-recipients", ())),
         defects=tuple(dict.fromkeys(defects)),
         size=len(raw),
+        text_from_html=plain is None and bool(html),
     )
 
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from mailparser_reply import EmailReplyParser
 
-__all__ = ["REPLY_MARKER", "new_text"]
+__all__ = ["REPLY_MARKER", "html_without_quotes", "new_text", "reply_text"]
 
 REPLY_MARKER = "##- Please type your reply above this line -##"
 LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pl", "sv", "da", "cs", "ru", "ja", "zh")
@@ -37,6 +37,48 @@ def new_text(text: str) -> str:
     with contextlib.suppress(Exception):  # the library must never cost us the reply itself
         text = _parser().parse_reply(text=text) or text
     return _drop_quotes_and_signature(text).strip()
+
+
+# Containers mail clients put quoted history in. The attribution line and everything after
+# an Outlook reply header belong to the history too.
+_QUOTES = ("//blockquote", "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_quote ')]",
+           "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_extra ')]",
+           "//*[contains(concat(' ', normalize-space(@class), ' '), ' moz-cite-prefix ')]",
+           "//*[contains(concat(' ', normalize-space(@class), ' '), ' yahoo_quoted ')]",
+           "//*[@id='mail-editor-reference-message-container']")
+_HISTORY_STARTS = ("//*[@id='divRplyFwdMsg']", "//*[@id='appendonsend']", "//hr[@id='stopSpelling']")
+
+
+def html_without_quotes(html: str) -> str | None:
+    """The text of an HTML reply without its quoted history (None when the HTML does not parse):
+    a quote carries no ``#command`` and is never relayed to the customer."""
+    import lxml.html
+    from inscriptis import get_text
+
+    try:
+        root = lxml.html.document_fromstring(html)
+    except Exception:  # lxml on hostile or empty HTML
+        return None
+    for start in _HISTORY_STARTS:
+        for node in root.xpath(start):
+            for later in list(node.itersiblings()):
+                later.drop_tree()
+            node.drop_tree()
+    for path in _QUOTES:
+        for node in root.xpath(path):
+            if node.getparent() is not None:
+                node.drop_tree()
+    return get_text(lxml.html.tostring(root, encoding="unicode")).strip()
+
+
+def reply_text(msg) -> str:
+    """The new text of a reply (:func:`new_text`); for HTML-only mail, made from the HTML
+    without its quoted containers, which plain-text heuristics cannot see once the HTML is text."""
+    text = msg.text
+    if msg.text_from_html and msg.html:
+        stripped = html_without_quotes(msg.html)
+        text = stripped if stripped is not None else ""
+    return new_text(text)
 
 
 def _drop_quotes_and_signature(text: str) -> str:

@@ -61,7 +61,9 @@ def test_ack_only_authenticated_and_spam_headers_of_an_unlisted_filter(desk_fact
     ``spam_headers`` left at its default ``[]``: anyone can write X-Spam-Flag, so it costs
     the authenticated senders no acknowledgement."""
     unproved = _spam(0, {})
-    below = _spam(1, {"Authentication-Results": "mx.example.test; dmarc=pass header.from=forged1.test"})  # written by the sender
+    # written by the sender, below the one the receiving MTA put on top (which authenticates nothing)
+    below = _spam(1, {"Authentication-Results": "mx.example.test; dmarc=pass header.from=forged1.test"},
+                  ar="mx.example.test; spf=none smtp.mailfrom=forged1.test")
     proved = [_spam(2, {"X-Spam-Flag": "YES"}, ar="mx.example.test; dmarc=pass header.from=forged2.test"),
               _spam(3, {"X-Spam-Flag": "YES"}, ar="mx.example.test; dkim=pass header.d=forged3.test header.i=@forged3.test")]
     d = desk_factory(agents=False, auth={"trusted_authserv_ids": ["mx.example.test"], "ack_only_authenticated": True})
