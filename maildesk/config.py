@@ -50,6 +50,8 @@ class SmtpConfig:
     lmtp: bool = False
     enabled: bool = True
     max_recipients: int = 100
+    # Octets in one line of a message, its CRLF or LF not counted (RFC 5321 asks for 998; longer gets 500 5.6.0).
+    max_line_length: int = 65536
     # Group commit: accepted messages wait at most this long to share one fsync.
     commit_delay_ms: float = 2.0
     commit_batch: int = 256
@@ -359,6 +361,8 @@ def _check(cfg: Config, ctx: _Ctx) -> None:
         raise ctx.error("smtp", "port", f"expected 1-65535, got {cfg.smtp.port}")
     if cfg.smtp.max_message_size < 1024:
         raise ctx.error("smtp", "max_message_size", "expected at least 1024 bytes")
+    if cfg.smtp.max_line_length < 998:
+        raise ctx.error("smtp", "max_line_length", f"expected at least 998 octets (RFC 5321 4.5.3.1.6), got {cfg.smtp.max_line_length}")
     names = set()
     for i, box in enumerate(cfg.imap):
         if box.name in names:

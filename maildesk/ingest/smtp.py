@@ -2,8 +2,9 @@
 
 RCPT: the support addresses and their ``+token`` sub-addresses are accepted, anything
 else gets ``550 5.1.1``. DATA: the message goes through :class:`Intake` (group commit);
-``250 2.0.0`` once it is committed, ``451 4.3.0`` when it could not be stored, and
-aiosmtpd itself answers ``552`` when the SIZE limit is exceeded.
+``250 2.0.0`` once it is committed, ``451 4.3.0`` when it could not be stored; the
+protocol (:mod:`maildesk.ingest.smtpdata`) answers ``552`` over the SIZE limit and
+``500 5.6.0`` for a line over ``max_line_length``.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class SmtpListener:
         cls = FastLMTP if self.config.smtp.lmtp else FastSMTP
         return cls(self.handler, data_size_limit=self.config.smtp.max_message_size,
                    hostname=self.config.mail.primary.split("@")[1], ident="maildesk",
-                   enable_SMTPUTF8=True, decode_data=False)
+                   enable_SMTPUTF8=True, decode_data=False, max_line_length=self.config.smtp.max_line_length)
 
     async def start(self) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
