@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from maildesk.ingest.smtplimits import client_of
 from tests.support import make_mail, wait_until
 
 NORMAL = "127.0.0.2"
@@ -241,3 +242,18 @@ def test_accept_failures_back_off_with_one_log_line(daemon_factory):
     assert 1 <= len(lines) <= 2, lines
     assert "Too many open files" in lines[0] and "max_connections" in lines[0]
     assert log_lines(d, "Traceback|out of system resource") == []
+
+
+@pytest.mark.parametrize(
+    ("peer", "client"),
+    [
+        (("192.0.2.7", 2525), "192.0.2.7"),
+        (("2001:db8:1:2:aaaa::1", 2525, 0, 0), "2001:db8:1:2::/64"),
+        (("2001:db8:1:2:bbbb::9", 2525, 0, 0), "2001:db8:1:2::/64"),  # same /64: same client
+        (("::ffff:192.0.2.7", 2525, 0, 0), "192.0.2.7"),
+        (("fe80::1%eth0", 2525, 0, 2), "fe80::/64"),
+        ("", "local"),
+    ],
+)
+def test_per_client_counting_key(peer, client):
+    assert client_of(peer) == client
