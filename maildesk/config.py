@@ -51,6 +51,20 @@ class SmtpConfig:
     lmtp: bool = False
     enabled: bool = True
     max_recipients: int = 100
+    # Octets in one line of a message, its CRLF or LF not counted (RFC 5321 asks for 998; longer gets 500 5.6.0).
+    max_line_length: int = 65536
+    # Connections open at once, overall and from one client address (IPv6: one /64); more get 421 4.7.0.
+    max_connections: int = 100
+    max_connections_per_client: int = 50
+    # Seconds: silence between commands or DATA blocks; a whole session; DATA as a whole.
+    idle_timeout: float = 300.0
+    session_timeout: float = 1800.0
+    data_timeout: float = 600.0
+    # DATA slower than this (bytes per second, on average since DATA began) once data_rate_grace seconds have passed is cut off; 0: no minimum.
+    min_data_rate: int = 1024
+    data_rate_grace: float = 30.0
+    # Refused connections and accept() failures are logged once per this many seconds, summed up.
+    limit_log_interval: float = 60.0
     # Group commit: accepted messages wait at most this long to share one fsync.
     commit_delay_ms: float = 2.0
     commit_batch: int = 256
@@ -370,6 +384,9 @@ def _check(cfg: Config, ctx: _Ctx) -> None:
         raise ctx.error("smtp", "port", f"expected 1-65535, got {cfg.smtp.port}")
     if cfg.smtp.max_message_size < 1024:
         raise ctx.error("smtp", "max_message_size", "expected at least 1024 bytes")
+    _check_smtp_limits(cfg, ctx)
+    if cfg.smtp.max_line_length < 998:
+        raise ctx.error("smtp", "max_line_length", f"expected at least 998 octets (RFC 5321 4.5.3.1.6), got {cfg.smtp.max_line_length}")
     names = set()
     for i, box in enumerate(cfg.imap):
         if box.name in names:
@@ -406,6 +423,20 @@ def _check_secret(value: str, ctx: _Ctx) -> None:
     if bits < MIN_SECRET_BITS:
         raise ctx.error("mail", "secret", f"too predictable (about {bits:.0f} bits in its characters, at least "
                         f"{MIN_SECRET_BITS:.0f} needed); {_SECRET_HINT}")
+
+
+def _check_smtp_limits(cfg: Config, ctx: _Ctx) -> None:
+    smtp = cfg.smtp
+    for key in ("max_connections", "max_connections_per_client"):
+        if getattr(smtp, key) < 1:
+            raise ctx.error("smtp", key, f"expected at least 1 connection, got {getattr(smtp, key)}")
+    for key in ("idle_timeout", "session_timeout", "data_timeout", "limit_log_interval"):
+        if getattr(smtp, key) <= 0:
+            raise ctx.error("smtp", key, f"expected a positive number of seconds, got {getattr(smtp, key)}")
+    if smtp.min_data_rate < 0:
+        raise ctx.error("smtp", "min_data_rate", f"expected bytes per second, 0 for no minimum, got {smtp.min_data_rate}")
+    if smtp.data_rate_grace < 0:
+        raise ctx.error("smtp", "data_rate_grace", f"expected seconds (0 or more), got {smtp.data_rate_grace}")
 
 
 def _check_imap(box: ImapConfig, i: int, ctx: _Ctx) -> None:

@@ -47,6 +47,9 @@ def test_shipped_example_loads(tmp_path):
 def test_defaults_and_relative_paths(tmp_path):
     cfg = load_config(write(tmp_path, BASE))
     assert cfg.smtp.max_message_size == 26_214_400
+    smtp = cfg.smtp
+    assert (smtp.max_line_length, smtp.max_connections, smtp.max_connections_per_client) == (65536, 100, 50)
+    assert (smtp.idle_timeout, smtp.session_timeout, smtp.data_timeout, smtp.min_data_rate) == (300, 1800, 600, 1024)
     assert cfg.resolve("var/sent") == tmp_path.resolve() / "var/sent"
     assert cfg.config_dir == tmp_path.resolve() / "config"
 
@@ -56,6 +59,12 @@ def test_defaults_and_relative_paths(tmp_path):
     ("[smtp]\nprot = 25\n", "[smtp] prot", "unknown key; expected one of"),
     ("[smtp]\nlmtp = 1\n", "[smtp] lmtp", "expected true or false"),
     ("[smtp]\nport = 70000\n", "[smtp] port", "expected 1-65535"),
+    ("[smtp]\nmax_line_length = 500\n", "[smtp] max_line_length", "expected at least 998 octets"),
+    ("[smtp]\nmax_connections = 0\n", "[smtp] max_connections", "expected at least 1 connection"),
+    ("[smtp]\nmax_connections_per_client = -1\n", "[smtp] max_connections_per_client", "expected at least 1 connection"),
+    ("[smtp]\nsession_timeout = 0\n", "[smtp] session_timeout", "expected a positive number of seconds"),
+    ("[smtp]\ndata_timeout = -5\n", "[smtp] data_timeout", "expected a positive number of seconds"),
+    ("[smtp]\nmin_data_rate = -1\n", "[smtp] min_data_rate", "expected bytes per second, 0 for no minimum"),
     ("[bogus]\nx = 1\n", "[bogus]", "unknown section"),
     ("[database]\nsqlite_synchronous = \"sometimes\"\n", "[database] sqlite_synchronous", "expected one of full, normal, extra"),
 ])

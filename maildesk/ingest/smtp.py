@@ -2,15 +2,17 @@
 
 RCPT: the support addresses and their ``+token`` sub-addresses are accepted, anything
 else gets ``550 5.1.1``. DATA: the message goes through :class:`Intake` (group commit);
-``250 2.0.0`` once it is committed, ``451 4.3.0`` when it could not be stored, and
-aiosmtpd itself answers ``552`` when the SIZE limit is exceeded.
+``250 2.0.0`` once it is committed, ``451 4.3.0`` when it could not be stored; the
+protocol (:mod:`maildesk.ingest.smtpdata`) answers ``552`` over the SIZE limit and
+``500 5.6.0`` for a line over ``max_line_length``, ``421 4.4.2`` when a session breaks a
+time limit, and :class:`maildesk.ingest.smtplimits.Gate` answers ``421 4.7.0`` to a
+connection over ``max_connections`` or ``max_connections_per_client``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 
 from aiosmtpd.smtp import Envelope, Session
 
@@ -18,6 +20,7 @@ from maildesk.config import Config
 from maildesk.errors import StorageError
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.ingest.smtpdata import FastLMTP, FastSMTP
+from maildesk.ingest.smtplimits import AcceptErrors, Gate
 from maildesk.logsetup import redact
 
 __all__ = ["SmtpHandler", "SmtpListener", "is_support_address"]
@@ -63,24 +66,37 @@ class SmtpHandler:
 
 
 class SmtpListener:
-    """Binds the listener on the daemon's event loop."""
+    """Binds the listener on the daemon's event loop, behind the connection limits (:mod:`maildesk.ingest.smtplimits`)."""
 
     def __init__(self, config: Config, intake: Intake):
         self.config = config
         lmtp = config.smtp.lmtp
         self.handler = SmtpHandler(config, intake, "lmtp" if lmtp else "smtp")
         self._server: asyncio.base_events.Server | None = None
+        self._gate: Gate | None = None
+        self._accept_errors: AcceptErrors | None = None
 
-    def _protocol(self):
-        cls = FastLMTP if self.config.smtp.lmtp else FastSMTP
-        return cls(self.handler, data_size_limit=self.config.smtp.max_message_size,
-                   hostname=self.config.mail.primary.split("@")[1], ident="maildesk",
-                   enable_SMTPUTF8=True, decode_data=False)
+    @property
+    def hostname(self) -> str:
+        return self.config.mail.primary.split("@")[1]
+
+    def _protocol(self, on_close):
+        smtp = self.config.smtp
+        cls = FastLMTP if smtp.lmtp else FastSMTP
+        return cls(self.handler, data_size_limit=smtp.max_message_size, hostname=self.hostname, ident="maildesk",
+                   enable_SMTPUTF8=True, decode_data=False, max_line_length=smtp.max_line_length,
+                   timeout=smtp.idle_timeout, session_timeout=smtp.session_timeout, data_timeout=smtp.data_timeout,
+                   min_data_rate=smtp.min_data_rate, data_rate_grace=smtp.data_rate_grace, on_close=on_close)
 
     async def start(self) -> tuple[str, int]:
+        smtp = self.config.smtp
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(partial(self._protocol), host=self.config.smtp.host,
-                                                port=self.config.smtp.port, reuse_address=True)
+        _check_file_limit(smtp.max_connections)
+        self._accept_errors = AcceptErrors(loop, smtp.limit_log_interval)
+        self._accept_errors.install()
+        self._gate = Gate(self._protocol, hostname=self.hostname, max_connections=smtp.max_connections,
+                          max_per_client=smtp.max_connections_per_client, log_interval=smtp.limit_log_interval)
+        self._server = await loop.create_server(self._gate, host=smtp.host, port=smtp.port, reuse_address=True)
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
 
@@ -90,3 +106,22 @@ class SmtpListener:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self._gate is not None:
+            self._gate.close()
+        if self._accept_errors is not None:
+            self._accept_errors.uninstall()
+            self._accept_errors = None
+
+
+def _check_file_limit(max_connections: int) -> None:
+    """Warn when the process may run out of file descriptors before reaching ``max_connections``."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return
+    if soft != resource.RLIM_INFINITY and max_connections + 64 > soft:
+        log.warning("[smtp] max_connections = %d is close to or above this process's file limit (%d, ulimit -n): "
+                    "accept() may fail before the cap is reached; raise the limit or lower max_connections",
+                    max_connections, soft)

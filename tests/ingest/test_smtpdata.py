@@ -8,12 +8,25 @@ replies (the greeting by code only) and the envelopes the handler saw must be id
 
 Each scenario also states the reply codes stock aiosmtpd gives, so a scenario that stops
 exercising what it is named after (a 552 that is no longer reached, say) fails as well.
+
+Where FastSMTP differs on purpose, the differential tests say so and the difference has
+tests of its own below:
+
+* the line limit: maildesk accepts lines up to ``[smtp] max_line_length`` octets (64 KiB by
+  default) where stock aiosmtpd stops at 999; the differential server is given
+  ``max_line_length=999`` so both refuse the same lines, and its refusal, which names the
+  limit (``500 5.6.0 Line too long: ...``), is compared as stock's text;
+* bare LF: maildesk stores a line ended by a bare LF as a CRLF line and unstuffs its dot
+  (as Postfix does), stock aiosmtpd keeps the LF and only unstuffs after CRLF. Both end the
+  message only at CRLF.CRLF.
 """
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import hashlib
+import re
 import socket
 import threading
 import time
@@ -25,7 +38,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
-from maildesk.ingest.smtpdata import FastSMTP
+from maildesk.ingest.smtpdata import DEFAULT_LINE_LENGTH, FastSMTP, read_data
 from tests.support import free_port
 
 LIMIT = 200_000
@@ -74,9 +87,16 @@ class Recorder:
         return taken
 
 
+STOCK_LINE_LIMIT = 999  # stock aiosmtpd: line_length_limit 1001 octets with the CRLF
+STOCK_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
+FAST_TOO_LONG = re.compile(r"500 5\.6\.0 Line too long: a line of the message is over the (\d+) octets this server accepts .*")
+
+
 class FastController(Controller):
+    max_line_length = STOCK_LINE_LIMIT
+
     def factory(self):
-        return FastSMTP(self.handler, **self.SMTP_kwargs)
+        return FastSMTP(self.handler, max_line_length=self.max_line_length, **self.SMTP_kwargs)
 
 
 class StockController(Controller):
@@ -175,7 +195,11 @@ def run_both(servers, chunks, pause: float = PAUSE) -> tuple[Transcript, Transcr
     result = {name: f.result(timeout=4 * TIMEOUT + 10) for name, f in futures.items()}
     for name, server in pair.items():
         result[name].envelopes = server.recorder.take()
-    return result["stock"], result["fast"]
+    fast = result["fast"]
+    for i, line in enumerate(fast.replies):  # the refusal names the limit: compared as stock's text
+        if (found := FAST_TOO_LONG.fullmatch(line)) and int(found.group(1)) == STOCK_LINE_LIMIT:
+            fast.replies[i] = STOCK_TOO_LONG
+    return result["stock"], fast
 
 
 # --- comparing --------------------------------------------------------------------------
@@ -285,8 +309,6 @@ def data_scenarios():
     yield p([s(txn(b"before\r\n..\r\nafter\r\n"))], OK1, id="line-exactly-dotdot")
     yield p([s(txn(b"..\r\n"))], OK1, id="first-and-only-line-dotdot")
     yield p([s(txn(b".\tx\r\n"))], OK1, id="first-line-stuffed")
-    yield p([s(txn(b"one\ntwo\n.\nthree\n.\r\nfour\r\n"))], OK1, id="bare-lf-not-terminators")
-    yield p([s(txn(b"a\r\n.\nb\r\n"))], OK1, id="crlf-dot-bare-lf")
     yield p([s(txn(b"one\r.\r\ntwo\r\n\r\r\n"))], OK1, id="bare-cr")
     yield p([s(txn(b"caf\xe9 \xff\xfe\x80\x00\r\n\xc3\xa9t\xc3\xa9 \xe2\x82\r\n", mail=b"<a@b.test> BODY=8BITMIME"))], OK1, id="8bit-non-utf8-body")
     # the terminator across reads and sends
@@ -450,3 +472,129 @@ def test_idle_client_in_data_is_dropped():
         assert pair["fast"].recorder.take() == []
     assert b"354" in received
     assert 0.2 < waited < TIMEOUT, waited
+
+
+# --- where FastSMTP differs on purpose -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """Stock aiosmtpd beside FastSMTP with maildesk's default line limit (64 KiB)."""
+
+    class Shipped(FastController):
+        max_line_length = DEFAULT_LINE_LENGTH
+
+    started = []
+    try:
+        for cls in (StockController, Shipped):
+            ctl = cls(Recorder(), hostname="127.0.0.1", port=free_port(), **OPTIONS)
+            ctl.start()
+            started.append(ctl)
+        pair = {name: Server(name, ctl.port, ctl.handler) for name, ctl in zip(("stock", "fast"), started, strict=True)}
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            yield pair, pool
+    finally:
+        for ctl in started:
+            ctl.stop()
+
+
+LF_LINES = b"".join(b"line %03d of a message with LF line ends\n" % i for i in range(40))  # 1,640 octets
+
+
+@pytest.mark.parametrize(
+    ("body", "stored"),
+    [
+        pytest.param(b"one\ntwo\n.\nthree\n.\r\nfour\r\n", b"one\r\ntwo\r\n\r\nthree\r\n\r\nfour\r\n", id="lf-dot-lf-and-lf-dot-crlf-are-text"),
+        pytest.param(b"a\r\n.\nb\r\n", b"a\r\n\r\nb\r\n", id="crlf-dot-lf-is-text"),
+        pytest.param(b"Subject: x\n\n..hidden\n...two\nend\n\r\n", b"Subject: x\r\n\r\n.hidden\r\n..two\r\nend\r\n\r\n", id="smtplib-bytes-lf-stuffed"),
+        pytest.param(b".first\nx\ry\r\n", b"first\r\nx\ry\r\n", id="first-line-stuffed-lf-bare-cr-kept"),
+        pytest.param(LF_LINES + b"\r\n", LF_LINES.replace(b"\n", b"\r\n") + b"\r\n", id="lf-message-over-1000-octets"),
+    ],
+)
+def test_bare_lf_lines_are_stored_as_crlf_and_unstuffed(shipped, body, stored):
+    stock, fast = run_both(shipped, [session(txn(body))])
+    assert fast.codes() == OK1, render(fast)
+    assert [e[2] for e in fast.envelopes] == [stored]
+    assert [e[2] for e in stock.envelopes] != [stored], "stock aiosmtpd stores this the same way: the case shows no difference"
+
+
+@pytest.mark.parametrize("fake_end", [b"\n.\n", b"\r\n.\n", b"\n.\r\n", b"\n.\r\r\n"])
+def test_no_smtp_smuggling_past_a_fake_end_of_data(shipped, fake_end):
+    """Only CRLF.CRLF ends DATA: what follows a fake end is text of the same message, never commands."""
+    smuggled = b"MAIL FROM:<evil@attacker.test>\r\nRCPT TO:<victim@d.test>\r\nDATA\r\nFrom: ceo@d.test\r\n\r\nsmuggled\r\n"
+    body = b"Subject: first\r\n\r\nhello" + fake_end + smuggled
+    for transcript in run_both(shipped, [session(txn(body))]):
+        assert transcript.codes() == OK1, render(transcript)
+        assert len(transcript.envelopes) == 1, render(transcript)
+        mail_from, rcpt_tos, content = transcript.envelopes[0][:3]
+        assert (mail_from, rcpt_tos) == ("a@b.test", ["c@d.test"])
+        assert b"MAIL FROM:<evil@attacker.test>" in content and content.endswith(b"smuggled\r\n")
+
+
+@pytest.mark.parametrize(
+    ("line", "ok"),
+    [(5000, True), (DEFAULT_LINE_LENGTH, True), (DEFAULT_LINE_LENGTH + 1, False), (300_000, False)],
+)
+@pytest.mark.parametrize("ending", [b"\r\n", b"\n"], ids=["crlf", "lf"])
+def test_long_lines_up_to_the_configured_limit(shipped, line, ok, ending):
+    body = b"short" + ending + b"L" * line + ending + b"short" + ending
+    chunks = [session(txn(body + (b"" if ending == CRLF else CRLF)), txn(SMALL))]
+    pair, _ = shipped
+    pair["fast"].recorder.take()
+    fast = converse(pair["fast"].port, chunks)
+    contents = [e[2] for e in pair["fast"].recorder.take()]
+    if ok:
+        assert fast.codes() == OK2, render(fast)
+        assert contents[0].replace(b"\r\n", b"") == b"short" + b"L" * line + b"short"
+    else:
+        assert fast.codes() == "220 250 250 250 354 500 250 250 354 250 221", render(fast)
+        refusal = next(r for r in fast.replies if r.startswith("500"))
+        assert refusal.startswith(f"500 5.6.0 Line too long: a line of the message is over the {DEFAULT_LINE_LENGTH} octets")
+        assert contents == [SMALL]
+
+
+class _Blocks:
+    """A stand-in for the StreamReader: read() returns the given blocks one by one."""
+
+    def __init__(self, blocks):
+        self.blocks, self._buffer = list(blocks), bytearray()
+
+    async def read(self, n):
+        return self.blocks.pop(0) if self.blocks else b""
+
+
+def _read_in_pieces(stream: bytes, cuts, limit=None, line_limit=10):
+    pieces = [stream[a:b] for a, b in zip((0, *cuts), (*cuts, len(stream)), strict=True)]
+    reader = _Blocks(pieces)
+    result = asyncio.run(read_data(reader, limit, line_limit))
+    return result, bytes(reader._buffer) + b"".join(reader.blocks)
+
+
+@pytest.mark.parametrize(
+    ("stream", "expect"),
+    [
+        (b"0123456789\r\n.\r\n", b"0123456789\r\n"),  # exactly the limit with CRLF
+        (b"0123456789\n.\r\n", None),  # LF then CRLF.CRLF is no end: the data goes on (and ends nowhere here)
+        (b"0123456789\n\r\n.\r\n", b"0123456789\r\n\r\n"),  # exactly the limit with LF
+        (b"0123456789\r\r\n.\r\n", "500"),  # a CR before the CRLF is text: 11 octets
+        (b"01234567890\r\n.\r\n", "500"),
+        (b"0123456789\rX\r\n.\r\n", "500"),
+        (b"..23456789\r\n.\r\n", b".23456789\r\n"),  # counted as sent, before unstuffing
+        (b"a\n.b\n..c\r\n.\r\nNEXT\r\n", b"a\r\nb\r\n.c\r\n"),
+    ],
+)
+def test_read_data_in_every_two_pieces(stream, expect):
+    """The line limit (10 here) and the terminator however the stream is cut into blocks."""
+    for a in range(1, len(stream)):
+        for b in range(a, len(stream)):
+            cuts = (a,) if a == b else (a, b)
+            if expect is None:
+                with pytest.raises(ConnectionResetError):
+                    _read_in_pieces(stream, cuts)
+                continue
+            result, rest = _read_in_pieces(stream, cuts)
+            if expect == "500":
+                assert isinstance(result, str) and result.startswith("500 5.6.0 Line too long") and "10 octets" in result, cuts
+            else:
+                assert result == expect, cuts
+                assert rest == stream[stream.index(b"\r\n.\r\n") + 5:], cuts
