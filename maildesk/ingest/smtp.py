@@ -9,13 +9,15 @@ aiosmtpd itself answers ``552`` when the SIZE limit is exceeded.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 from functools import partial
 
 from aiosmtpd.smtp import Envelope, Session
 
 from maildesk.config import Config
-from maildesk.errors import StorageError
+from maildesk.errors import ListenerUnavailable, StorageError
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.ingest.smtpdata import FastLMTP, FastSMTP
 from maildesk.logsetup import redact
@@ -77,10 +79,25 @@ class SmtpListener:
                    hostname=self.config.mail.primary.split("@")[1], ident="maildesk",
                    enable_SMTPUTF8=True, decode_data=False)
 
-    async def start(self) -> tuple[str, int]:
+    async def bind(self) -> None:
+        """Take the address without accepting yet: the daemon binds before it starts any worker,
+        so an address in use is one error at start (:class:`ListenerUnavailable`), nothing else."""
+        if self._server is not None:
+            return
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(partial(self._protocol), host=self.config.smtp.host,
-                                                port=self.config.smtp.port, reuse_address=True)
+        host, port = self.config.smtp.host, self.config.smtp.port
+        try:
+            self._server = await loop.create_server(partial(self._protocol), host=host, port=port, reuse_address=True,
+                                                    start_serving=False)
+        except OSError as exc:
+            hint = ("is maildesk (or another mail server) already running? Stop it, or set another [smtp] port in "
+                    f"{self.config.path}") if exc.errno == errno.EADDRINUSE else f"check [smtp] host and port in {self.config.path}"
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's own wording repeats the address
+            raise ListenerUnavailable(f"cannot listen on {host}:{port}: {reason}; {hint}") from exc
+
+    async def start(self) -> tuple[str, int]:
+        await self.bind()
+        await self._server.start_serving()
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
 
