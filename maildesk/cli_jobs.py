@@ -26,9 +26,10 @@ def cmd_jobs(args, config: Config) -> int:
     from maildesk.jobs import JOBS
     from maildesk.models import JobRun
     from maildesk.scheduler import run_job
+    from maildesk.store import existing_store
     from maildesk.views import table
 
-    desk = build_desk(config)
+    desk = build_desk(config, existing_store(config, writes=args.jobs_command != "list"))
     if args.jobs_command == "list":
         with desk.store.read() as session:
             runs = {r.name: r for r in session.scalars(select(JobRun))}
