@@ -100,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     osh = outbox.add_parser("show", help="one outgoing mail: its headers and text, decoded")
     osh.add_argument("id", type=positive(), help="the ID from `outbox list`")
     osh.add_argument("--raw", action="store_true", help="the mail exactly as sent")
+    osh.add_argument("--header", metavar="NAME", help="only this header's value, decoded (e.g. Reply-To, for scripts)")
     osh.add_argument("--json", action="store_true")
     orr = outbox.add_parser("retry", help="queue failed mail again")
     orr.add_argument("id", nargs="?", type=positive())
@@ -381,6 +382,12 @@ def _show_mail(store, args, config: Config) -> int:
             sys.stdout.buffer.write(row.raw)
             return 0
         view = sent_mail_view(row, config.mail.ticket_prefix)
+    if args.header:
+        values = [value for name, value in view["headers"] if name.lower() == args.header.lower()]
+        if not values:
+            raise DataError(f"outgoing mail {args.id} has no {args.header} header")
+        print("\n".join(values))
+        return 0
     _emit(view, args.json, format_sent_mail)
     return 0
 
