@@ -19,39 +19,17 @@ import sys
 from pathlib import Path
 
 from maildesk import __version__
+from maildesk.cli_args import Parser, positive, read_only
 from maildesk.cli_errors import guarded
 from maildesk.config import Config, find_config_path, load_config
 from maildesk.credentials import without_generating
-from maildesk.errors import EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, DataError, NotFound, StorageError, UsageError
+from maildesk.errors import EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_UNAVAILABLE, DataError, NotFound, StorageError, UsageError
 from maildesk.logsetup import configure
 
-__all__ = ["Parser", "main", "positive", "read_only"]
+__all__ = ["main"]
 
 INBOX_STATUSES = ("pending", "processed", "failed", "duplicate")
-TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with one line for a usage error and exit 64 (EX_USAGE); subcommands inherit it."""
-
-    def error(self, message: str):
-        self.exit(EX_USAGE, f"{self.prog}: {message}; see `{self.prog} --help`\n")
-
-
-def positive(kind=int):
-    """An argparse type: a number above zero."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {'whole ' if kind is int else ''}number, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
-        return value
-
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
+TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")  # tickets.STATUSES, without loading SQLAlchemy
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,15 +93,6 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_extra.add_commands(sub)
     return p
-
-
-_READ_ONLY = {"tickets", "report", "rules", "imap", "events"}  # every subcommand of these only reads
-_READ_ONLY_SUB = {"list", "show", "status"}  # inbox list, outbox list/show, jobs list, db status
-
-
-def read_only(args: argparse.Namespace) -> bool:
-    """Does this command only read? Then it creates nothing: no database, no secret file."""
-    return args.command in _READ_ONLY or getattr(args, f"{args.command}_command", None) in _READ_ONLY_SUB
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,29 +7,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
 
+from maildesk.cli_args import aware_time, positive
 from maildesk.config import Config
 
-__all__ = ["COMMANDS", "add_commands", "aware_time"]
+__all__ = ["COMMANDS", "add_commands"]
 
 COLUMNS = ["at", "ticket", "actor", "kind", "detail"]
 
 
-def aware_time(text: str) -> datetime:
-    """An argparse type: an ISO 8601 time with its time zone (a time without one is ambiguous)."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time like 2026-11-24T09:30:00+01:00, got {text!r}") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one, e.g. 2026-11-24T09:30:00+01:00 or 2026-11-24T08:30:00Z")
-    return value
-
-
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from maildesk.cli import positive
-
     events = sub.add_parser("events", help="the audit log across all tickets").add_subparsers(dest="events_command", required=True)
     ev = events.add_parser("list", help="events, newest first")
     ev.add_argument("--kind", help="only events of this kind, e.g. security, status, assigned")

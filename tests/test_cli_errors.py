@@ -145,3 +145,10 @@ def test_a_bug_is_one_line_exit_70_and_the_traceback_on_request(capsys, monkeypa
     monkeypatch.setenv("MAILDESK_TRACEBACK", "1")
     with pytest.raises(KeyError):
         guarded(broken)
+
+
+def test_the_status_choices_are_the_real_statuses():
+    from maildesk.cli import TICKET_STATUSES
+    from maildesk.tickets import STATUSES
+
+    assert TICKET_STATUSES == STATUSES
