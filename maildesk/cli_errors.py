@@ -42,7 +42,7 @@ def describe(exc: BaseException) -> tuple[int, str] | None:
         return exc.exit_code, f"config error: {exc}"
     if isinstance(exc, MaildeskError):
         return exc.exit_code, str(exc)
-    if type(exc).__module__.startswith("sqlalchemy."):
+    if type(exc).__module__ == "sqlalchemy.exc" and hasattr(exc, "orig"):  # a DBAPIError: the driver's own error
         from maildesk.store import storage_error  # SQLAlchemy is loaded already when one of its errors exists
 
         err = storage_error(exc)

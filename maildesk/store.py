@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from maildesk.errors import SchemaOutOfDate, StorageBusy, StorageError
@@ -287,6 +287,9 @@ def existing_store(config, *, writes: bool = True) -> Store:
     return store
 
 
+_UNREACHABLE = ("connection", "server closed", "unable to open", "disk i/o", "could not translate host", "timeout expired")
+
+
 def storage_error(exc: SQLAlchemyError, url: str = "", origin: str = "") -> StorageError:
     """A driver error as one line: the schema is missing, the database is locked, or it
     cannot be reached (the driver's first line, which names host and port). ``url``
@@ -300,5 +303,9 @@ def storage_error(exc: SQLAlchemyError, url: str = "", origin: str = "") -> Stor
     if "database is locked" in low or "database is busy" in low:
         return StorageBusy(f"the database is locked by another writer ({first}); try again in a moment")
     where = f" {url}" if url else ""
+    unreachable = isinstance(exc, (OperationalError, InterfaceError)) and (
+        getattr(exc, "statement", None) is None or any(w in low for w in _UNREACHABLE))
+    if not unreachable:
+        return StorageError(f"the database{where} refused the statement: {first}")
     in_file = f" in {origin}" if origin else ""
     return StorageError(f"cannot reach the database{where}: {first}; is it running, and is [database] url{in_file} right?")
