@@ -1,32 +1,40 @@
-"""The ``maildesk`` command.
+"""The ``maildesk`` command: argument parsing and the core commands.
 
-Exit codes: 0 ok; 1 an error the operator must fix (printed to stderr); 2 usage; 78 (EX_CONFIG) a
-configuration error;
-75 (EX_TEMPFAIL) from ``maildesk ingest`` when the message could not be stored, so an
-MTA's pipe transport retries later.
+Exit codes (sysexits(3), listed in the README): 0 ok; 1 the command ran and the answer
+is no (``rules check`` found problems, ``db status`` is behind); 64 a wrong argument; 65
+data that cannot be used; 66 the file, ticket or mail named does not exist; 69 the
+database or the listening address is unavailable; 70 a bug; 74 an I/O error; 75 try
+again later (``maildesk ingest`` when the message could not be stored, so an MTA's pipe
+transport retries); 78 a config error, or no database yet. How an exception becomes
+one of these: :mod:`maildesk.cli_errors`. Read-only commands create nothing: no
+database file, no generated secret.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
 
 from maildesk import __version__
+from maildesk.cli_args import Parser, positive, read_only
+from maildesk.cli_errors import guarded
 from maildesk.config import Config, find_config_path, load_config
-from maildesk.errors import ConfigError, MaildeskError, StorageError
+from maildesk.credentials import without_generating
+from maildesk.errors import EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_UNAVAILABLE, DataError, NotFound, StorageError, UsageError
 from maildesk.logsetup import configure
 
 __all__ = ["main"]
 
-EX_TEMPFAIL = 75
-EX_CONFIG = 78
+INBOX_STATUSES = ("pending", "processed", "failed", "duplicate")
+TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")  # tickets.STATUSES, without loading SQLAlchemy
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="maildesk", description="An email-driven helpdesk daemon.")
+    p = Parser(prog="maildesk", description="An email-driven helpdesk daemon.")
     p.add_argument("--config", "-c", help="config file (default: $MAILDESK_CONFIG, else ./maildesk.toml)")
     p.add_argument("--version", action="version", version=f"maildesk {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -45,19 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     inbox = sub.add_parser("inbox", help="accepted raw messages").add_subparsers(dest="inbox_command", required=True)
     il = inbox.add_parser("list", help="list inbox rows")
     il.add_argument("--failed", action="store_true", help="only rows whose processing failed")
-    il.add_argument("--status", help="only rows with this status (pending, processed, failed, duplicate)")
-    il.add_argument("--limit", type=int, default=100)
+    il.add_argument("--status", choices=INBOX_STATUSES, help="only rows with this status")
+    il.add_argument("--limit", type=positive(), default=100)
     il.add_argument("--json", action="store_true")
     ir = inbox.add_parser("retry", help="process failed rows again")
-    ir.add_argument("id", nargs="?", type=int)
+    ir.add_argument("id", nargs="?", type=positive())
     ir.add_argument("--all", action="store_true")
     ip = inbox.add_parser("process", help="process pending rows now (the daemon does this on its own)")
-    ip.add_argument("--limit", type=int, default=1000)
+    ip.add_argument("--limit", type=positive(), default=1000)
 
     tickets = sub.add_parser("tickets", help="tickets").add_subparsers(dest="tickets_command", required=True)
     tl = tickets.add_parser("list", help="list tickets")
-    tl.add_argument("--status", help="new, open, pending, resolved, closed")
-    tl.add_argument("--limit", type=int, default=200)
+    tl.add_argument("--status", choices=TICKET_STATUSES, help="only tickets with this status")
+    tl.add_argument("--limit", type=positive(), default=200)
     tl.add_argument("--json", action="store_true")
     ts = tickets.add_parser("show", help="one ticket with its messages and events")
     ts.add_argument("ref", help="MD-1042 or 1042")
@@ -66,15 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="outbox_command", required=True)
     ol = outbox.add_parser("list", help="list outgoing mail")
     ol.add_argument("--failed", action="store_true")
-    ol.add_argument("--limit", type=int, default=100)
+    ol.add_argument("--limit", type=positive(), default=100)
     ol.add_argument("--json", action="store_true")
+    osh = outbox.add_parser("show", help="one outgoing mail: its headers and text, decoded")
+    osh.add_argument("id", type=positive(), help="the ID from `outbox list`")
+    osh.add_argument("--raw", action="store_true", help="the mail exactly as sent")
+    osh.add_argument("--header", metavar="NAME", help="only this header's value, decoded (e.g. Reply-To, for scripts)")
+    osh.add_argument("--json", action="store_true")
     orr = outbox.add_parser("retry", help="queue failed mail again")
-    orr.add_argument("id", nargs="?", type=int)
+    orr.add_argument("id", nargs="?", type=positive())
     orr.add_argument("--all", action="store_true")
     outbox.add_parser("flush", help="deliver what is due now and exit")
 
     rep = sub.add_parser("report", help="volume, response/resolution times, SLA, satisfaction, agent load")
-    rep.add_argument("--days", type=float, default=7, help="the last N days (default 7)")
+    rep.add_argument("--days", type=positive(float), default=7, help="the last N days (default 7)")
     rep.add_argument("--json", action="store_true")
 
     from maildesk import cli_extra
@@ -86,26 +99,26 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # the database, its WAL, var/secret, sent mail and logs hold mail: owner only
     args = _parser().parse_args(argv)
-    try:
-        config = load_config(find_config_path(args.config))
-        configure(config.log.level, config.log.redact_addresses)
-        handler = _COMMANDS.get(args.command)
-        if handler is None:
-            from maildesk import cli_extra
+    return guarded(lambda: _dispatch(args), tempfail=args.command == "ingest")
 
-            return cli_extra.dispatch(args, config)
-        return handler(args, config)
-    except ConfigError as exc:
-        print(f"maildesk: config error: {exc}", file=sys.stderr)
-        return EX_CONFIG
-    except StorageError as exc:
-        print(f"maildesk: {exc}", file=sys.stderr)
-        return EX_TEMPFAIL if args.command == "ingest" else 1
-    except MaildeskError as exc:
-        print(f"maildesk: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+
+def _dispatch(args: argparse.Namespace) -> int:
+    with without_generating() if read_only(args) else contextlib.nullcontext():
+        config = load_config(find_config_path(args.config))
+    configure(config.log.level, config.log.redact_addresses)
+    handler = _COMMANDS.get(args.command)
+    if handler is None:
+        from maildesk import cli_extra
+
+        return cli_extra.dispatch(args, config)
+    return handler(args, config)
+
+
+def open_db(config: Config, args: argparse.Namespace):
+    """The store of an existing, up-to-date database; read-only commands take no write lock."""
+    from maildesk.store import existing_store
+
+    return existing_store(config, writes=not read_only(args))
 
 
 def _emit(data, as_json: bool, human) -> None:
@@ -132,14 +145,14 @@ def cmd_ingest(args, config: Config) -> int:
         raw = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
     except OSError as exc:
         print(f"maildesk: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 66  # EX_NOINPUT
+        return EX_NOINPUT
     if not raw.strip():
         print("maildesk: empty message; nothing stored", file=sys.stderr)
-        return 65  # EX_DATAERR
+        return EX_DATAERR
     if len(raw) > config.smtp.max_message_size:
         print(f"maildesk: message of {len(raw)} bytes exceeds [smtp] max_message_size ({config.smtp.max_message_size})",
               file=sys.stderr)
-        return 69  # EX_UNAVAILABLE: the MTA bounces it
+        return EX_UNAVAILABLE  # the MTA bounces it
     rcpt = tuple(args.recipient) or (config.mail.primary,)
     path = sqlite_path(config.database.url)
     try:  # no Alembic check here: a pipe runs once per message, start-up counts
@@ -167,9 +180,9 @@ def cmd_ingest(args, config: Config) -> int:
 
 
 def cmd_db(args, config: Config) -> int:
-    from maildesk.daemon import build_store
+    from maildesk.store import store_for
 
-    store = build_store(config)
+    store = store_for(config, create=args.db_command == "upgrade", writes=args.db_command == "upgrade")
     if args.db_command == "upgrade":
         before, after = store.upgrade()
         print(f"database at revision {after}" + (f" (was {before or 'empty'})" if before != after else " (up to date)"))
@@ -183,12 +196,12 @@ def cmd_db(args, config: Config) -> int:
 def cmd_inbox(args, config: Config) -> int:
     from sqlalchemy import select
 
-    from maildesk.daemon import build_desk, build_store
+    from maildesk.daemon import build_desk
     from maildesk.models import InboxMail
     from maildesk.pipeline import process_pending, retry_inbox
     from maildesk.views import inbox_view, table
 
-    store = build_store(config)
+    store = open_db(config, args)
     prefix = config.mail.ticket_prefix
     if args.inbox_command == "list":
         with store.read() as session:
@@ -201,14 +214,12 @@ def cmd_inbox(args, config: Config) -> int:
                                                 {"received_at": 19, "outcome": 50, "error": 60}))
         return 0
     if args.inbox_command == "retry":
-        if args.id is None and not args.all:
-            print("maildesk: inbox retry needs an ID or --all", file=sys.stderr)
-            return 2
+        _one_or_all(args, "inbox retry")
         with store.transaction() as session:
+            if not args.all:
+                _require_failed(session.get(InboxMail, args.id), f"inbox message {args.id}", "inbox list", "message")
             n = retry_inbox(session, None if args.all else args.id)
         print(f"{n} message(s) queued for processing again")
-        if n == 0:
-            return 1 if args.id is not None else 0
         return 0
     from maildesk.daemon import sync_directory
 
@@ -223,11 +234,10 @@ def cmd_inbox(args, config: Config) -> int:
 def cmd_tickets(args, config: Config) -> int:
     from sqlalchemy import select
 
-    from maildesk.daemon import build_store
     from maildesk.models import Ticket
     from maildesk.views import find_ticket_by_ref, message_counts, table, ticket_detail, ticket_summary
 
-    store = build_store(config)
+    store = open_db(config, args)
     prefix = config.mail.ticket_prefix
     with store.read() as session:
         if args.tickets_command == "list":
@@ -242,8 +252,7 @@ def cmd_tickets(args, config: Config) -> int:
             return 0
         ticket = find_ticket_by_ref(session, args.ref, prefix)
         if ticket is None:
-            print(f"maildesk: no ticket {args.ref}", file=sys.stderr)
-            return 1
+            raise NotFound(f"no ticket {args.ref}; `maildesk tickets list` shows the tickets there are")
         _emit(ticket_detail(session, ticket, prefix), args.json, _format_ticket)
     return 0
 
@@ -278,13 +287,13 @@ def _format_ticket(t: dict) -> str:
 def cmd_outbox(args, config: Config) -> int:
     from sqlalchemy import select
 
-    from maildesk.daemon import build_store, utcnow
+    from maildesk.daemon import utcnow
     from maildesk.deliver import make_deliverer
     from maildesk.models import Outbox
     from maildesk.outbox import drain, retry
     from maildesk.views import outbox_view, table
 
-    store = build_store(config)
+    store = open_db(config, args)
     if args.outbox_command == "list":
         with store.read() as session:
             q = select(Outbox).order_by(Outbox.id.desc()).limit(args.limit)
@@ -294,11 +303,13 @@ def cmd_outbox(args, config: Config) -> int:
         _emit(rows, args.json, lambda rs: table(rs, ["id", "status", "kind", "ticket", "to", "attempts", "next_attempt_at",
                                                      "last_error"], {"last_error": 60, "next_attempt_at": 19}))
         return 0
+    if args.outbox_command == "show":
+        return _show_mail(store, args, config)
     if args.outbox_command == "retry":
-        if args.id is None and not args.all:
-            print("maildesk: outbox retry needs an ID or --all", file=sys.stderr)
-            return 2
+        _one_or_all(args, "outbox retry")
         with store.transaction() as session:
+            if not args.all:
+                _require_failed(session.get(Outbox, args.id), f"outgoing mail {args.id}", "outbox list", "mail")
             n = retry(session, utcnow(), None if args.all else args.id)
         print(f"{n} mail(s) queued for delivery again")
         return 0
@@ -315,13 +326,50 @@ def cmd_outbox(args, config: Config) -> int:
     return 0
 
 
+def _one_or_all(args, command: str) -> None:
+    if args.id is None and not args.all:
+        raise UsageError(f"{command} needs an ID or --all")
+    if args.id is not None and args.all:
+        raise UsageError(f"{command}: give an ID or --all, not both")
+
+
+def _require_failed(row, what: str, listing: str, noun: str) -> None:
+    """Only failed rows are retried: anything else named by ID is an error that says why."""
+    if row is None:
+        raise NotFound(f"no {what}; `maildesk {listing}` shows the IDs")
+    if row.status != "failed":
+        raise DataError(f"{what} is {row.status}, not failed; only a failed {noun} is retried")
+
+
+def _show_mail(store, args, config: Config) -> int:
+    from maildesk.models import Outbox
+    from maildesk.views import format_sent_mail, sent_mail_view
+
+    with store.read() as session:
+        row = session.get(Outbox, args.id)
+        if row is None:
+            raise NotFound(f"no outgoing mail {args.id}; `maildesk outbox list` shows the IDs")
+        if args.raw:
+            sys.stdout.buffer.write(row.raw)
+            return 0
+        view = sent_mail_view(row, config.mail.ticket_prefix)
+    if args.header:
+        values = [value for name, value in view["headers"] if name.lower() == args.header.lower()]
+        if not values:
+            raise DataError(f"outgoing mail {args.id} has no {args.header} header")
+        print("\n".join(values))
+        return 0
+    _emit(view, args.json, format_sent_mail)
+    return 0
+
+
 def cmd_report(args, config: Config) -> int:
     from datetime import timedelta
 
-    from maildesk.daemon import build_store, utcnow
+    from maildesk.daemon import utcnow
     from maildesk.reports import format_report, report
 
-    store = build_store(config)
+    store = open_db(config, args)
     until = utcnow()
     with store.read() as session:
         data = report(session, until - timedelta(days=args.days), until, config.mail.ticket_prefix)

@@ -1,4 +1,4 @@
-"""Subcommands of the optional layers, each in its own module (rules, imap, jobs).
+"""Subcommands of the optional layers, each in its own module (rules, imap, jobs, events).
 
 A module listed in :data:`MODULES` provides ``add_commands(subparsers)`` and a
 ``COMMANDS`` dict mapping its top-level command name to ``handler(args, config) -> int``.
@@ -13,7 +13,7 @@ from maildesk.config import Config
 
 __all__ = ["MODULES", "add_commands", "dispatch"]
 
-MODULES = ("maildesk.cli_rules", "maildesk.cli_imap", "maildesk.cli_jobs")
+MODULES = ("maildesk.cli_rules", "maildesk.cli_imap", "maildesk.cli_jobs", "maildesk.cli_events")
 
 
 def _modules():

@@ -32,12 +32,12 @@ def _known_marks(config: Config) -> dict[tuple[str, str], tuple[int, int]] | Non
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from maildesk.daemon import build_store
     from maildesk.errors import MaildeskError
     from maildesk.models import ImapState
+    from maildesk.store import store_for
 
     try:
-        store = build_store(config)
+        store = store_for(config, create=False, writes=False)
         try:
             with store.read() as session:
                 return {(r.mailbox, r.folder): (r.uidvalidity, r.last_uid) for r in session.scalars(select(ImapState))}

@@ -6,6 +6,7 @@ import sys
 from datetime import UTC, datetime
 
 from maildesk.config import Config
+from maildesk.errors import EX_USAGE
 
 __all__ = ["COMMANDS", "add_commands"]
 
@@ -26,9 +27,10 @@ def cmd_jobs(args, config: Config) -> int:
     from maildesk.jobs import JOBS
     from maildesk.models import JobRun
     from maildesk.scheduler import run_job
+    from maildesk.store import existing_store
     from maildesk.views import table
 
-    desk = build_desk(config)
+    desk = build_desk(config, existing_store(config, writes=args.jobs_command != "list"))
     if args.jobs_command == "list":
         with desk.store.read() as session:
             runs = {r.name: r for r in session.scalars(select(JobRun))}
@@ -46,13 +48,13 @@ def cmd_jobs(args, config: Config) -> int:
             at = datetime.fromisoformat(args.at)
         except ValueError:
             print(f"maildesk: --at {args.at!r}: expected an ISO 8601 time like 2026-11-24T09:30:00+01:00", file=sys.stderr)
-            return 2
+            return EX_USAGE
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
     names = [args.name] if args.name else list(JOBS)
     unknown = [n for n in names if n not in JOBS]
     if unknown:
         print(f"maildesk: no job {unknown[0]!r}; jobs: {', '.join(JOBS)}", file=sys.stderr)
-        return 2
+        return EX_USAGE
     sync_directory(desk)
     for name in names:
         print(f"{name}: {run_job(desk, name, at)}")

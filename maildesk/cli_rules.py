@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from maildesk.config import Config
+from maildesk.errors import NotFound
 
 __all__ = ["COMMANDS", "add_commands"]
 
@@ -40,20 +41,25 @@ def cmd_rules(args, config: Config) -> int:
 def _test(args, config: Config, renderer) -> int:
     from sqlalchemy import select
 
-    from maildesk.daemon import build_store, utcnow
+    from maildesk.daemon import utcnow
     from maildesk.decisions import rule_context
     from maildesk.message import parse
     from maildesk.models import Contact
     from maildesk.policy import Policy
     from maildesk.rules import evaluate
     from maildesk.rules.report import decision_json, format_test
+    from maildesk.store import store_for
 
-    raw = sys.stdin.buffer.read() if args.message == "-" else Path(args.message).read_bytes()
+    try:
+        raw = sys.stdin.buffer.read() if args.message == "-" else Path(args.message).read_bytes()
+    except OSError as exc:
+        raise NotFound(f"cannot read {args.message}: {exc.strerror}; give the path of a saved message (.eml), or - for "
+                       "standard input") from exc
     msg = parse(raw, rcpt_to=(config.mail.primary,), max_depth=config.mail.max_mime_depth)
     policy = Policy(config.config_dir, renderer.names())
-    store = build_store(config)
     desk_view = _View(policy)
     try:
+        store = store_for(config, create=False, writes=False)
         with store.read() as session:
             known = session.scalar(select(Contact.id).where(Contact.address == msg.from_addr)) is not None
             ctx = rule_context(session, desk_view, known)

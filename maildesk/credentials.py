@@ -10,22 +10,41 @@ In TOML a secret is either a plain string or one of::
 A command's output is cached for ``ttl`` seconds (default 300) and re-run after that,
 or at once when the caller asks for a refresh (an XOAUTH2 token that the server
 rejected as expired).
+
+Inside :func:`without_generating` (the read-only commands) a missing ``generate = true``
+file is not created: the secret is a random value that lives as long as the process,
+which signs nothing that outlives it.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import secrets
 import shlex
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from maildesk.errors import ConfigError
 
-__all__ = ["Secret", "parse_secret"]
+__all__ = ["Secret", "parse_secret", "without_generating"]
+
+_GENERATE: contextvars.ContextVar[bool] = contextvars.ContextVar("maildesk_generate_secrets", default=True)
+
+
+@contextmanager
+def without_generating() -> Iterator[None]:
+    """Secrets parsed in this block never create their ``generate = true`` file."""
+    token = _GENERATE.set(False)
+    try:
+        yield
+    finally:
+        _GENERATE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,8 @@ def parse_secret(raw: object, where: str, base_dir: Path) -> Secret:
         path = Path(source)
         path = path if path.is_absolute() else base_dir / path
         if raw.get("generate") and not path.exists():
+            if not _GENERATE.get():
+                return Secret("value", secrets.token_urlsafe(32), where)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:

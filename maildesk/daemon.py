@@ -103,17 +103,20 @@ class Daemon:
         # the SMTP dialogue (on the event loop) answering promptly while they work.
         sys.setswitchinterval(0.001)
         self.desk.store.check_schema()
+        processor, outbox = self._workers()
+        intake = Intake(self.desk.store, self.desk.clock, max_batch=self.config.smtp.commit_batch,
+                        on_stored=processor.wake)
+        listener = SmtpListener(self.config, intake) if self.config.smtp.enabled else None
+        if listener is not None:
+            await listener.bind()  # an address in use fails here, before any worker or job has started
         await asyncio.to_thread(release_dead_claims, self.desk.store)
         await asyncio.to_thread(sync_directory, self.desk)
-        processor, outbox = self._workers()
         if not self.in_processes and self.desk.ruleset is not None and self.desk.ruleset.uses("language"):
             from maildesk.rules.language import warm_up
 
             await asyncio.to_thread(warm_up)  # not on the first message's time
         reload = ThreadWorker("reload", self._reload_step, 2.0)
         self.desk.wakeups.update(process=processor.wake, outbox=outbox.wake)
-        intake = Intake(self.desk.store, self.desk.clock, max_batch=self.config.smtp.commit_batch,
-                        on_stored=processor.wake)
         await intake.start()
         processor.start()
         outbox.start()
@@ -124,9 +127,7 @@ class Daemon:
         scheduler = Scheduler(self.desk, extra={"outbox_retry": (self.config.outbound.poll_interval * 5, outbox.wake)},
                               jobs=not self.in_processes)
         scheduler.start()
-        listener = None
-        if self.config.smtp.enabled:
-            listener = SmtpListener(self.config, intake)
+        if listener is not None:
             host, port = await listener.start()
             log.info("listening for %s on %s:%d", "LMTP" if self.config.smtp.lmtp else "SMTP", host, port)
             if ready:

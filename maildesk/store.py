@@ -1,4 +1,7 @@
-"""Engine and session factory, transactions, and schema migrations (Alembic)."""
+"""Engine and session factory, transactions, and schema migrations (Alembic).
+
+:func:`storage_error` is the boundary between the database driver's errors and the
+one line an operator reads (no such database, needs an upgrade, locked, unreachable)."""
 
 from __future__ import annotations
 
@@ -16,13 +19,13 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from maildesk.errors import SchemaOutOfDate, StorageError
+from maildesk.errors import SchemaOutOfDate, StorageBusy, StorageError
 from maildesk.writerlock import WriterLock, fcntl
 
-__all__ = ["Store", "WriterLock", "open_store", "store_for"]
+__all__ = ["Store", "WriterLock", "existing_store", "open_store", "storage_error", "store_for"]
 
 log = logging.getLogger("maildesk.store")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -70,6 +73,7 @@ class Store:
     # then across processes on the WriterLock.
     write_lock: FairLock | contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)
     writer: WriterLock | None = None
+    origin: str = ""  # the config file that names this database, for error messages
     _checkpointed: float = 0.0
 
     @property
@@ -151,7 +155,7 @@ class Store:
             with self.engine.connect() as conn:
                 return MigrationContext.configure(conn).get_current_revision()
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot reach the database: {exc}") from exc
+            raise storage_error(exc, self.engine.url.render_as_string(hide_password=True), self.origin) from exc
 
     def check_schema(self) -> None:
         current, head = self.current_revision(), self.head_revision()
@@ -219,8 +223,13 @@ def _private(db_file: str) -> None:
             pass
 
 
-def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False, own_checkpoints: bool = False) -> Store:
+def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False, own_checkpoints: bool = False,
+               create: bool = True, writes: bool = True) -> Store:
     """Create the engine; SQLite gets WAL, foreign keys, a busy timeout and the chosen fsync level.
+
+    ``create=False``: a SQLite file that does not exist is :class:`SchemaOutOfDate`, and
+    neither it nor its directory is created. ``writes=False``: a reader, which takes no
+    :class:`WriterLock` (and so creates no lock files).
 
     ``own_checkpoints``: the daemon's processes never copy the WAL into the database as
     part of a commit (SQLite's automatic checkpoint, which would run while the writer lock
@@ -231,6 +240,8 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
+            if not create and not Path(path).is_file():
+                raise SchemaOutOfDate(f"there is no database at {path}; run `maildesk db upgrade` first (it creates it)")
             Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             db_file = path
             _private(path)
@@ -265,11 +276,49 @@ def open_store(url: str, *, sqlite_synchronous: str = "full", echo: bool = False
             conn.exec_driver_sql(f"BEGIN {mode}")
 
     lock = FairLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-    writer = WriterLock(db_file) if db_file and fcntl is not None else None
+    writer = WriterLock(db_file) if db_file and writes and fcntl is not None else None
     return Store(engine, sessionmaker(engine, expire_on_commit=False), lock, writer)
 
 
-def store_for(config, own_checkpoints: bool = False) -> Store:
+def store_for(config, own_checkpoints: bool = False, *, create: bool = True, writes: bool = True) -> Store:
     """The store a Config describes."""
-    return open_store(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous,
-                      echo=config.database.echo, own_checkpoints=own_checkpoints)
+    store = open_store(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous,
+                       echo=config.database.echo, own_checkpoints=own_checkpoints, create=create, writes=writes)
+    store.origin = str(config.path)
+    return store
+
+
+def existing_store(config, *, writes: bool = True) -> Store:
+    """The store of a database that exists and is up to date, for commands that are not
+    ``db upgrade``: creates nothing, raises :class:`SchemaOutOfDate` or :class:`StorageError`."""
+    store = store_for(config, create=False, writes=writes)
+    try:
+        store.check_schema()
+    except BaseException:
+        store.dispose()
+        raise
+    return store
+
+
+_UNREACHABLE = ("connection", "server closed", "unable to open", "disk i/o", "could not translate host", "timeout expired")
+
+
+def storage_error(exc: SQLAlchemyError, url: str = "", origin: str = "") -> StorageError:
+    """A driver error as one line: the schema is missing, the database is locked, or it
+    cannot be reached (the driver's first line, which names host and port). ``url``
+    (without its password) and ``origin`` (the config file) make the line more precise."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    first = lines[0].strip() if lines else type(orig).__name__
+    low = str(orig).lower()
+    if "no such table" in low or type(orig).__name__ == "UndefinedTable":
+        return SchemaOutOfDate(f"the database has no maildesk tables ({first}); run `maildesk db upgrade` first")
+    if "database is locked" in low or "database is busy" in low:
+        return StorageBusy(f"the database is locked by another writer ({first}); try again in a moment")
+    where = f" {url}" if url else ""
+    unreachable = isinstance(exc, (OperationalError, InterfaceError)) and (
+        getattr(exc, "statement", None) is None or any(w in low for w in _UNREACHABLE))
+    if not unreachable:
+        return StorageError(f"the database{where} refused the statement: {first}")
+    in_file = f" in {origin}" if origin else ""
+    return StorageError(f"cannot reach the database{where}: {first}; is it running, and is [database] url{in_file} right?")

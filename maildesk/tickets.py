@@ -7,6 +7,7 @@ statement costs several times more than running it.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select
@@ -14,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from maildesk.batch import active, known
+from maildesk.logsetup import redact_text
 from maildesk.message import InboundMessage
 from maildesk.models import Blob, Contact, Event, MessageAttachment, MessageRef, Participant, Ticket, TicketMessage
 from maildesk.slaclock import pause_for_status
@@ -34,6 +36,7 @@ __all__ = [
     "store_attachments",
 ]
 
+log = logging.getLogger("maildesk.security")
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 
@@ -68,14 +71,23 @@ def write_ignore(session: Session, table, rows: list[dict]) -> None:
 
 
 def record(session: Session, ticket: Ticket | int | None, actor: str, kind: str, now: datetime, /, **detail) -> None:
-    """One event in the ticket's audit log."""
+    """One event in the ticket's audit log; a ``security`` event is also a WARNING in the log."""
     ticket_id = ticket.id if isinstance(ticket, Ticket) else ticket
+    if kind == "security":
+        _warn_security(ticket_id, detail)
     row = {"ticket_id": ticket_id, "at": now, "actor": actor, "kind": kind, "detail": detail}
     batch = active(session)
     if batch is not None:
         batch.add(Event.__table__, row)
     else:
         session.execute(_INSERT_EVENT, row)
+
+
+def _warn_security(ticket_id: int | None, detail: dict) -> None:
+    """One line per security event, addresses redacted as every INFO line is (see :mod:`maildesk.logsetup`)."""
+    extra = ", ".join(f"{k}={redact_text(str(v))}" for k, v in detail.items() if k != "reason" and v not in (None, "", [], {}))
+    log.warning("security event on ticket %s: %s%s", ticket_id if ticket_id is not None else "-",
+                redact_text(str(detail.get("reason", "(no reason given)"))), f" ({extra})" if extra else "")
 
 
 def find_contact(session: Session, address: str) -> Contact | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from email import message_from_bytes
+from email import policy as email_policy
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -10,7 +12,8 @@ from sqlalchemy.orm import Session
 from maildesk.models import Event, InboxMail, Outbox, Participant, Rating, Ticket, TicketMessage
 from maildesk.subjects import find_refs, format_ref
 
-__all__ = ["find_ticket_by_ref", "inbox_view", "outbox_view", "table", "ticket_detail", "ticket_summary"]
+__all__ = ["find_ticket_by_ref", "format_sent_mail", "inbox_view", "outbox_view", "sent_mail_view", "table", "ticket_detail",
+           "ticket_summary"]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -121,6 +124,35 @@ def outbox_view(row: Outbox, prefix: str) -> dict:
         "sent_at": _iso(row.sent_at),
         "last_error": row.last_error,
     }
+
+
+_PLUMBING = ("mime-version", "content-type", "content-transfer-encoding", "content-disposition")
+
+
+def sent_mail_view(row: Outbox, prefix: str) -> dict:
+    """An outgoing mail as a person reads it: its headers and text decoded, attachments named."""
+    msg = message_from_bytes(row.raw, policy=email_policy.default)
+    headers = [[name, " ".join(str(value).split())] for name, value in msg.items() if name.lower() not in _PLUMBING]
+    body = msg.get_body(preferencelist=("plain", "html"))
+    text = ""
+    if body is not None:
+        text = body.get_content()
+        if body.get_content_type() == "text/html":
+            from inscriptis import get_text
+
+            text = get_text(text)
+    attachments = [{"filename": part.get_filename() or "", "content_type": part.get_content_type(),
+                    "size": len(part.get_payload(decode=True) or b"")} for part in msg.iter_attachments()]
+    return {**outbox_view(row, prefix), "mail_from": row.mail_from, "headers": headers, "text": text, "attachments": attachments}
+
+
+def format_sent_mail(view: dict) -> str:
+    lines = [f"outbox {view['id']}  {view['status']}  {view['kind']}  {view['ticket'] or '-'}  "
+             f"envelope {view['mail_from'] or '<>'} -> {', '.join(view['to'])}", ""]
+    lines += [f"{name}: {value}" for name, value in view["headers"]]
+    lines += ["", view["text"].rstrip()]
+    lines += [f"(attachment {a['filename'] or '-'}, {a['content_type']}, {a['size']} bytes)" for a in view["attachments"]]
+    return "\n".join(lines)
 
 
 def table(rows: list[dict], columns: list[str], widths: dict[str, int] | None = None) -> str:

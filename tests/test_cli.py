@@ -90,7 +90,7 @@ def test_run_refuses_an_unmigrated_database(tmp_path):
     cfg = write_config(tmp_path, port=free_port())
     res = subprocess.run([sys.executable, "-m", "maildesk", "--config", str(cfg), "run"], capture_output=True,
                          cwd=ROOT, text=True, timeout=60)
-    assert res.returncode == 1 and "maildesk db upgrade" in res.stderr
+    assert res.returncode == 78 and "maildesk db upgrade" in res.stderr
 
 
 def test_tickets_list_filters_and_json_shape(md):
@@ -102,3 +102,22 @@ def test_tickets_list_filters_and_json_shape(md):
     assert json.loads(md.cli("tickets", "list", "--status", "closed", "--json").stdout) == []
     table = md.cli("tickets", "list").stdout.decode().splitlines()
     assert table[0].split()[:3] == ["REF", "STATUS", "PRIORITY"] and len(table) == 4
+
+
+def test_outbox_show_prints_a_sent_mail_decoded(md):
+    md.cli("ingest", input=make_mail(subject="Принтер не печатает", sender="Jane <jane@customer.test>").as_bytes())
+    md.cli("inbox", "process")
+    ack = next(m for m in md.json("outbox", "list") if m["kind"] == "ack")
+    out = md.cli("outbox", "show", str(ack["id"])).stdout.decode()
+    head, _, body = out.partition("\n\n")
+    assert f"outbox {ack['id']}" in head and "ack" in head and "MD-1" in head and "-> jane@customer.test" in head
+    headers = dict(line.split(": ", 1) for line in body.split("\n\n", 1)[0].splitlines())
+    assert headers["Subject"] == "[MD-1] Re: Принтер не печатает"  # decoded, not =?utf-8?b?...?=
+    assert headers["To"] == "Jane <jane@customer.test>" and headers["Reply-To"].startswith("Example Support <support+t1-")
+    assert "ticket MD-1" in body.split("\n\n", 1)[1]  # the text, decoded from its transfer encoding
+    shown = md.json("outbox", "show", str(ack["id"]))
+    assert shown["id"] == ack["id"] and ["Subject", "[MD-1] Re: Принтер не печатает"] in shown["headers"]
+    assert "ticket MD-1" in shown["text"] and shown["attachments"] == []
+    raw = md.cli("outbox", "show", str(ack["id"]), "--raw").stdout
+    assert raw.startswith(b"From: ") or b"\nFrom: " in raw
+    assert b"=?utf-8?" in raw.lower()  # exactly as sent

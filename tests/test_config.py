@@ -108,8 +108,8 @@ def test_secret_from_env_file_and_command(tmp_path, monkeypatch):
     (tmp_path / "key").write_text("from-file-0123456789-abcdefghijklmnop\n")
     cfg = load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', '{ file = "key" }')))
     assert cfg.mail.secret.reveal() == "from-file-0123456789-abcdefghijklmnop"
-    cfg = load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', '{ command = "echo from-command-0123456789-abcdefghijklmnop" }')))
-    assert cfg.mail.secret.reveal() == "from-command-0123456789-abcdefghijklmnop"
+    cfg = load_config(write(tmp_path, BASE.replace('"s3cret-0123456789-abcdefghijklmnop-XYZ"', '{ command = "echo from-command-0123456789-abcdefghijklmno" }')))
+    assert cfg.mail.secret.reveal() == "from-command-0123456789-abcdefghijklmno"
 
 
 @pytest.mark.parametrize("weak", ["a", "test-secret-not-for-production", "a" * 40, "ab" * 20, "password" * 4])

@@ -242,7 +242,7 @@ def test_jobs_run_at_from_the_command_line(tmp_path):
     assert kinds.count("sla_warning") == 1 and kinds.count("escalation") == 1 and kinds.count("sla_breach") == 1
     listing = md.cli("jobs", "list").stdout.decode()
     assert "check_sla" in listing and "remind_pending" in listing and "1 warning(s)" in listing
-    assert md.cli("jobs", "run", "nope", check=False).returncode == 2
+    assert md.cli("jobs", "run", "nope", check=False).returncode == 64  # EX_USAGE
 
 
 def test_housekeeping_forgets_old_counts_and_expired_suppressions(jdesk):

@@ -46,3 +46,15 @@ def test_ruff_is_clean():
         pytest.skip("ruff is not installed (it comes with the test extras)")
     res = subprocess.run([ruff, "check", "--no-cache", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stdout[-3000:]
+
+
+def test_license_is_an_spdx_expression_with_a_setuptools_that_reads_it():
+    # A TOML table for `license` makes every `pip install -e .` print a SetuptoolsDeprecationWarning;
+    # an SPDX string needs setuptools 77 or newer (PEP 639), so the build requirement says so.
+    import re
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert data["project"]["license"] == "MIT"
+    setuptools = next(r for r in data["build-system"]["requires"] if r.startswith("setuptools"))
+    found = re.fullmatch(r"setuptools>=(\d+)(?:\.\d+)*", setuptools.replace(" ", ""))
+    assert found and int(found.group(1)) >= 77, setuptools

@@ -12,12 +12,14 @@ connection over ``max_connections`` or ``max_connections_per_client``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 
 from aiosmtpd.smtp import Envelope, Session
 
 from maildesk.config import Config
-from maildesk.errors import StorageError
+from maildesk.errors import ListenerUnavailable, StorageError
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.ingest.smtpdata import FastLMTP, FastSMTP
 from maildesk.ingest.smtplimits import AcceptErrors, Gate
@@ -88,7 +90,11 @@ class SmtpListener:
                    timeout=smtp.idle_timeout, session_timeout=smtp.session_timeout, data_timeout=smtp.data_timeout,
                    min_data_rate=smtp.min_data_rate, data_rate_grace=smtp.data_rate_grace, on_close=on_close)
 
-    async def start(self) -> tuple[str, int]:
+    async def bind(self) -> None:
+        """Take the address without accepting yet: the daemon binds before it starts any worker,
+        so an address in use is one error at start (:class:`ListenerUnavailable`), nothing else."""
+        if self._server is not None:
+            return
         smtp = self.config.smtp
         loop = asyncio.get_running_loop()
         _check_file_limit(smtp.max_connections)
@@ -96,7 +102,19 @@ class SmtpListener:
         self._accept_errors.install()
         self._gate = Gate(self._protocol, hostname=self.hostname, max_connections=smtp.max_connections,
                           max_per_client=smtp.max_connections_per_client, log_interval=smtp.limit_log_interval)
-        self._server = await loop.create_server(self._gate, host=smtp.host, port=smtp.port, reuse_address=True)
+        host, port = smtp.host, smtp.port
+        try:
+            self._server = await loop.create_server(self._gate, host=host, port=port, reuse_address=True,
+                                                    start_serving=False)
+        except OSError as exc:
+            hint = ("is maildesk (or another mail server) already running? Stop it, or set another [smtp] port in "
+                    f"{self.config.path}") if exc.errno == errno.EADDRINUSE else f"check [smtp] host and port in {self.config.path}"
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's own wording repeats the address
+            raise ListenerUnavailable(f"cannot listen on {host}:{port}: {reason}; {hint}") from exc
+
+    async def start(self) -> tuple[str, int]:
+        await self.bind()
+        await self._server.start_serving()
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
 
