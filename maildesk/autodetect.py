@@ -6,9 +6,10 @@ autoresponders that say what they are only in a header of their own, the subject
 first lines. :func:`classify` is pure over the parsed :class:`InboundMessage` and returns a
 :class:`Verdict` (``"bounce"`` or ``"autoreply"``, and why) or None.
 
-Plain-text bounces are recognised by flufl.bounce (Mailman's detectors), which needs the
-stdlib message tree. That scan costs a pass over every body line per pattern, so
-:func:`maildesk.message.parse` runs it (:func:`failed_recipients`) only when
+Plain-text bounces are recognised by flufl.bounce (Mailman's detectors), which reads a
+stdlib message tree, one pass over every body line per pattern; so
+:func:`maildesk.message.parse` runs it (:func:`failed_recipients`, on the first
+:data:`SCAN_BYTES` of the raw mail parsed again) only when
 :func:`bounce_hint` finds a cheap reason to suspect a bounce (null sender, a
 MAILER-DAEMON/postmaster-like sender, a bounce subject, ``X-Failed-Recipients``), and
 keeps the result in ``InboundMessage.bounce_failures``. The phrase lists cover English,
@@ -21,17 +22,18 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from email.message import Message
+from email import message_from_bytes
+from email.policy import compat32
 from typing import TYPE_CHECKING
+
+from maildesk.charsets import unsurrogate
 
 if TYPE_CHECKING:
     from maildesk.message import InboundMessage
 
-__all__ = ["SCAN_LIMIT", "Verdict", "bounce_hint", "classify", "failed_recipients", "is_bounce"]
+__all__ = ["SCAN_BYTES", "Verdict", "bounce_hint", "classify", "failed_recipients", "is_bounce"]
 
-log = logging.getLogger("maildesk.autodetect")
-
-SCAN_LIMIT = 1 << 20  # bytes: a larger suspected bounce is judged on subject, sender and phrases only
+SCAN_BYTES = 32 << 10  # of a suspected bounce, read by flufl.bounce: ~13 ms at worst (docs/autodetect.md)
 _HEAD = 1500  # characters of body text the phrase rules read
 
 _BOUNCE_LOCALS = ("mailer-daemon", "mailerdaemon", "mail-daemon", "maildaemon", "postmaster", "mdaemon",
@@ -46,26 +48,30 @@ def _rx(*alternatives: str, flags: int = 0) -> re.Pattern[str]:
 # means a person is talking about one). Ambiguous words need a separator after them.
 _SEP = r"\s*(?:[:：\-–—|(\[]|$)"
 _BOUNCE_SUBJECT = _rx(
-    r"^(?:returned mail|undeliverable|undelivered|nondeliverable|non-deliverable|delivery failure|"
-    r"delivery failed|mail delivery failed|failure notice|delivery notification|delivery status notification|"
-    r"message delivery failure|mail delivery failure|delivery_failure|warning: could not send|delayed mail|"
-    r"mail system error|non-delivery report|undeliverable mail|unzustellbar|nicht zustellbar|"
-    r"non remis|non distribuable|non délivré|no se puede entregar|imposible entregar|no entregado|"
+    r"^(?:returned mail|undeliverable|undelivered|nondeliverable|non-deliverable|delivery failure|delivery failed|"
+    r"delivery notification|delivery_failure|delayed mail|mail system error|non-delivery report|unzustellbar|"
+    r"nicht zustellbar|non remis|non distribuable|non délivré|no se puede entregar|imposible entregar|no entregado|"
     r"non recapitabile|impossibile recapitare|onbestelbaar|niet bezorgd|não é possível entregar|não entregue|"
     r"niedostarczalne|nie można dostarczyć|olevererbart|kan inte levereras|ej levererat|"
     r"недоставляемое сообщение|недоставленное сообщение|не удается доставить|не доставлено|"
     r"配信不能|配送不能|配信エラー|无法投递|无法传递|无法送达|未送达|退信|系统退信)" + _SEP,
-    r"^(?:undelivered mail returned to sender|returned mail: |mail delivery failed: returning message|"
-    r"delivery status notification \((?:failure|delay)\)|message you sent blocked|"
-    r"your message (?:could not be|was not|wasn't) delivered|virus (?:found|detected|alert) in)",
+    r"^(?:undelivered mail returned to sender|mail delivery failed|failure notice|delivery (?:status|failure) notification|"
+    r"(?:message|mail) delivery failure|message status - undeliverable|warning: could not send message|"
+    r"message you sent blocked|your message (?:could not be|was not|wasn't) delivered|virus (?:found|detected|alert) in)",
 )
 # The body says that a mail was not delivered (mail words next to the verb, so a parcel
 # that could not be delivered does not count).
 _BOUNCE_PHRASE = _rx(
-    r"\b(?:message|e-?mail|mail)\b[^.\n]{0,100}\b(?:could not|couldn't|cannot|can't|was not|wasn't|has not been|"
-    r"failed to|will not) be (?:delivered|sent|relayed)",
-    r"delivery (?:to the following recipients?|has) (?:failed|was aborted)|did not reach the following recipient|"
-    r"permanent (?:fatal )?errors?|undeliverable (?:message|mail|address)|the following addresses? (?:failed|had)",
+    r"\b(?:message|e-?mail|mail)\b[^.\n]{0,100}\b(?:(?:could|can|will|would)(?: not|n't) be|cannot be|"
+    r"(?:was|were|has|have|had)(?: not|n't)(?: been)?|failed to be) (?:delivered|sent|relayed|transmitted)",
+    r"delivery (?:to the following recipients?|has) (?:failed|was aborted)|delivery has failed to these recipients|"
+    r"did not reach (?:some or all of )?the (?:following|intended) recipient|recipient\(?s?\)? could not be reached|"
+    r"permanent (?:fatal )?errors?|was undeliverable|(?:^|\n)\s*was not delivered to:|undeliverable (?:message|mail|address)|"
+    r"the following addresses? (?:failed|had)",
+    r"zustellung an (?:folgende|die folgenden) empfänger[^.\n]{0,60}fehlgeschlagen|remise aux destinataires[^.\n]{0,60}a échoué|"
+    r"error en la entrega a (?:estos|los siguientes) destinatarios|recapito non riuscito|bezorging is mislukt|"
+    r"falha na entrega|dostarczenie do[^.\n]{0,60}nie powiodło się|leveransen misslyckades|"
+    r"配信に失敗|未能传递|投递失败|無法傳遞",
     r"(?:nachricht|e-?mail|mail)\b[^.\n]{0,100}\b(?:konnte|kann|wurde)\b[^.\n]{0,100}\bnicht\b[^.\n]{0,60}zugestellt",
     r"(?:message|courriel)[^.\n]{0,100}(?:n'a pas pu|n’a pas pu|ne peut pas|n'a pas été|n’a pas été) (?:être )?"
     r"(?:remis|distribué|délivré)",
@@ -85,10 +91,15 @@ _ORIGINAL_MARK = _rx(r"^[\s*-]*(?:original message|below this line is a copy|sta
                      r"message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|mensagem original|"
                      r"oryginalna wiadomość|ursprungligt meddelande|исходное сообщение|原始邮件|元のメッセージ)",
                      r"^(?:reporting-mta|received|message-id|return-path):\s", flags=re.MULTILINE)
+# Banners that mail software writes at the top of a bounce; people do not (they forward with "Fwd:").
+_MTA_BANNER = _rx(r"^\W*(?:this is the (?:postfix program|mail system|qmail-send program|mail delivery agent)|"
+                  r"this message was created automatically by mail delivery software|message from interscan|"
+                  r"this is a warning message only|transcript of session follows|the original message was received at)",
+                  flags=re.MULTILINE)
 _ORIGINAL_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/delivery-status")
 
 _AUTO_SUBJECT = _rx(
-    r"^(?:out of (?:the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|automated (?:reply|response)|"
+    r"^(?:\[[^\]]{1,60}\]\s*)?(?:out of (?:the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|automated (?:reply|response)|"
     r"vacation (?:reply|message|notice|autoreply)|away from (?:my |the )?(?:office|desk|e-?mail)|on vacation|on leave|"
     r"abwesenheitsnotiz|abwesend|automatische antwort|automatische abwesenheitsnotiz|urlaubsmeldung|"
     r"réponse automatique|reponse automatique|absence|absent|message d'absence|absence du bureau|"
@@ -100,10 +111,7 @@ _AUTO_SUBJECT = _rx(
     r"frånvaro|frånvarande|automatiskt svar|autosvar|"
     r"автоответ|автоматический ответ|автоответчик|отсутствие|нет на месте|в отпуске|"
     r"不在|不在通知|不在のお知らせ|自動応答|自動返信|自动回复|自動回覆|自动答复|外出|休假)" + _SEP,
-    r"^(?:out of (?:the )?office (?:autoreply|auto reply|reply|until|till|from|notice)|"
-    r"automatische antwort|réponse automatique|respuesta automática|risposta automatica|automatisch antwoord|"
-    r"resposta automática|odpowiedź automatyczna|automatiskt svar|автоматический ответ|"
-    r"自動返信|自动回复|不在のお知らせ|自動応答)",
+    r"^(?:out of (?:the )?office (?:autoreply|auto reply|reply|until|till|from|notice)|不在のお知らせ)",
     r"^.{1,60} is out of the office\b",  # Lotus Notes: "Jane Doe is out of the office."
     r"^(?:\[[^\]]{1,40}\]\s*)?(?:request|ticket|case|enquiry|inquiry|anfrage|demande|solicitud)\s*(?:#|no\.?|nr\.?)?\s*"
     r"[\w-]*\d[\w-]*\s*(?:has been |wurde |a été )?(?:received|created|opened|logged|eingegangen|erstellt|reçue?|créée?|recibida)",
@@ -127,7 +135,7 @@ _AUTO_STATEMENT = _rx(
     r"这是一?封?自动回复|此邮件为?(?:系统)?自动(?:回复|发送)|本邮件为?系统?自动|這是自動回覆|此郵件為自動",
     r"このメールは自動(?:返信|送信|応答)|本メールは自動(?:返信|送信|応答)|自動返信メール|自動応答メッセージ",
     r"(?:we|we've|we have) (?:have )?received your (?:request|e-?mail|message|enquiry|inquiry|ticket)[^.\n]{0,120}"
-    r"(?:ticket|case|request|reference)\s*(?:number|id|no\.?|#)?\s*[:#]?\s*\[?[\w-]*\d",
+    r"(?:ticket|case|request|reference)\s*(?:number|id|no\.?|#)?\s*[:#]?\s*[(\[]?#?[\w-]*\d",
 )
 # Out-of-office wording: counts near the top of a short body together with a return date,
 # or with an Exchange rule header.
@@ -154,6 +162,17 @@ _RETURN_MARK = _rx(
     r"まで|戻り|返回|回来|之前|以后|期间",
     r"\d{1,2}[./-]\d{1,2}|\d{1,2}\s*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)",
 )
+_GREETING = _rx(
+    r"^(?:hello|hi|dear|good (?:morning|afternoon|day)|greetings|hallo|guten tag|sehr geehrte|bonjour|madame|hola|estimad|"
+    r"buongiorno|gentile|ciao|goedendag|beste|geachte|olá|prezad|dzień dobry|szanown|hej|god dag|здравствуйте|добрый день|"
+    r"уважаем|您好|你好|お世話に|いつも)",
+    r"thank you for your (?:e-?mail|message|mail)|thanks for your (?:e-?mail|message)|vielen dank für ihre|danke für ihre|"
+    r"merci (?:pour|de) votre|gracias por su|grazie per (?:la sua|il suo)|bedankt voor uw|obrigad[oa] pel[ao] sua|"
+    r"dziękuję za|tack för (?:ditt|ert)|спасибо за ваше|感谢您的来信|谢谢您的邮件|メールありがとう",
+)
+_SENTENCE_END = re.compile(r"(?<=[.!;])\s+|(?<=[。！；])|(?<=,)\s+(?=(?:i|we|ich|je|ik|jag)\b)", re.IGNORECASE)
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|ответ|отв|回复|返信|r|rif|res|fw|fwd|wg|tr)\s*:", re.IGNORECASE)
+_AUTO_STEMS = ("auto", "автомат", "自动", "自動", "received your")
 _RESPONDER_AGENT = re.compile(r"vacation|autorespond|auto-respond|autoreply|auto-reply|out of office", re.IGNORECASE)
 _RULE_HEADERS = ("x-ms-exchange-inbox-rules-loop", "x-ms-exchange-generated-message-source")
 
@@ -191,19 +210,31 @@ def bounce_hint(msg: InboundMessage) -> str | None:
     return None
 
 
-def failed_recipients(tree: Message, size: int) -> tuple[str, ...] | None:
-    """What flufl.bounce finds failing (temporary and permanent), sorted; None when not scanned
-    (larger than :data:`SCAN_LIMIT`, or a detector broke on the message)."""
-    if size > SCAN_LIMIT:
-        return None
-    from flufl.bounce import all_failures  # imported on first use: most processes never need it
-
+def failed_recipients(raw: bytes) -> tuple[tuple[str, ...] | None, str | None]:
+    """What flufl.bounce finds failing (temporary and permanent) in the first :data:`SCAN_BYTES`
+    of ``raw``, sorted, and a problem to record as a defect (None: the scan did not run to the end).
+    The report is at the top of a bounce, the returned mail below it; the cut bounds the cost."""
+    tree = message_from_bytes(raw[:SCAN_BYTES], policy=compat32)
+    items = list(tree.raw_items())
+    if any(not value.isascii() for _, value in items):  # some detectors call str methods on 8-bit headers
+        for name in {name for name, _ in items}:
+            del tree[name]
+        for name, value in items:
+            tree[name] = unsurrogate(value)
     try:
-        temporary, permanent = all_failures(tree)
+        temporary, permanent = _flufl()(tree)
     except Exception as exc:  # a heuristic detector tripping over odd MIME must not fail processing
-        log.debug("flufl.bounce could not scan the message: %s: %s", type(exc).__name__, exc)
-        return None
-    return tuple(sorted({a.decode("ascii", "replace").lower() for a in (*temporary, *permanent)}))
+        return None, f"flufl.bounce could not scan this suspected bounce ({type(exc).__name__}: {str(exc)[:120]})"
+    return tuple(sorted({a.decode("ascii", "replace").lower() for a in (*temporary, *permanent)})), None
+
+
+def _flufl():
+    """flufl.bounce's all_failures, imported on first use; its logger (a line per detector at INFO,
+    a traceback per broken detector) is kept quiet: the problem is recorded as a defect instead."""
+    from flufl.bounce import all_failures
+
+    logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+    return all_failures
 
 
 def _system_sender(msg: InboundMessage) -> str | None:
@@ -219,26 +250,29 @@ def _system_sender(msg: InboundMessage) -> str | None:
 
 
 def _bounce(msg: InboundMessage) -> str | None:
+    """A system sender needs one more sign; an ordinary address needs a bounce subject, failure text
+    (flufl.bounce's or a phrase) and the returned mail, since a person may well write about a failed delivery."""
     if msg.delivery_report is not None:
         return "delivery status notification (RFC 3464)"
     if msg.header("x-failed-recipients"):
         return "X-Failed-Recipients header (Exim bounce)"
-    if msg.bounce_failures:
-        return f"plain-text bounce (flufl.bounce: {len(msg.bounce_failures)} failed recipient(s))"
     sender = _system_sender(msg)
     subject = _BOUNCE_SUBJECT.search(msg.subject.strip())
-    if sender and subject:
-        return f"bounce subject {subject.group(0).strip()!r} from {sender}"
     if not (sender or subject):
         return None
-    head = msg.text[:_HEAD]
-    phrase = _BOUNCE_PHRASE.search(head)
-    if phrase is None:
-        return None
+    found = f"flufl.bounce: {len(msg.bounce_failures)} failed recipient(s)" if msg.bounce_failures else None
+    phrase = _BOUNCE_PHRASE.search(msg.text[:_HEAD])
     if sender:
-        return f"delivery failure text from {sender}"
-    if any(a.content_type.lower() in _ORIGINAL_TYPES for a in msg.attachments) or _ORIGINAL_MARK.search(msg.text[:20000]):
-        return f"bounce subject {subject.group(0).strip()!r} and delivery failure text with the returned mail"
+        if subject:
+            return f"bounce subject {subject.group(0).strip()!r} from {sender}"
+        if found or phrase:
+            return f"{found or 'delivery failure text'} from {sender}"
+        return None
+    if not (found or phrase):
+        return None
+    if (any(a.content_type.lower() in _ORIGINAL_TYPES for a in msg.attachments) or _ORIGINAL_MARK.search(msg.text[:20000])
+            or _MTA_BANNER.search(msg.text[:_HEAD])):
+        return f"bounce subject {subject.group(0).strip()!r}, {found or 'delivery failure text'} and the returned mail or an MTA banner"
     return None
 
 
@@ -263,19 +297,36 @@ def _autoreply(msg: InboundMessage) -> str | None:
     hit = _AUTO_SUBJECT.search(subject)
     if hit:
         return f"autoresponder subject {hit.group(0).strip()[:60]!r}"
-    head = _first_lines(msg.text, 6)
-    hit = _AUTO_STATEMENT.search(head)
+    head = _first_lines(msg.text, 6).replace("\n", " ")
+    low = head.lower()
+    hit = any(stem in low for stem in _AUTO_STEMS) and _AUTO_STATEMENT.search(head)  # the stems: a cheap pre-check
     if hit:
         return f"says it is automatic: {hit.group(0)[:60]!r}"
-    top = _first_lines(msg.text, 3)
-    oof = _OOF_PHRASE.search(top)
-    if oof and len(msg.text) <= 2000 and (_RETURN_MARK.search(top) or any(msg.header(h) for h in _RULE_HEADERS)):
+    return _out_of_office(msg)
+
+
+def _out_of_office(msg: InboundMessage) -> str | None:
+    """Absence wording in the first sentence (after a greeting or a thank-you) of a short answer to
+    some mail, with a return date, or with an Exchange rule header. People mention their holidays
+    too, but rarely as the opening of a reply that asks nothing."""
+    rule = any(msg.header(h) for h in _RULE_HEADERS)
+    answering = bool(msg.in_reply_to or msg.references or _REPLY_PREFIX.match(msg.subject))
+    if not (rule or answering) or len(msg.text) > 2000:
+        return None
+    top = _first_lines(msg.text, 3).replace("\n", " ")
+    sentences = [part for part in _SENTENCE_END.split(top) if part.strip()]
+    while sentences and len(sentences[0]) <= 80 and _GREETING.search(sentences[0].strip()):
+        sentences.pop(0)
+    oof = _OOF_PHRASE.search(sentences[0]) if sentences else None
+    if oof is None or "?" in top or "？" in top:
+        return None
+    if rule or (answering and _RETURN_MARK.search(sentences[0])):
         return f"out-of-office text: {oof.group(0)!r}"
     return None
 
 
 def _first_lines(text: str, n: int) -> str:
-    """The first ``n`` non-empty lines of the body, without quoted text, as one line."""
+    """The first ``n`` non-empty lines of the body, without quoted text."""
     lines = []
     for line in text[:_HEAD].splitlines():
         line = line.strip()
@@ -283,4 +334,4 @@ def _first_lines(text: str, n: int) -> str:
             lines.append(line)
             if len(lines) == n:
                 break
-    return " ".join(lines)
+    return "\n".join(lines)

@@ -4,7 +4,7 @@
 winmail.dat) and reads the rest here: headers (decoded by :mod:`maildesk.charsets`),
 addresses, Message-IDs, the Date and, for a bounce, the :class:`DeliveryReport`; a mail that
 :func:`maildesk.autodetect.bounce_hint` suspects of being a plain-text bounce is also scanned
-with flufl.bounce while its MIME tree is at hand (``bounce_failures``).
+with flufl.bounce (``bounce_failures``).
 Nothing here raises on bad input: problems become ``defects`` and the message stays usable.
 :class:`Attachment` and :func:`clean_header` are re-exported from the modules that define them.
 """
@@ -147,7 +147,8 @@ def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), sou
         size=len(raw),
     )
     if parsed.delivery_report is None and bounce_hint(parsed):  # the scan reads every body line: suspects only
-        parsed = dataclasses.replace(parsed, bounce_failures=failed_recipients(msg, len(raw)))
+        failures, problem = failed_recipients(raw)
+        parsed = dataclasses.replace(parsed, bounce_failures=failures, defects=parsed.defects + ((problem,) if problem else ()))
     return parsed
 
 
