@@ -46,9 +46,9 @@ def _rx(*alternatives: str, flags: int = 0) -> re.Pattern[str]:
 
 # A subject that *is* a bounce starts with one of these (a reply or forward prefix in front
 # means a person is talking about one). Ambiguous words need a separator after them.
-_SEP = r"\s*(?:[:：\-–—|(\[]|$)"
+_SEP = r"\s*(?:[:：,\-–—|(\[]|$)"
 _BOUNCE_SUBJECT = _rx(
-    r"^(?:returned mail|undeliverable|undelivered|nondeliverable|non-deliverable|delivery failure|delivery failed|"
+    r"^(?:returned mail|undeliverable(?: mail| message)?|undelivered|nondeliverable|non-deliverable|delivery failure|delivery failed|"
     r"delivery notification|delivery_failure|delayed mail|mail system error|non-delivery report|unzustellbar|"
     r"nicht zustellbar|non remis|non distribuable|non délivré|no se puede entregar|imposible entregar|no entregado|"
     r"non recapitabile|impossibile recapitare|onbestelbaar|niet bezorgd|não é possível entregar|não entregue|"
@@ -94,7 +94,8 @@ _ORIGINAL_MARK = _rx(r"^[\s*-]*(?:original message|below this line is a copy|sta
 # Banners that mail software writes at the top of a bounce; people do not (they forward with "Fwd:").
 _MTA_BANNER = _rx(r"^\W*(?:this is the (?:postfix program|mail system|qmail-send program|mail delivery agent)|"
                   r"this message was created automatically by mail delivery software|message from interscan|"
-                  r"this is a warning message only|transcript of session follows|the original message was received at)",
+                  r"this is a warning message only|transcript of session follows|the original message was received at|"
+                  r"this (?:nondelivery|non-delivery|delivery status) report was generated)",
                   flags=re.MULTILINE)
 _ORIGINAL_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/delivery-status")
 
@@ -170,7 +171,7 @@ _GREETING = _rx(
     r"merci (?:pour|de) votre|gracias por su|grazie per (?:la sua|il suo)|bedankt voor uw|obrigad[oa] pel[ao] sua|"
     r"dziękuję za|tack för (?:ditt|ert)|спасибо за ваше|感谢您的来信|谢谢您的邮件|メールありがとう",
 )
-_SENTENCE_END = re.compile(r"(?<=[.!;])\s+|(?<=[。！；])|(?<=,)\s+(?=(?:i|we|ich|je|ik|jag)\b)", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=\D[.!;])\s+|(?<=[。！；])|(?<=,)\s+(?=(?:i|we|ich|je|ik|jag)\b)", re.IGNORECASE)
 _REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|ответ|отв|回复|返信|r|rif|res|fw|fwd|wg|tr)\s*:", re.IGNORECASE)
 _AUTO_STEMS = ("auto", "автомат", "自动", "自動", "received your")
 _RESPONDER_AGENT = re.compile(r"vacation|autorespond|auto-respond|autoreply|auto-reply|out of office", re.IGNORECASE)
