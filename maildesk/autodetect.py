@@ -62,7 +62,7 @@ _BOUNCE_SUBJECT = _rx(
 # The body says that a mail was not delivered (mail words next to the verb, so a parcel
 # that could not be delivered does not count).
 _BOUNCE_PHRASE = _rx(
-    r"\b(?:message|e-?mail|mail)\b[^.\n]{0,100}\b(?:(?:could|can|will|would)(?: not|n't) be|cannot be|"
+    r"\b(?:message|e-?mail|mail)s?\b[^.\n]{0,100}\b(?:(?:could|can|will|would)(?: not|n't) be|cannot be|"
     r"(?:was|were|has|have|had)(?: not|n't)(?: been)?|failed to be) (?:delivered|sent|relayed|transmitted)",
     r"delivery (?:to the following recipients?|has) (?:failed|was aborted)|delivery has failed to these recipients|"
     r"did not reach (?:some or all of )?the (?:following|intended) recipient|recipient\(?s?\)? could not be reached|"
