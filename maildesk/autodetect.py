@@ -215,16 +215,16 @@ def failed_recipients(raw: bytes) -> tuple[tuple[str, ...] | None, str | None]:
     """What flufl.bounce finds failing (temporary and permanent) in the first :data:`SCAN_BYTES`
     of ``raw``, sorted, and a problem to record as a defect (None: the scan did not run to the end).
     The report is at the top of a bounce, the returned mail below it; the cut bounds the cost."""
-    tree = message_from_bytes(raw[:SCAN_BYTES], policy=compat32)
-    items = list(tree.raw_items())
-    if any(not value.isascii() for _, value in items):  # some detectors call str methods on 8-bit headers
-        for name in {name for name, _ in items}:
-            del tree[name]
-        for name, value in items:
-            tree[name] = unsurrogate(value)
-    try:
+    try:  # the stdlib parser and the heuristic detectors both trip over hostile MIME: never fail processing
+        tree = message_from_bytes(raw[:SCAN_BYTES], policy=compat32)
+        items = list(tree.raw_items())
+        if any(not value.isascii() for _, value in items):  # some detectors call str methods on 8-bit headers
+            for name in {name for name, _ in items}:
+                del tree[name]
+            for name, value in items:
+                tree[name] = unsurrogate(value)
         temporary, permanent = _flufl()(tree)
-    except Exception as exc:  # a heuristic detector tripping over odd MIME must not fail processing
+    except Exception as exc:
         return None, f"flufl.bounce could not scan this suspected bounce ({type(exc).__name__}: {str(exc)[:120]})"
     return tuple(sorted({a.decode("ascii", "replace").lower() for a in (*temporary, *permanent)})), None
 

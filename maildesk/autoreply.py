@@ -38,6 +38,9 @@ def suppression_reason(msg: InboundMessage, own_addresses: tuple[str, ...], loop
 
     Bounces and autoresponders, with or without standard markers, are recognised by
     :func:`maildesk.autodetect.classify`; the rest are list mail, loops and system senders."""
+    verdict = classify(msg)
+    if verdict is not None:
+        return f"{verdict.kind}: {verdict.reason}"
     precedence = msg.header("precedence").strip().lower()
     if precedence in ("bulk", "junk", "list"):
         return f"Precedence: {precedence}"
@@ -46,9 +49,6 @@ def suppression_reason(msg: InboundMessage, own_addresses: tuple[str, ...], loop
             return f"mailing list mail ({header.title()})"
     if msg.headers.get(LOOP_HEADER.lower()):
         return f"carries our loop header {LOOP_HEADER}"
-    verdict = classify(msg)
-    if verdict is not None:
-        return f"{verdict.kind}: {verdict.reason}"
     if msg.header("content-type").lower().startswith("multipart/report"):
         return "delivery status notification"
     if msg.source in ("smtp", "lmtp") and msg.mail_from == "":
