@@ -2,7 +2,9 @@
 
 :func:`parse` has the MIME tree read by :mod:`maildesk.mimewalk` (bodies, attachments,
 winmail.dat) and reads the rest here: headers (decoded by :mod:`maildesk.charsets`),
-addresses, Message-IDs, the Date and, for a bounce, the :class:`DeliveryReport`.
+addresses, Message-IDs, the Date and, for a bounce, the :class:`DeliveryReport`; a mail that
+:func:`maildesk.autodetect.bounce_hint` suspects of being a plain-text bounce is also scanned
+with flufl.bounce (``bounce_failures``).
 Nothing here raises on bad input: problems become ``defects`` and the message stays usable.
 :class:`Attachment` and :func:`clean_header` are re-exported from the modules that define them.
 """
@@ -10,6 +12,7 @@ Nothing here raises on bad input: problems become ``defects`` and the message st
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import secrets
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from email.parser import HeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
+from maildesk.autodetect import bounce_hint, failed_recipients
 from maildesk.charsets import CONTROL, FOLD, clean_header, decode_text, unsurrogate
 from maildesk.mimewalk import Attachment, BodyWalk, html_to_text, parse_tree
 
@@ -73,6 +77,7 @@ class InboundMessage:
     defects: tuple[str, ...] = ()
     size: int = 0
     text_from_html: bool = False  # no text/plain part: ``text`` was made from ``html``
+    bounce_failures: tuple[str, ...] | None = None  # flufl.bounce's finding; None = not scanned (no bounce hint)
 
     def header(self, name: str, default: str = "") -> str:
         values = self.headers.get(name.lower())
@@ -118,7 +123,7 @@ def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), sou
     from_list, mids, in_reply_to = addresses("from"), parse_msgids(first("message-id")), parse_msgids(first("in-reply-to"))
     if first("message-id") and not mids:
         defects.append("Message-ID header without a usable id")
-    return InboundMessage(
+    parsed = InboundMessage(
         message_id=mids[0] if mids else None,
         in_reply_to=in_reply_to,
         references=parse_msgids(" ".join(headers.get("references", ()))),
@@ -143,6 +148,10 @@ def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), sou
         size=len(raw),
         text_from_html=plain is None and bool(html),
     )
+    if parsed.delivery_report is None and bounce_hint(parsed):  # the scan reads every body line: suspects only
+        failures, problem = failed_recipients(raw)
+        parsed = dataclasses.replace(parsed, bounce_failures=failures, defects=parsed.defects + ((problem,) if problem else ()))
+    return parsed
 
 
 def _headers(msg: Message, charsets: tuple[str, ...], defects: list[str]):
