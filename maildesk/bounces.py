@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from maildesk.autodetect import is_bounce
 from maildesk.autoreply import suppress
 from maildesk.correlate import token_addresses
 from maildesk.desk import Desk
@@ -41,9 +42,11 @@ def is_null_sender(msg: InboundMessage) -> bool:
 
 
 def is_bounce_candidate(msg: InboundMessage) -> bool:
-    """A delivery report, null-sender mail, or mail from a mailer daemon: handled here, never as a customer's."""
+    """A delivery report (RFC 3464 or not, :func:`maildesk.autodetect.is_bounce`), null-sender
+    mail, or mail from a mailer daemon: handled here, never as a customer's."""
     local = (msg.from_addr or "").split("@", 1)[0]
-    return msg.delivery_report is not None or is_null_sender(msg) or local.startswith(("mailer-daemon", "mail-daemon"))
+    return (msg.delivery_report is not None or is_null_sender(msg) or local.startswith(("mailer-daemon", "mail-daemon"))
+            or is_bounce(msg))
 
 
 def _sent_mail(session: Session, desk: Desk, msg: InboundMessage) -> tuple[Outbox | None, str]:
@@ -70,6 +73,9 @@ def _named(msg: InboundMessage, row: Outbox) -> list[str]:
     report = msg.delivery_report
     if report is not None and report.recipients:
         named = {r.lower() for r in report.recipients}
+        return [a for a in sent_to if a in named]
+    if msg.bounce_failures:  # what flufl.bounce found in a non-standard bounce
+        named = {r.lower() for r in msg.bounce_failures}
         return [a for a in sent_to if a in named]
     text = f"{msg.text}\n{' '.join(msg.headers.get('x-failed-recipients', ()))}".lower()
     return [a for a in sent_to if a in text]
