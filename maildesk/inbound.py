@@ -67,9 +67,9 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
                         sender_is_agent=who.is_agent)
     if batch is not None:
         batch.guard_ticket(match.ticket)
-        if match.ticket is not None and (match.ticket.status in ("resolved", "closed") or not match.verified
+        if match.ticket is not None and (match.ticket.status in ("resolved", "closed")
                                          or (match.token is not None and match.token.kind == "s")):
-            isolate(session, "may be a survey answer, a follow-up or an unverified reply")
+            isolate(session, "may be a survey answer or a follow-up")
     rated = _survey_answer(session, desk, row, msg, match, who, now)
     if rated is not None:
         return rated
@@ -177,6 +177,8 @@ def _unverified(session: Session, desk: Desk, row: InboxMail, msg: InboundMessag
     stays resolved: its survey is the customer's to answer."""
     ticket = match.ticket
     assert ticket is not None
+    if (batch := active(session)) is not None:
+        batch.touch(ticket)
     stored = add_message(session, ticket, msg, inbox_id=row.id, kind="unverified", via=match.via, now=now,
                          max_attachment_size=desk.config.mail.max_attachment_size)
     on_ticket, ours = participants(session, ticket.id), _is_ours(desk)

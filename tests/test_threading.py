@@ -118,11 +118,27 @@ def test_reply_reopens_resolved_and_pending(desk):
     from maildesk.models import Ticket
 
     number, _ = _open(desk)
+    ack = outbox_mails(desk, "ack")[0]
     for status in ("pending", "resolved"):
         with desk.store.transaction() as s:
             s.get(Ticket, number).status = status
-        deliver(desk, make_mail(subject=f"Re: [MD-{number}] still broken"))
+        deliver(desk, make_mail(subject=f"Re: [MD-{number}] still broken", in_reply_to=ack["Message-ID"]))
         assert ticket_json(desk, number)["status"] == "open"
+
+
+def test_unverified_mail_reopens_pending_but_not_resolved(desk):
+    """The subject reference proves nothing: a pending ticket opens (the customer is not left
+    to be closed as silent), a resolved one stays resolved (its survey is the customer's)."""
+    from maildesk.models import Ticket
+
+    number, _ = _open(desk)
+    for status, after in (("pending", "open"), ("resolved", "resolved")):
+        with desk.store.transaction() as s:
+            s.get(Ticket, number).status = status
+        deliver(desk, make_mail(subject=f"Re: [MD-{number}] still broken"))
+        detail = ticket_json(desk, number)
+        assert detail["status"] == after
+        assert detail["messages"][-1]["kind"] == "unverified" and not detail["messages"][-1]["verified"]
 
 
 def test_reply_to_closed_ticket_opens_linked_follow_up(desk):
