@@ -41,17 +41,25 @@ def is_null_sender(msg: InboundMessage) -> bool:
     return msg.header("return-path").replace(" ", "") == "<>"
 
 
-def is_bounce_candidate(msg: InboundMessage) -> bool:
-    """A delivery report (RFC 3464 or not, :func:`maildesk.autodetect.is_bounce`), null-sender
-    mail, or mail from a mailer daemon: handled here, never as a customer's."""
+def is_bounce_candidate(msg: InboundMessage, support: tuple[str, ...]) -> bool:
+    """Handled here, never as a customer's mail: a delivery report, null-sender mail, mail from
+    a mailer daemon, and a bounce recognised by its content (:func:`maildesk.autodetect.is_bounce`)
+    that came to one of our bounce addresses. Content alone never takes an ordinary sender's
+    mail off the ticket path (it only costs them the acknowledgement), so a misjudged
+    customer mail still opens its ticket."""
     local = (msg.from_addr or "").split("@", 1)[0]
-    return (msg.delivery_report is not None or is_null_sender(msg) or local.startswith(("mailer-daemon", "mail-daemon"))
-            or is_bounce(msg))
+    if msg.delivery_report is not None or is_null_sender(msg) or local.startswith(("mailer-daemon", "mail-daemon")):
+        return True
+    return bool(_bounce_tokens(msg, support)) and is_bounce(msg)
+
+
+def _bounce_tokens(msg: InboundMessage, support: tuple[str, ...]) -> list[str]:
+    return [t for t in dict.fromkeys(find_token(token_addresses(msg), support)) if is_bounce_token(t)]
 
 
 def _sent_mail(session: Session, desk: Desk, msg: InboundMessage) -> tuple[Outbox | None, str]:
     """The outbox row a valid bounce address among the recipients names, or why there is none."""
-    tokens = [t for t in dict.fromkeys(find_token(token_addresses(msg), desk.config.mail.addresses)) if is_bounce_token(t)]
+    tokens = _bounce_tokens(msg, desk.config.mail.addresses)
     if not tokens:
         return None, "not sent to one of our bounce addresses"
     domains = {a.rpartition("@")[2] for a in desk.config.mail.addresses}

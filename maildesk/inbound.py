@@ -56,7 +56,7 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
         if seen is not None:
             return Outcome("duplicate", f"Message-ID already stored on {_ref(desk, seen.ticket_id)}; not stored again",
                            seen.ticket_id)
-    if is_bounce_candidate(msg):
+    if is_bounce_candidate(msg, mail.addresses):
         isolate(session, "delivery report or null-sender mail")
         return handle_bounce(session, desk, msg, now)
     who = identify(msg, first_valid_token(msg, secret=desk.secret, support=mail.addresses), desk.directory,

@@ -147,8 +147,11 @@ def test_dsn_for_our_mail_attaches_to_ticket_and_marks_bounced(daemon, sink):
               f"--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n"
               f"Message-ID: {ack['Message-ID']}\r\nSubject: {ack['Subject']}\r\n\r\n--{boundary}--\r\n").encode()
     assert raw
+    # the report goes back to the ack's own signed envelope sender (VERP): only there is it believed
+    envelope = next(e for e in sink.messages if ack["Message-ID"].encode() in e.original_content)
+    assert envelope.mail_from.startswith("support+b")
     with smtplib.SMTP("127.0.0.1", daemon.port) as s:
-        s.sendmail("", ["support@example.test"], report)
+        s.sendmail("", [envelope.mail_from], report)
     wait_until(lambda: any(m["kind"] == "system" for m in _messages(daemon, "MD-1")), what="bounce note")
     assert len(daemon.json("tickets", "list")) == 1
     assert daemon.json("outbox", "list")[0]["status"] == "bounced"
