@@ -2,6 +2,10 @@
 
 smtplib and OSError exceptions are mapped here to :class:`TemporaryDeliveryError`
 (retry: connection refused, timeouts, 4xx) or :class:`PermanentDeliveryError` (5xx).
+
+A mail with an address that is not ASCII (RFC 6531; a non-ASCII domain alone goes out in
+its IDNA form and needs nothing) is sent with ``SMTPUTF8`` when the smarthost offers it;
+when it does not, that is a :class:`PermanentDeliveryError` naming the address and the host.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Protocol
 
 from maildesk.config import OutboundConfig
 from maildesk.errors import PermanentDeliveryError, TemporaryDeliveryError
+from maildesk.mailbuild import needs_smtputf8, wire_address
 
 __all__ = ["Deliverer", "MaildirDeliverer", "SmtpDeliverer", "make_deliverer"]
 
@@ -26,6 +31,17 @@ class Deliverer(Protocol):
 
     def close(self) -> None:
         """Drop any connection kept open between sends."""
+
+
+def _which(needs: list[str], mail_from: str) -> str:
+    """What needs SMTPUTF8, as the start of a sentence."""
+    if needs == ["its headers"]:
+        return "the mail's headers need"
+    if needs == [mail_from]:
+        return f"the sender's address {mail_from} needs"
+    if len(needs) == 1:
+        return f"the recipient's address {needs[0]} needs"
+    return f"the addresses {', '.join(needs)} need"
 
 
 class SmtpDeliverer:
@@ -64,24 +80,36 @@ class SmtpDeliverer:
                 self._smtp.quit()
             self._smtp = None
 
+    def _on(self, smtp: smtplib.SMTP, mail_from: str, rcpt_to: list[str], raw: bytes):
+        """``sendmail`` on ``smtp``, with ``SMTPUTF8`` when the mail needs it."""
+        needs = needs_smtputf8([mail_from, *rcpt_to], raw)
+        if not needs:
+            return smtp.sendmail(mail_from, rcpt_to, raw)
+        smtp.ehlo_or_helo_if_needed()
+        if not smtp.has_extn("smtputf8"):
+            raise PermanentDeliveryError(f"{_which(needs, mail_from)} SMTPUTF8, which {self.host}:{self.port} does not offer; "
+                                         "this mail cannot be sent through it (use a smarthost that offers SMTPUTF8)")
+        return smtp.sendmail(mail_from, rcpt_to, raw, mail_options=["SMTPUTF8"])
+
     def _sendmail(self, mail_from: str, rcpt_to: list[str], raw: bytes):
         reused = self._smtp is not None
         if self._smtp is None:
             self._smtp = self._connect()
         try:
-            return self._smtp.sendmail(mail_from, rcpt_to, raw)
+            return self._on(self._smtp, mail_from, rcpt_to, raw)
         except (smtplib.SMTPServerDisconnected, ConnectionError):
             self._smtp = None
             if not reused:
                 raise
             self._smtp = self._connect()  # a kept session went stale: one fresh try
-            return self._smtp.sendmail(mail_from, rcpt_to, raw)
+            return self._on(self._smtp, mail_from, rcpt_to, raw)
         except smtplib.SMTPResponseException:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._smtp.rset()  # the session stays usable for the next mail
             raise
 
     def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> str:
+        mail_from, rcpt_to = wire_address(mail_from), [wire_address(r) for r in rcpt_to]
         try:
             refused = self._sendmail(mail_from, rcpt_to, raw)
         except smtplib.SMTPRecipientsRefused as exc:

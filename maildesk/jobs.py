@@ -58,7 +58,7 @@ def _each(desk: Desk, query, handle: Callable[[Session, Ticket], bool],
         with desk.store.transaction() as session:
             q = select(Ticket).where(Ticket.id == ticket_id)
             if not desk.store.is_sqlite:
-                q = q.with_for_update(skip_locked=True)
+                q = q.with_for_update(skip_locked=True, of=Ticket)  # its eager joins (requester, assignee) may not be locked
             ticket = session.scalars(q).first()
             if ticket is not None and handle(session, ticket):
                 done += 1

@@ -4,6 +4,14 @@ Every value that may come from an incoming message passes through :func:`one_lin
 no input can add a header line; display names and non-ASCII values are encoded by the
 email package (``formataddr``, ``Header``: quoting, RFC 2047), never by concatenation.
 
+Internationalized addresses (RFC 6531): a non-ASCII domain goes out in its IDNA form
+(``jan@xn--bcher-kva.example``, :func:`wire_address`), which any server accepts; a
+non-ASCII local part (``søren@example.dk``) is written as raw UTF-8 (RFC 6532; an
+address cannot be RFC 2047 encoded), its display name still RFC 2047. Such a mail can
+only be sent with SMTPUTF8 (:func:`needs_smtputf8`, :mod:`maildesk.deliver`). Only an
+address makes a mail need it: a customer's UTF-8 Message-ID is left out of the threading
+headers of a mail to ASCII addresses.
+
 The MIME body (text, HTML, attachments) is built once by :func:`build_body` and may be
 shared by several copies of one mail (a notification to each agent differs only in its
 headers). Bodies are encoded with the C codecs of :mod:`binascii`: 7bit when the text is
@@ -24,7 +32,8 @@ from email.utils import encode_rfc2231, format_datetime, formataddr
 
 from maildesk.tokens import new_key
 
-__all__ = ["Body", "Outgoing", "build_body", "compose", "continue_thread_index", "message_id_domain", "new_message_id", "one_line"]
+__all__ = ["Body", "Outgoing", "build_body", "compose", "continue_thread_index", "message_id_domain", "needs_smtputf8", "new_message_id",
+           "one_line", "wire_address"]
 
 _CTRL = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+.^_`|~-]")
@@ -36,8 +45,37 @@ def one_line(value: str | None, limit: int = 900) -> str:
     return " ".join(_CTRL.sub(" ", value or "").split())[:limit]
 
 
+def wire_address(addr: str) -> str:
+    """``addr`` as it goes into a header or the envelope: a non-ASCII domain in its IDNA
+    (``xn--``) form; a local part stays as it is (only SMTPUTF8 can carry a non-ASCII one)."""
+    local, at, domain = addr.rpartition("@")
+    if not at or domain.isascii():
+        return addr
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:  # not a valid IDN: sent as it is (with SMTPUTF8, or refused by the deliverer)
+        return addr
+
+
+def needs_smtputf8(addresses, raw: bytes) -> list[str]:
+    """The addresses (envelope or header) that only SMTPUTF8 can carry; ``["its headers"]``
+    when only the header section of ``raw`` is not ASCII; empty when plain SMTP will do."""
+    found = [a for a in addresses if not a.isascii()]
+    if not found and not raw.partition(b"\r\n\r\n")[0].isascii():
+        found = ["its headers"]
+    return found
+
+
 def _address(name: str, addr: str) -> str:
-    return formataddr((one_line(name, 200), one_line(addr, 320)), charset="utf-8")
+    name, addr = one_line(name, 200), wire_address(one_line(addr, 320))
+    if addr.isascii():
+        return formataddr((name, addr), charset="utf-8")
+    if not name:
+        return addr
+    # RFC 6532: the address in UTF-8 as it is; the display name encoded exactly as formataddr
+    # encodes it (quoted, or RFC 2047), which it only does next to an ASCII address.
+    shown = formataddr((name, "a@b"), charset="utf-8").removesuffix(" <a@b>")
+    return f"{shown} <{addr}>"
 
 
 def _fold(name: str, value: str) -> str:
@@ -171,9 +209,12 @@ def compose(out: Outgoing, now: datetime | None = None, body: Body | None = None
         lines.append(_fold("Reply-To", _address(out.from_name, out.reply_to)))
     lines += [_header("Subject", out.subject, 500), f"Date: {format_datetime(now.astimezone(UTC))}",
               f"Message-ID: {message_id}"]
-    if out.in_reply_to:
+    # A Message-ID in UTF-8 (RFC 6532) is kept only in a mail that needs SMTPUTF8 for its
+    # addresses anyway: a mail to ASCII addresses must never fail for lack of it.
+    utf8 = not all(wire_address(a).isascii() for a in (out.from_addr, out.reply_to or "", *(a for _, a in [*out.to, *out.cc])))
+    if out.in_reply_to and (utf8 or out.in_reply_to.isascii()):
         lines.append(_fold("In-Reply-To", one_line(out.in_reply_to)))
-    refs = [one_line(r).replace(" ", "") for r in out.references if r][-20:]
+    refs = [one_line(r).replace(" ", "") for r in out.references if r and (utf8 or r.isascii())][-20:]
     if refs:
         lines.append(_fold("References", " ".join(refs)))
     if out.thread_topic:

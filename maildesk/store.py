@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
@@ -101,6 +101,21 @@ class Store:
         """This process's turn (FairLock), then the database's (WriterLock, across processes)."""
         with self.write_lock, (self.writer.held(priority) if self.writer is not None else contextlib.nullcontext()):
             yield
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[Store]:
+        """A store whose every transaction is a savepoint inside one outer transaction on one
+        connection, rolled back at the end whatever happens: work done on it is seen by its own
+        later reads and changes nothing (``maildesk jobs run --dry-run``). Holds the write lock
+        from start to end (on SQLite every other writer waits for it), so keep the work short."""
+        with self._writers_turn(priority=False), self.engine.connect() as conn:
+            outer = conn.begin()
+            try:
+                yield replace(self, sessions=sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
+                                                          expire_on_commit=False),
+                              write_lock=contextlib.nullcontext(), writer=None)
+            finally:
+                outer.rollback()
 
     def state_revision(self, session: Session) -> int:
         """The ``state`` revision as ``session``'s transaction sees it (SQLite; 0 elsewhere)."""

@@ -75,15 +75,16 @@ class _Collect:
 
 
 class Sink:
-    """An aiosmtpd server collecting what maildesk sends (the smarthost / the internet)."""
+    """An aiosmtpd server collecting what maildesk sends (the smarthost / the internet);
+    ``smtputf8=True`` offers SMTPUTF8 (RFC 6531), as Postfix does by default."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, smtputf8: bool = False):
         self.port = port or free_port()
         self.messages: list = []
         self.cond = threading.Condition()
         self.data_reply: str | None = None  # e.g. "451 try later" / "550 no"
         self.rcpt_reply = lambda address: None
-        self.controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8)
 
     def start(self):
         self.controller.start()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from email import message_from_bytes, policy
+from email import message_from_bytes, message_from_string, policy
 from types import SimpleNamespace
 
 import pytest
 
-from maildesk.mailbuild import Outgoing, build_body, compose
+from maildesk.mailbuild import Outgoing, build_body, compose, needs_smtputf8, wire_address
 from maildesk.render import Renderer
 
 
@@ -100,3 +100,49 @@ def test_one_body_shared_by_several_copies():
     (a, id_a), (b, id_b) = raws
     assert id_a != id_b and a.split(b"\r\n\r\n", 1)[1] == b.split(b"\r\n\r\n", 1)[1]
     assert _parse(b).get_body(("plain",)).get_content().strip() == "shared text"
+
+
+def test_internationalized_addresses_are_written_as_utf8_with_encoded_display_names():
+    """RFC 6532: a non-ASCII local part goes into the header as raw UTF-8 (it cannot be
+    RFC 2047 encoded), its display name stays RFC 2047; a non-ASCII domain alone becomes its
+    IDNA form, so that mail needs no SMTPUTF8."""
+    raw, _ = compose(Outgoing(from_addr="support@example.test", from_name="Support", subject="Hej",
+                              to=[("Søren Ørsted, ApS", "søren@example.dk")], cc=[("", "mette@bücher.example")],
+                              text="t"))
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8")
+    to_line = next(line for line in head.split("\r\n") if line.startswith("To:"))
+    assert to_line == "To: =?utf-8?b?U8O4cmVuIMOYcnN0ZWQsIEFwUw==?= <søren@example.dk>"
+    assert "Cc: mette@xn--bcher-kva.example" in head.split("\r\n")
+    msg = message_from_string(head + "\r\n\r\n", policy=policy.SMTPUTF8)
+    assert [(a.display_name, a.addr_spec) for a in msg["To"].addresses] == [("Søren Ørsted, ApS", "søren@example.dk")]
+    assert needs_smtputf8(["support+b1@example.test", "søren@example.dk"], raw) == ["søren@example.dk"]
+    assert needs_smtputf8(["support+b1@example.test"], raw) == ["its headers"]
+
+
+@pytest.mark.parametrize(("address", "wire"), [
+    ("jane@customer.test", "jane@customer.test"),
+    ("jan@bücher.example", "jan@xn--bcher-kva.example"),
+    ("søren@example.dk", "søren@example.dk"),
+    ("søren@bücher.example", "søren@xn--bcher-kva.example"),
+    ("not-an-address", "not-an-address"),
+])
+def test_wire_address(address, wire):
+    assert wire_address(address) == wire
+
+
+def test_ascii_only_mail_needs_no_smtputf8():
+    raw, _ = compose(Outgoing(from_addr="support@example.test", from_name="Служба", to=[("Jürgen", "j@bücher.example")],
+                              subject="Привет", text="Grüße"))
+    assert needs_smtputf8(["support+b1@example.test", wire_address("j@bücher.example")], raw) == []
+
+
+def test_utf8_message_ids_only_in_a_mail_that_needs_smtputf8_anyway():
+    ids = ("<a1@customer.test>", "<b1@bücher.example>")
+    ascii_raw, _ = compose(Outgoing(from_addr="support@example.test", from_name="S", to=[("Jan", "jan@bücher.example")],
+                                    subject="s", text="t", in_reply_to=ids[1], references=ids))
+    head = ascii_raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii() and b"References: <a1@customer.test>\r\n" in head and b"In-Reply-To" not in head
+    utf8_raw, _ = compose(Outgoing(from_addr="support@example.test", from_name="S", to=[("", "søren@example.dk")],
+                                   subject="s", text="t", in_reply_to=ids[1], references=ids))
+    head = utf8_raw.split(b"\r\n\r\n", 1)[0].decode()
+    assert "In-Reply-To: <b1@bücher.example>" in head and "References: <a1@customer.test> <b1@bücher.example>" in head

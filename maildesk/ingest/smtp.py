@@ -1,7 +1,8 @@
 """The SMTP/LMTP listener (aiosmtpd): 250 only after the raw message is committed.
 
-RCPT: the support addresses and their ``+token`` sub-addresses are accepted, anything
-else gets ``550 5.1.1``. DATA: the message goes through :class:`Intake` (group commit);
+MAIL and RCPT take internationalized addresses (SMTPUTF8, RFC 6531); an address that is
+not valid UTF-8 gets ``553`` (it could never be stored). RCPT: the support addresses and
+their ``+token`` sub-addresses are accepted, anything else gets ``550 5.1.1``. DATA: the message goes through :class:`Intake` (group commit);
 ``250 2.0.0`` once it is committed, ``451 4.3.0`` when it could not be stored; the
 protocol (:mod:`maildesk.ingest.smtpdata`) answers ``552`` over the SIZE limit and
 ``500 5.6.0`` for a line over ``max_line_length``, ``421 4.4.2`` when a session breaks a
@@ -37,12 +38,30 @@ def is_support_address(address: str, addresses: tuple[str, ...]) -> bool:
     return f"{base}@{domain}" in {a.lower() for a in addresses}
 
 
+def _utf8(address: str) -> bool:
+    """Was the address valid UTF-8 on the wire? (aiosmtpd keeps invalid bytes as surrogate escapes.)"""
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class SmtpHandler:
     def __init__(self, config: Config, intake: Intake, source: str = "smtp"):
         self.config, self.intake, self.source = config, intake, source
         self.max_recipients = config.smtp.max_recipients
 
+    async def handle_MAIL(self, server, session: Session, envelope: Envelope, address: str, mail_options):
+        if not _utf8(address):
+            return "553 5.1.7 The sender address is not valid UTF-8"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, rcpt_options):
+        if not _utf8(address):
+            return "553 5.1.3 The recipient address is not valid UTF-8"
         if not is_support_address(address, self.config.mail.addresses):
             return "550 5.1.1 No such mailbox here: this server only accepts mail for its support addresses"
         if len(envelope.rcpt_tos) >= self.max_recipients:
