@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from maildesk.message import normalize_address
+
 __all__ = ["Command", "Parsed", "parse_commands"]
 
 STATUSES = ("open", "pending", "resolved", "closed")
@@ -73,8 +75,8 @@ def parse_commands(text: str, prefix: str) -> Parsed:
 def _normal(name: str, arg: str) -> str:
     if name in ("status", "priority", "assign", "team"):
         return arg.lower()
-    if name == "cc":
-        return arg.strip("<>").lower()
+    if name == "cc":  # stored as incoming mail's addresses are, so the person's replies match
+        return normalize_address(arg) or arg.strip("<>").lower()
     return arg
 
 

@@ -26,7 +26,7 @@ from maildesk.autodetect import bounce_hint, failed_recipients
 from maildesk.charsets import CONTROL, FOLD, clean_header, decode_text, unsurrogate
 from maildesk.mimewalk import Attachment, BodyWalk, html_to_text, parse_tree
 
-__all__ = ["Attachment", "DeliveryReport", "InboundMessage", "clean_header", "parse", "parse_msgids"]
+__all__ = ["Attachment", "DeliveryReport", "InboundMessage", "clean_header", "normalize_address", "parse", "parse_msgids"]
 
 _MSGID = re.compile(r"<([^<>\s]{1,990})>")
 _BARE_MSGID = re.compile(r"[^\s<>,;\"()]{1,500}@[^\s<>,;\"()]{1,489}")
@@ -163,6 +163,12 @@ def _headers(msg: Message, charsets: tuple[str, ...], defects: list[str]):
         raw.setdefault(key, []).append(str(value))
     defects.extend(f"duplicate {name} header; the first is used" for name in _SINGLE if len(out.get(name, ())) > 1)
     return {k: tuple(v) for k, v in out.items()}, raw
+
+
+def normalize_address(value: str) -> str:
+    """An address as maildesk stores and compares it: lower case, an IDN domain in its ASCII
+    (xn--) form; "" when it is no address."""
+    return _address(value)
 
 
 def _address(value: str) -> str:

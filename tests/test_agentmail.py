@@ -124,3 +124,12 @@ def test_large_attachments_are_listed_not_copied_into_notifications(tmp_path, cl
     assert "large.bin (500 bytes)" in note.get_body(("plain",)).get_content()
     assert len(ticket_json(desk, 1)["messages"][0]["attachments"]) == 2  # both stay on the ticket
     desk.store.dispose()
+
+
+def test_cc_argument_is_stored_like_incoming_addresses():
+    """An IDN domain in #cc is stored in its xn-- form, as the person's own mail will be
+    parsed, so their replies match the participant (and prove themselves)."""
+    from maildesk.commands import parse_commands
+
+    parsed = parse_commands("#cc Jan@Bücher.example\nthanks", "MD")
+    assert [(c.name, c.arg) for c in parsed.commands] == [("cc", "jan@xn--bcher-kva.example")]
