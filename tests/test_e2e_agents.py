@@ -93,7 +93,7 @@ def test_full_conversation(desk_daemon, sink):
     assert wait_until(lambda: show(d)["status"] == "resolved")
 
     # ... and the customer's answer reopens it again.
-    send(d.port, make_mail(subject="Re: [MD-1] Resolved", body="No, it is not fixed."))
+    send(d.port, make_mail(subject=f"Re: {resolved['Subject']}", body="No, it is not fixed.", in_reply_to=resolved["Message-ID"]))
     wait_until(lambda: show(d)["status"] == "open", what="reopened after resolve")
     kinds = [m["kind"] for m in show(d)["messages"]]
     assert kinds.count("agent_reply") == 2 and kinds.count("customer") == 3
