@@ -56,9 +56,10 @@ def handle_agent_mail(session: Session, desk: Desk, row: InboxMail, msg: Inbound
         insert_ignore(session, MessageRef, message_id=msg.message_id, ticket_id=ticket.id, direction="in")
     add_participants(session, ticket, [agent.address], "agent")
     status_before = {ticket.id: ticket.status}
-    merged_from, (ticket, explicit_status) = ticket, _apply(session, desk, ticket, agent, actor, parsed.commands, now, status_before)
+    original = ticket
+    ticket, explicit_status = _apply(session, desk, ticket, agent, actor, parsed.commands, now, status_before)
     did = [c.line for c in parsed.commands]
-    if ticket is not merged_from:  # everything after #merge, commands and text, is about the target
+    if ticket is not original:  # everything after #merge, commands and text, is about the target
         did.append(f"now on {format_ref(desk.config.mail.ticket_prefix, ticket.id)}")
 
     if parsed.is_note:
@@ -76,9 +77,9 @@ def handle_agent_mail(session: Session, desk: Desk, row: InboxMail, msg: Inbound
             set_status(session, ticket, desk.config.workflow.agent_reply_status, actor, now, reason="agent replied")
         did.append("reply sent to the customer")
 
-    if ticket is not merged_from:  # its customer hears where the request lives now, not "closed"
-        customer_merge_mail(session, desk, merged_from, ticket, now)
-        merged_from.updated_at = now
+    if ticket is not original:  # its customer hears where the request lives now, not "closed"
+        customer_merge_mail(session, desk, original, ticket, now)
+        original.updated_at = now
     if ticket.status != status_before.get(ticket.id) and ticket.status in desk.config.workflow.notify_customer_on:
         customer_status_mail(session, desk, ticket, ticket.status, now)
     ticket.updated_at = now
