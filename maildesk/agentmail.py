@@ -7,6 +7,11 @@ as actor); then the text, if any, is either an internal note (``#note``: relayed
 other agents, never to the customer) or a reply relayed to the requester and the
 ticket's Cc'd parties under the agent's name. Status changes the customer should know
 about (resolved, closed) send them a templated mail after the reply.
+
+``#merge MD-12`` closes this ticket into MD-12, and everything after it in the mail (the
+following commands, the note or the reply) applies to MD-12. The merged ticket's
+customer gets the ``merged`` notice naming MD-12 (never "closed"); their replies to any
+of our earlier mail land on MD-12. One ``#merge`` per mail.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from maildesk import slaclock
 from maildesk.agentsync import db_agent
 from maildesk.commands import Command, parse_commands
 from maildesk.desk import Desk
-from maildesk.lifecycle import customer_status_mail
+from maildesk.lifecycle import customer_merge_mail, customer_status_mail
 from maildesk.mailer import last_customer_message, queue_mail
 from maildesk.message import InboundMessage
 from maildesk.models import InboxMail, MessageRef, Participant, Ticket, TicketMessage
@@ -50,9 +55,12 @@ def handle_agent_mail(session: Session, desk: Desk, row: InboxMail, msg: Inbound
     if msg.message_id:  # replies to the agent's own mail thread here too
         insert_ignore(session, MessageRef, message_id=msg.message_id, ticket_id=ticket.id, direction="in")
     add_participants(session, ticket, [agent.address], "agent")
-    status_before = ticket.status
-    explicit_status = _apply(session, desk, ticket, agent, actor, parsed.commands, now)
+    status_before = {ticket.id: ticket.status}
+    original = ticket
+    ticket, explicit_status = _apply(session, desk, ticket, agent, actor, parsed.commands, now, status_before)
     did = [c.line for c in parsed.commands]
+    if ticket is not original:  # everything after #merge, commands and text, is about the target
+        did.append(f"now on {format_ref(desk.config.mail.ticket_prefix, ticket.id)}")
 
     if parsed.is_note:
         note = _store(session, ticket, msg, agent, "note", "int", parsed.text, now, row.id)
@@ -69,7 +77,10 @@ def handle_agent_mail(session: Session, desk: Desk, row: InboxMail, msg: Inbound
             set_status(session, ticket, desk.config.workflow.agent_reply_status, actor, now, reason="agent replied")
         did.append("reply sent to the customer")
 
-    if ticket.status != status_before and ticket.status in desk.config.workflow.notify_customer_on:
+    if ticket is not original:  # its customer hears where the request lives now, not "closed"
+        customer_merge_mail(session, desk, original, ticket, now)
+        original.updated_at = now
+    if ticket.status != status_before.get(ticket.id) and ticket.status in desk.config.workflow.notify_customer_on:
         customer_status_mail(session, desk, ticket, ticket.status, now)
     ticket.updated_at = now
     desk.wake("outbox")
@@ -85,17 +96,27 @@ def _semantic_errors(session: Session, desk: Desk, ticket: Ticket, commands: lis
         elif c.name == "team" and directory.team(c.arg) is None:
             errors.append(f"{c.line!r}: no team {c.arg!r}; known: {', '.join(t.name for t in directory.teams)}")
         elif c.name == "merge":
-            numbers = find_refs(c.arg, desk.config.mail.ticket_prefix) or [int("".join(ch for ch in c.arg if ch.isdigit()))]
-            target = resolve_merged(session, session.get(Ticket, numbers[0]))
+            target = _merge_target(session, desk, c.arg)
             if target is None:
                 errors.append(f"{c.line!r}: there is no ticket {c.arg}")
             elif target.id == ticket.id:
                 errors.append(f"{c.line!r}: a ticket cannot be merged into itself")
+    merges = [c.line for c in commands if c.name == "merge"]
+    if len(merges) > 1:
+        errors.append(f"{', '.join(repr(m) for m in merges)}: one #merge per mail (the commands after it act on its target)")
     return errors
 
 
-def _apply(session: Session, desk: Desk, ticket: Ticket, agent, actor: str, commands: list[Command], now: datetime) -> str | None:
-    """Apply commands in order; returns the status an explicit command set, if any."""
+def _merge_target(session: Session, desk: Desk, arg: str) -> Ticket | None:
+    numbers = find_refs(arg, desk.config.mail.ticket_prefix) or [int("".join(ch for ch in arg if ch.isdigit()))]
+    return resolve_merged(session, session.get(Ticket, numbers[0]))
+
+
+def _apply(session: Session, desk: Desk, ticket: Ticket, agent, actor: str, commands: list[Command], now: datetime,
+           status_before: dict[int, str]) -> tuple[Ticket, str | None]:
+    """Apply commands in order; after ``#merge`` the rest apply to its target. Returns the
+    ticket the mail ends on and the status an explicit command set on it, if any;
+    ``status_before`` gets each ticket's status before the commands touched it."""
     explicit = None
     for c in commands:
         if c.name in ("status", "close"):
@@ -127,22 +148,25 @@ def _apply(session: Session, desk: Desk, ticket: Ticket, agent, actor: str, comm
             add_participants(session, ticket, [c.arg], "cc")
             record(session, ticket, actor, "cc", now, address=c.arg)
         elif c.name == "merge":
-            _merge(session, desk, ticket, c.arg, actor, now)
-            explicit = ticket.status
-    return explicit
+            ticket = _merge(session, desk, ticket, c.arg, actor, now)
+            status_before.setdefault(ticket.id, ticket.status)
+            explicit = None
+    return ticket, explicit
 
 
-def _merge(session: Session, desk: Desk, ticket: Ticket, arg: str, actor: str, now: datetime) -> None:
-    numbers = find_refs(arg, desk.config.mail.ticket_prefix) or [int("".join(ch for ch in arg if ch.isdigit()))]
-    target = resolve_merged(session, session.get(Ticket, numbers[0]))
+def _merge(session: Session, desk: Desk, ticket: Ticket, arg: str, actor: str, now: datetime) -> Ticket:
+    """Close ``ticket`` into its target; its people take part in the target (its requester
+    as a Cc'd party, so agents' replies there reach them too). Returns the target."""
+    target = _merge_target(session, desk, arg)
     for address, role in session.execute(select(Participant.address, Participant.role).where(Participant.ticket_id == ticket.id)):
-        insert_ignore(session, Participant, ticket_id=target.id, address=address, role=role)
+        insert_ignore(session, Participant, ticket_id=target.id, address=address, role="cc" if role == "requester" else role)
     ticket.merged_into_id = target.id
     prefix = desk.config.mail.ticket_prefix
     record(session, ticket, actor, "merged", now, into=format_ref(prefix, target.id))
     record(session, target, actor, "merged_in", now, ticket=format_ref(prefix, ticket.id))
     if ticket.status != "closed":
         ticket.status, ticket.closed_at = "closed", now
+    return target
 
 
 def _store(session: Session, ticket: Ticket, msg: InboundMessage, agent, kind: str, direction: str, text: str,

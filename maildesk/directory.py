@@ -41,7 +41,7 @@ __all__ = [
 
 ROLES = ("agent", "admin")
 STRATEGIES = ("none", "round_robin", "least_loaded", "skills")
-NOTIFY_EVENTS = ("new_ticket", "customer_reply", "assigned", "note", "status_change", "sla_warning", "sla_breach")
+NOTIFY_EVENTS = ("new_ticket", "customer_reply", "assigned", "note", "status_change", "sla_warning", "sla_breach", "no_assignee")
 _LOGIN = re.compile(r"[a-z][a-z0-9._-]{0,63}")
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]+|[a-z0-9-]+")
@@ -125,6 +125,13 @@ class Directory:
 
     def team(self, name: str) -> Team | None:
         return self._teams.get(name)
+
+    def lead_for(self, team_name: str | None) -> Agent | None:
+        """Who answers for a team's tickets: its ``lead``; without a team or lead, the first admin."""
+        team = self.team(team_name) if team_name else None
+        if team is not None and team.lead and self.agent(team.lead):
+            return self.agent(team.lead)
+        return next((a for a in self.agents if a.is_admin), None)
 
     def members(self, team: Team) -> tuple[Agent, ...]:
         return tuple(self._by_login[m] for m in team.members if m in self._by_login)

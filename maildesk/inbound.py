@@ -28,12 +28,13 @@ from maildesk.kb import suggest
 from maildesk.mailer import queue_mail
 from maildesk.message import InboundMessage
 from maildesk.models import InboxMail, MessageRef, Outbox, Ticket
-from maildesk.notify import notify_addresses, notify_agents
+from maildesk.notify import agents_on_ticket, notify_addresses, notify_agents, reaches
 from maildesk.outcome import Outcome
 from maildesk.quotes import new_text
-from maildesk.subjects import find_refs, format_ref
+from maildesk.subjects import base_subject, find_refs, format_ref
 from maildesk.survey import digit_rating, record_rating
 from maildesk.tickets import add_message, add_participants, contact_for, open_ticket, participants, record, set_status
+from maildesk.unassigned import note_unassigned
 
 __all__ = ["Outcome", "handle"]
 
@@ -161,7 +162,8 @@ def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, ma
     if decision is not None and decision.priority:
         slaclock.recompute(desk.sla, ticket)
     notify_agents(session, desk, ticket, "customer_reply", now, message=stored)
-    _notify_assigned(session, desk, ticket, assigned, now, stored)
+    _notify_assigned(session, desk, ticket, assigned, now, stored, decision)
+    note_unassigned(session, desk, ticket, decision, now, stored)
     return Outcome("processed", f"reply on {_ref(desk, ticket.id)} (threaded by {match.via})", ticket.id)
 
 
@@ -199,7 +201,7 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
          referenced: bool = False) -> Outcome:
     """A new ticket; linked to ``match.ticket`` when that is closed (a follow-up) or when the mail
     names it without proof (``referenced``: a stranger's mail never enters someone else's ticket)."""
-    sender = msg.from_addr or msg.mail_from.lower() or "unknown@invalid"
+    sender = msg.sender or "unknown@invalid"
     requester, known = contact_for(session, sender, msg.from_name, now)
     parent = match.ticket
     if parent is not None and (batch := active(session)) is not None:
@@ -210,6 +212,8 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
         support = f"{local.split('+', 1)[0]}@{domain}"
     ticket = open_ticket(session, msg, requester, now, parent_id=parent.id if parent else None, support_address=support,
                          team=next((b.team for b in desk.config.imap if b.team and (b.queue or b.name) == msg.queue), None))
+    if parent is not None and not referenced:  # "Re: [MD-14] Closed: Printer" -> "Printer"
+        ticket.subject = base_subject(msg.subject, desk.config.mail.ticket_prefix) or msg.subject
     stored = add_message(session, ticket, msg, inbox_id=row.id, kind="customer",
                          via="new" if parent is None or referenced else "follow-up",
                          now=now, max_attachment_size=desk.config.mail.max_attachment_size)
@@ -224,8 +228,7 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
     elif parent is not None:
         record(session, parent, "customer", "follow_up", now, follow_up=ticket.id)
     decision = decide(session, desk, msg, now, is_reply=False, known_contact=known)
-    if decision is not None:  # a rule's assignee hears of the ticket by the new_ticket notification below
-        apply_decision(session, desk, ticket, decision, now)
+    assigned = apply_decision(session, desk, ticket, decision, now) if decision is not None else []
     promise = slaclock.start(desk.sla, ticket)
     if decision is not None and (decision.spam or not decision.ack):
         why = "marked as spam" if decision.spam else f"rule {decision.source('ack') or '?'} says no acknowledgement"
@@ -238,8 +241,7 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
             record(session, ticket, "system", "kb_suggested", now, articles=[a.slug for a in articles])
         ack = _acknowledge(session, desk, ticket, msg, now, template=template, extra={"promise": promise, "articles": articles})
     if not ticket.spam:
-        notify_agents(session, desk, ticket, "new_ticket", now, message=stored)
-        _notify_extra(session, desk, ticket, decision, now, stored)
+        _announce(session, desk, ticket, decision, assigned, now, stored)
     text = f"new ticket {_ref(desk, ticket.id)}" + (
         "" if parent is None else f" (names {_ref(desk, parent.id)} without proof)" if referenced
         else f" (follow-up of closed {_ref(desk, parent.id)})")
@@ -250,25 +252,63 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
     return Outcome("processed", f"{text}; {ack}{routed}", ticket.id)
 
 
-def _notify_assigned(session: Session, desk: Desk, ticket: Ticket, logins: list[str], now: datetime, stored) -> None:
+def _announce(session: Session, desk: Desk, ticket: Ticket, decision, assigned: list[str], now: datetime, stored) -> None:
+    """Who hears of a new ticket, one mail each: an agent the rules assigned gets "assigned";
+    the others it concerns (its team while unassigned) "new_ticket"; the agents a rule's
+    ``notify`` names get it even when they opted out of new_ticket; when nobody could be
+    assigned, the team's lead is told why."""
+    told = set(_notify_assigned(session, desk, ticket, assigned, now, stored, decision))
+    others = [a for a in agents_on_ticket(session, desk, ticket) if a.login not in assigned]
+    notify_agents(session, desk, ticket, "new_ticket", now, message=stored, recipients=others)
+    told.update(a.login for a in others if reaches(a, "new_ticket"))
+    _notify_extra(session, desk, ticket, decision, now, stored, told)
+    note_unassigned(session, desk, ticket, decision, now, stored)
+
+
+def _notify_assigned(session: Session, desk: Desk, ticket: Ticket, logins: list[str], now: datetime, stored,
+                     decision) -> list[str]:
+    """The agents the rules just assigned hear of it ("assigned"); returns who was told."""
     directory = desk.directory
     agents = [directory.agent(login) for login in logins if directory and directory.agent(login)]
-    if agents:
-        notify_agents(session, desk, ticket, "assigned", now, message=stored, recipients=agents, actor="routing rules")
+    if not agents:
+        return []
+    rule = decision.source("assign") if decision is not None else None
+    notify_agents(session, desk, ticket, "assigned", now, message=stored, recipients=agents,
+                  actor=f"rule {rule}" if rule else "routing rules",
+                  extra={"reason": decision.assign_reason if decision is not None else ""})
+    return [a.login for a in agents if reaches(a, "assigned")]
 
 
-def _notify_extra(session: Session, desk: Desk, ticket: Ticket, decision, now: datetime, stored) -> None:
-    """A rule's ``notify``: agent logins get an agent notification, plain addresses a copy."""
+def _notify_extra(session: Session, desk: Desk, ticket: Ticket, decision, now: datetime, stored, told: set[str]) -> None:
+    """A rule's ``notify`` (agent logins are resolved to their addresses when the rules load):
+    agents get the new_ticket notification whatever their opt-outs, unless this mail already
+    told them of the ticket; other addresses a copy."""
     if decision is None or not decision.notify:
         return
     directory = desk.directory
-    agents = [directory.agent(n) for n in decision.notify if directory and directory.agent(n)]
-    if agents:
-        notify_agents(session, desk, ticket, "new_ticket", now, message=stored, recipients=agents)
-    others = [n for n in decision.notify if "@" in n and not (directory and directory.agent_by_address(n))]
+    agents, others = {}, []
+    for entry in decision.notify:
+        agent = (directory.agent_by_address(entry) or directory.agent(entry)) if directory is not None else None
+        if agent is None:
+            others.append(entry)
+        elif agent.login not in told:
+            agents.setdefault(agent.login, (agent, _notify_rule(desk, decision, entry)))
+    for agent, rule in agents.values():
+        notify_agents(session, desk, ticket, "new_ticket", now, message=stored, recipients=[agent], explicit=True,
+                      extra={"rule": rule})
     notify_addresses(session, desk, ticket, others, "rule_notify", now, message=stored)
     for address in others:
-        record(session, ticket, f"rule:{decision.source('notify') or 'routing'}", "notified", now, to=address)
+        record(session, ticket, f"rule:{_notify_rule(desk, decision, address)}", "notified", now, to=address)
+
+
+def _notify_rule(desk: Desk, decision, entry: str) -> str:
+    """The first matched rule whose ``notify`` names ``entry``."""
+    ruleset = desk.ruleset
+    for name in decision.matched:
+        rule = ruleset.rule(name) if ruleset is not None else None
+        if rule is not None and entry in (rule.then.notify or ()):
+            return name
+    return "routing"
 
 
 def _acknowledge(session: Session, desk: Desk, ticket: Ticket, msg: InboundMessage, now: datetime,

@@ -68,7 +68,14 @@ def ticket_context(ctx: MailContext, ticket: Ticket) -> dict:
         "support_name": ctx.support_name,
         "requester_name": ticket.requester.name if ticket.requester else "",
         "requester": ticket.requester.address if ticket.requester else "",
+        "requester_display": _display(ticket.requester.name, ticket.requester.address) if ticket.requester else "",
     }
+
+
+def _display(name: str, address: str) -> str:
+    """``Jane Doe <jane@x>``, or just ``jane@x`` when there is no name (or the name is the address)."""
+    name = " ".join((name or "").split())
+    return f"{name} <{address}>" if name and name.strip("<>").lower() != address.lower() else address
 
 
 def last_customer_message(session: Session, ticket_id: int) -> TicketMessage | None:

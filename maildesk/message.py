@@ -89,6 +89,12 @@ class InboundMessage:
         return tuple(dict.fromkeys(a.lower() for a in (*self.rcpt_to, *(a for _, a in self.to), *(a for _, a in self.cc)) if a))
 
     @property
+    def sender(self) -> str:
+        """Who to show the mail as from: the ``From:`` address, or the envelope sender when
+        ``From:`` holds none that parses (also who a new ticket's requester is)."""
+        return self.from_addr or self.mail_from.lower()
+
+    @property
     def thread_ids(self) -> tuple[str, ...]:
         """In-Reply-To first, then References newest first: the order to try when threading."""
         return tuple(dict.fromkeys((*self.in_reply_to, *reversed(self.references))))

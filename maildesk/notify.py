@@ -2,8 +2,9 @@
 
 Recipients: the assignee; when unassigned, the members of the ticket's team; with
 neither, every agent. Agents on leave (``available = false``) and agents who opted out
-of that event kind (``notify_opt_out``) get nothing. Each notification's Reply-To is
-the agent's own signed token address, so their answer is authenticated and threads.
+of that event kind (``notify_opt_out``) get nothing; an opt-out does not hold against a
+rule's ``notify``, which names the agent on purpose. Each notification's Reply-To is the
+agent's own signed token address, so their answer is authenticated and threads.
 
 Who hears of what is decided here, in the transaction of the change. With
 ``desk.notices_later`` (the daemon's processing worker) the mail itself is rendered later,
@@ -25,7 +26,7 @@ from maildesk.mailer import Letter, prepare, queue_mail, thread_refs
 from maildesk.models import Blob, Notice, Participant, Ticket, TicketMessage
 from maildesk.quotes import REPLY_MARKER
 
-__all__ = ["agents_on_ticket", "notify_addresses", "notify_agents", "send_to_addresses", "send_to_agents"]
+__all__ = ["agents_on_ticket", "notify_addresses", "notify_agents", "reaches", "send_to_addresses", "send_to_agents"]
 
 
 _HISTORY_CHARS = 2000  # of each earlier message: the template shows the first 200 (whitespace squeezed)
@@ -68,12 +69,14 @@ def agents_on_ticket(session: Session, desk: Desk, ticket: Ticket) -> list:
 
 def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now: datetime, *,
                   message: TicketMessage | None = None, recipients: list | None = None, actor: str = "",
-                  exclude: tuple[str, ...] = (), template: str = "notification", extra: dict | None = None) -> int:
-    """Queue one notification per agent (or record the notice for later); returns how many."""
+                  exclude: tuple[str, ...] = (), template: str = "notification", extra: dict | None = None,
+                  explicit: bool = False) -> int:
+    """Queue one notification per agent (or record the notice for later); returns how many.
+    ``explicit``: the recipients were named on purpose (a rule's ``notify``), so their opt-outs do not apply."""
     if desk.directory is None or ticket.spam:
         return 0
     agents = recipients if recipients is not None else agents_on_ticket(session, desk, ticket)
-    agents = [a for a in agents if a.login not in exclude and a.available and a.wants(event)]
+    agents = [a for a in agents if a.login not in exclude and reaches(a, event, explicit)]
     if not agents:
         return 0
     if desk.notices_later:
@@ -82,6 +85,12 @@ def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now:
     else:
         send_to_agents(session, desk, ticket, event, now, message, agents, actor, template, extra)
     return len(agents)
+
+
+def reaches(agent, event: str, explicit: bool = False) -> bool:
+    """Whether a notification of kind ``event`` goes to ``agent``: never while on leave; an
+    opt-out counts unless the agent was named on purpose (``explicit``)."""
+    return agent.available and (explicit or agent.wants(event))
 
 
 def notify_addresses(session: Session, desk: Desk, ticket: Ticket, addresses, event: str, now: datetime, *,
@@ -105,10 +114,12 @@ def send_to_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now
     attachments = _forwardable(session, message, desk.config.workflow.notification_attachments_max)
     answering = message.message_id if message is not None else None
     refs = thread_refs(session, ticket, answering)
+    held_back = _held_back(message, attachments)
     per_agent = desk.renderer.uses(template, "agent_name")  # else one rendering serves every agent
     letter: Letter | None = None
     for agent in agents:
-        context = _context(ticket, event, message, {"history": history, "actor": actor, "agent_name": agent.name, **(extra or {})})
+        context = _context(ticket, event, message, {"history": history, "actor": actor, "agent_name": agent.name,
+                                                    "held_back": held_back, **(extra or {})})
         if letter is None or per_agent:
             letter = prepare(desk.mail, ticket, template, context, attachments)
         _queue(session, desk, ticket, (agent.name, agent.address), event, now, template, agent=agent.login,
@@ -119,7 +130,8 @@ def send_to_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now
 def send_to_addresses(session: Session, desk: Desk, ticket: Ticket, addresses: list[str], event: str, now: datetime,
                       message: TicketMessage | None, template: str = "notification", extra: dict | None = None) -> None:
     answering = message.message_id if message is not None else None
-    context = _context(ticket, event, message, {"history": [], "actor": "", "agent_name": "", "marker": "", **(extra or {})})
+    context = _context(ticket, event, message, {"history": [], "actor": "", "agent_name": "", "marker": "",
+                                                "held_back": _held_back(message, ()), **(extra or {})})
     letter = prepare(desk.mail, ticket, template, context)
     refs = thread_refs(session, ticket, answering)
     for address in addresses:
@@ -164,6 +176,18 @@ def _forwardable(session: Session, message: TicketMessage | None, budget: int) -
             data = session.execute(_BLOB, {"sha256": a.sha256}).scalar_one()
         out.append(_Att(a.filename, a.content_type, data))
     return tuple(out)
+
+
+def _held_back(message: TicketMessage | None, forwarded: tuple) -> list[str]:
+    """The message's attachments that are not copied into this notification (over the budget)."""
+    names = [a.filename for a in forwarded]
+    held = []
+    for a in message.attachments if message is not None else ():
+        if a.filename in names:
+            names.remove(a.filename)
+        else:
+            held.append(a.filename or "(unnamed)")
+    return held
 
 
 def _history(session: Session, desk: Desk, ticket: Ticket, current: TicketMessage | None) -> list[dict]:

@@ -30,11 +30,18 @@ def find_refs(subject: str, prefix: str) -> list[int]:
     return [int(n) for n in pattern.findall(subject or "")]
 
 
+# What the shipped templates write after the reference in a customer's subject
+# ("[MD-14] Closed: Printer"): dropped with the reference, never elsewhere.
+_OUR_WORDS = ("Closed", "Resolved", "Waiting for your answer", "Your mail was not applied")
+_OUR_WORDS_RE = "|".join([*(re.escape(w) for w in _OUR_WORDS), r"Merged into [^\s:]+"])
+
+
 def base_subject(subject: str, prefix: str | None = None) -> str:
-    """The subject without reply/forward prefixes and (if ``prefix``) without our references."""
+    """The subject without reply/forward prefixes and (if ``prefix``) without our references
+    and the status words our mails put right after them ("[MD-14] Closed: ")."""
     text = subject or ""
     if prefix:
-        text = re.sub(rf"\s*\[{re.escape(prefix)}-\d+\]\s*", " ", text, flags=re.IGNORECASE)
+        text = re.sub(rf"\s*\[{re.escape(prefix)}-\d+\]\s*(?:(?:{_OUR_WORDS_RE})\s*[:：]\s*)?", " ", text, flags=re.IGNORECASE)
     previous = None
     while previous != text:
         previous = text

@@ -67,16 +67,10 @@ def record_rating(session: Session, desk: Desk, ticket: Ticket, score: int, comm
                    to=[(ticket.requester.name, ticket.requester.address)], now=now, auto=True,
                    extra={"score": score}, record_kind="survey_thanks")
     if score <= desk.config.workflow.bad_rating_at_most and desk.directory is not None:
-        lead = _lead(desk, ticket)
+        lead = desk.directory.lead_for(ticket.team)
         if lead is not None:
-            notify_agents(session, desk, ticket, "bad_rating", now, recipients=[lead], actor=f"rating {score}")
+            notify_agents(session, desk, ticket, "bad_rating", now, recipients=[lead], actor=f"rating {score}",
+                          extra={"score": score, "comment": comment[:4000]})
     desk.wake("outbox")
     return f"rating {score} recorded on {format_ref(desk.config.mail.ticket_prefix, ticket.id)}" + ("" if first else " (replaces the earlier one)")
 
-
-def _lead(desk: Desk, ticket: Ticket):
-    directory = desk.directory
-    team = directory.team(ticket.team) if ticket.team else None
-    if team is not None and team.lead and directory.agent(team.lead):
-        return directory.agent(team.lead)
-    return next((a for a in directory.agents if a.is_admin), None)

@@ -133,7 +133,7 @@ def add_message(session: Session, ticket: Ticket, msg: InboundMessage, *, inbox_
                 via: str, now: datetime, direction: str = "in", text: str | None = None,
                 max_attachment_size: int | None = None) -> TicketMessage:
     row = TicketMessage(ticket_id=ticket.id, inbox_id=inbox_id, direction=direction, kind=kind,
-                        from_addr=msg.from_addr, from_name=msg.from_name, to=[a for _, a in msg.to],
+                        from_addr=msg.sender if direction == "in" else msg.from_addr, from_name=msg.from_name, to=[a for _, a in msg.to],
                         cc=[a for _, a in msg.cc], subject=msg.subject, message_id=msg.message_id,
                         text=msg.text if text is None else text, html=msg.html, thread_via=via, created_at=now)
     session.add(row)

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from maildesk.models import Event, InboxMail, Outbox, Participant, Rating, Ticket, TicketMessage
 from maildesk.subjects import find_refs, format_ref
 
-__all__ = ["find_ticket_by_ref", "format_sent_mail", "inbox_view", "outbox_view", "sent_mail_view", "table", "ticket_detail",
-           "ticket_summary"]
+__all__ = ["find_ticket_by_ref", "format_sent_mail", "inbox_view", "merged_into", "outbox_view", "sent_mail_view", "table",
+           "ticket_detail", "ticket_summary"]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -64,12 +64,29 @@ def message_counts(session: Session, ticket_ids: list[int]) -> dict[int, int]:
     return dict(rows.all())
 
 
+def merged_into(session: Session, ticket_id: int) -> list[int]:
+    """The tickets merged into ``ticket_id``, directly or through others, oldest first."""
+    found, frontier = [], [ticket_id]
+    while frontier and len(found) < 10_000:
+        frontier = [n for n in session.scalars(select(Ticket.id).where(Ticket.merged_into_id.in_(frontier)))
+                    if n not in found and n != ticket_id]
+        found += frontier
+    return sorted(found)
+
+
 def ticket_detail(session: Session, ticket: Ticket, prefix: str) -> dict:
-    messages = list(session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id).order_by(TicketMessage.id)))
+    """The ticket with its whole conversation: its messages and those of the tickets merged
+    into it (each naming its origin in ``ticket``/``merged_from``), in the order they came."""
+    merged = merged_into(session, ticket.id)
+    messages = list(session.scalars(select(TicketMessage).where(TicketMessage.ticket_id.in_([ticket.id, *merged]))
+                                    .order_by(TicketMessage.created_at, TicketMessage.id)))
     events = session.scalars(select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id))
     out = ticket_summary(ticket, prefix, len(messages))
+    out["merged_in"] = [format_ref(prefix, n) for n in merged]
     out["messages"] = [{
         "id": m.id,
+        "ticket": format_ref(prefix, m.ticket_id),
+        "merged_from": format_ref(prefix, m.ticket_id) if m.ticket_id != ticket.id else None,
         "direction": m.direction,
         "kind": m.kind,
         "from": m.from_addr,
@@ -90,6 +107,8 @@ def ticket_detail(session: Session, ticket: Ticket, prefix: str) -> dict:
     out["participants"] = [{"address": a, "role": r} for a, r in session.execute(
         select(Participant.address, Participant.role).where(Participant.ticket_id == ticket.id).order_by(Participant.id))]
     out["events"] = [{"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "detail": e.detail} for e in events]
+    unassigned = [e for e in out["events"] if e["kind"] == "unassigned"]
+    out["unassigned_reason"] = unassigned[-1]["detail"].get("reason") if unassigned and ticket.assignee is None else None
     return out
 
 

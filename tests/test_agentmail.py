@@ -133,3 +133,26 @@ def test_cc_argument_is_stored_like_incoming_addresses():
 
     parsed = parse_commands("#cc Jan@Bücher.example\nthanks", "MD")
     assert [(c.name, c.arg) for c in parsed.commands] == [("cc", "jan@xn--bcher-kva.example")]
+
+
+def test_commands_after_merge_act_on_the_target(adesk):
+    deliver(adesk, make_mail(subject="first"))
+    deliver(adesk, make_mail(subject="duplicate of first", sender="carl@customer.test"))
+    res = as_agent(adesk, "alice", 2, "#merge MD-1\n#assign bob\n#status pending\n#note\nSame as MD-1.")
+    assert res.status == "processed" and "now on MD-1" in res.text, res.text
+    one, two = ticket_json(adesk, 1), ticket_json(adesk, 2)
+    assert (one["assignee"], one["status"]) == ("bob", "pending") and (two["assignee"], two["status"]) == (None, "closed")
+    assert [m["text"] for m in one["messages"] if m["kind"] == "note"] == ["Same as MD-1."]
+    assert {p["address"]: p["role"] for p in one["participants"]}["carl@customer.test"] == "cc"
+    status = outbox_mails(adesk, "status")
+    assert [m["Subject"] for m in status] == ["[MD-2] Merged into MD-1: duplicate of first"]
+    assert status[0]["To"].addresses[0].addr_spec == "carl@customer.test"
+
+
+def test_one_merge_per_mail(adesk):
+    for subject in ("a", "b", "c"):
+        deliver(adesk, make_mail(subject=subject))
+    as_agent(adesk, "alice", 3, "#merge MD-1\n#merge MD-2")
+    assert ticket_json(adesk, 3)["merged_into"] is None
+    error = outbox_mails(adesk, "error")
+    assert "one #merge per mail" in error[0].get_body(("plain",)).get_content()

@@ -92,8 +92,8 @@ def test_full_conversation(desk_daemon, sink):
     assert resolved["Auto-Submitted"] == "auto-replied"
     assert wait_until(lambda: show(d)["status"] == "resolved")
 
-    # ... and the customer's answer to it reopens it again.
-    send(d.port, make_mail(subject="Re: [MD-1] Resolved", body="No, it is not fixed.", in_reply_to=resolved["Message-ID"]))
+    # ... and the customer's answer reopens it again.
+    send(d.port, make_mail(subject=f"Re: {resolved['Subject']}", body="No, it is not fixed.", in_reply_to=resolved["Message-ID"]))
     wait_until(lambda: show(d)["status"] == "open", what="reopened after resolve")
     kinds = [m["kind"] for m in show(d)["messages"]]
     assert kinds.count("agent_reply") == 2 and kinds.count("customer") == 3
@@ -204,3 +204,112 @@ def test_attachments_reach_agents_and_customers(desk_daemon, sink):
     assert atts == {"fix.patch": b"patch-bytes"}
     stored = next(m for m in show(d)["messages"] if m["kind"] == "agent_reply")
     assert [a["filename"] for a in stored["attachments"]] == ["fix.patch"]
+
+
+def test_shipped_config_vip_outage_reaches_alice_despite_her_opt_out(daemon_factory, sink):
+    """alice opts out of new_ticket in the shipped agents.toml; vip-outage assigns an agent of
+    tier2 and says notify = ["alice"]: she hears of it, once (assigned, or by the rule)."""
+    d = daemon_factory(smarthost=f"127.0.0.1:{sink.port}", shipped_config=True)
+    send(d.port, make_mail(subject="Outage: the portal is down", sender="Olga <ops@bigcorp.example.com>"))
+    note = notification_for(sink, "alice")
+    t = show(d)
+    assert t["assignee"] in ("alice", "carol")
+    if t["assignee"] == "alice":  # assigned to her: that notice, not a second "new ticket" from the rule
+        assert note["X-Maildesk-Event"] == "assigned" and "Assigned to you" in note["Subject"]
+    else:
+        assert note["X-Maildesk-Event"] == "new_ticket" and "Rule vip-outage asks" in note.get_body(("plain",)).get_content()
+        assert notification_for(sink, "carol", event="assigned")
+    d.cli("outbox", "flush")
+    wait_until(lambda: all(r["status"] != "queued" for r in d.json("outbox", "list")), what="outbox drained")
+    assert len([m for m in sink.parsed() if to("alice@example.test")(m)]) == 1
+
+
+def test_rule_notify_overrides_opt_out_and_assignee_hears_assigned(daemon_factory, sink):
+    rules = ('[[rule]]\nname = "risky"\nwhen = { attachment_name = ["*.exe"] }\nthen = { notify = ["alice"] }\n\n'
+             '[[rule]]\nname = "to-bob"\nthen = { team = "support", assign = "bob" }\n')
+    agents = AGENTS.replace('teams = ["support"]\n', 'teams = ["support"]\nnotify_opt_out = ["new_ticket"]\n', 1)
+    d = daemon_factory(smarthost=f"127.0.0.1:{sink.port}", files={"agents.toml": agents, "rules.toml": rules})
+    mail = make_mail(subject="Please run this")
+    mail.add_attachment(b"MZ-not-really", maintype="application", subtype="octet-stream", filename="setup.exe")
+    send(d.port, mail)
+    to_alice = notification_for(sink, "alice", event="new_ticket")
+    assert "Rule risky asks that you hear of it" in to_alice.get_body(("plain",)).get_content()
+    to_bob = notification_for(sink, "bob", event="assigned")
+    assert "rule to-bob assigned MD-1 to you" in to_bob.get_body(("plain",)).get_content()
+    assert not [m for m in sink.parsed() if to("bob@example.test")(m) and m["X-Maildesk-Event"] == "new_ticket"]
+
+
+NOBODY_AGENTS = """
+[[agents]]
+login = "alice"
+name = "Alice Lead"
+address = "alice@example.test"
+notify_opt_out = ["new_ticket"]
+
+[[agents]]
+login = "bob"
+name = "Bob Away"
+address = "bob@example.test"
+available = false
+
+[[agents]]
+login = "carol"
+name = "Carol Busy"
+address = "carol@example.test"
+capacity = 0
+
+[[teams]]
+name = "support"
+members = ["bob", "carol"]
+lead = "alice"
+strategy = "least_loaded"
+"""
+
+
+def test_nobody_can_take_it_recorded_shown_and_lead_told_once(daemon_factory, sink):
+    rules = '[[rule]]\nname = "support"\non = "any"\nthen = { team = "support" }\n'
+    d = daemon_factory(smarthost=f"127.0.0.1:{sink.port}", files={"agents.toml": NOBODY_AGENTS, "rules.toml": rules})
+    send(d.port, make_mail(subject="Nobody home?"))
+    lead = notification_for(sink, "alice", event="no_assignee")
+    why = "nobody in team support can take it: bob unavailable, carol at capacity (0/0)"
+    assert why in lead.get_body(("plain",)).get_content() and "Nobody could be assigned" in lead["Subject"]
+    t = show(d)
+    assert t["assignee"] is None and t["unassigned_reason"] == why
+    assert [e["detail"]["reason"] for e in t["events"] if e["kind"] == "unassigned"] == [why]
+    assert f"unassigned: {why}" in d.cli("tickets", "show", "MD-1").stdout.decode()
+
+    ack = sink.wait_for(to("jane@customer.test"))[0]
+    send(d.port, make_mail(subject=f"Re: {ack['Subject']}", body="Hello?", in_reply_to=ack["Message-ID"]))
+    notification_for(sink, "carol", event="customer_reply")  # the reply went through the rules again
+    wait_until(lambda: len([e for e in show(d)["events"] if e["kind"] == "unassigned"]) == 2, what="second attempt recorded")
+    d.cli("outbox", "flush")
+    wait_until(lambda: all(r["status"] != "queued" for r in d.json("outbox", "list")), what="outbox drained")
+    assert len([m for m in sink.parsed() if m["X-Maildesk-Event"] == "no_assignee"]) == 1  # once per ticket
+
+
+def test_merge_then_commands_act_on_the_target_and_customer_is_told_where(desk_daemon, sink):
+    d = desk_daemon
+    send(d.port, make_mail(subject="Printer jams"))
+    sink.wait_for(to("jane@customer.test"))  # MD-1 exists before MD-2
+    send(d.port, make_mail(subject="Printer jams again", body="Same printer, same jam.", sender="Carl <carl@customer.test>"))
+    note = notification_for(sink, "alice", ref="MD-2", event="new_ticket")
+    send(d.port, agent_reply(note, "alice", "#merge MD-1\n#priority high\n#tag printer\nHello, we handle both reports in MD-1."))
+    merged = sink.wait_for(lambda m: to("carl@customer.test")(m) and "Merged into MD-1" in m["Subject"])[0]
+    text = merged.get_body(("plain",)).get_content()
+    assert "now lives in MD-1" in text and '"Printer jams"' in text
+    one, two = wait_until(lambda: (one := show(d, "MD-1")) and one["priority"] == "high" and (one, show(d, "MD-2")), what="merge")
+    assert one["tags"] == ["printer"] and (two["priority"], two["tags"], two["status"]) == ("normal", [], "closed")
+    assert two["merged_into"] == "MD-1" and one["merged_in"] == ["MD-2"]
+    # The agent's text went out on MD-1, to its requester with the merged ticket's customer in Cc.
+    reply = sink.wait_for(lambda m: "we handle both reports" in m.get_body(("plain",)).get_content())[0]
+    assert "[MD-1]" in reply["Subject"] and [a.addr_spec for a in reply["Cc"].addresses] == ["carl@customer.test"]
+    # MD-1 shows the whole conversation, MD-2's messages marked with their origin.
+    origins = {m["text"].strip(): m["merged_from"] for m in one["messages"] if m["kind"] == "customer"}
+    assert origins == {"My printer is on fire.": None, "Same printer, same jam.": "MD-2"}
+    assert "(from merged MD-2)" in d.cli("tickets", "show", "MD-1").stdout.decode()
+    # Carl answers the merge notice: it lands on MD-1; nobody was told "Closed".
+    send(d.port, make_mail(subject=f"Re: {merged['Subject']}", body="Thanks!", sender="carl@customer.test",
+                           in_reply_to=merged["Message-ID"]))
+    wait_until(lambda: any(m["text"].strip() == "Thanks!" and m["merged_from"] is None for m in show(d, "MD-1")["messages"]),
+               what="reply on the target")
+    assert not [m for m in sink.parsed() if "Closed:" in str(m["Subject"])]

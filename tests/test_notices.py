@@ -50,7 +50,7 @@ def test_later_notices_mail_what_immediate_notifications_mail(tmp_path, clock):
         assert outbox_mails(later, "notification") == []  # nothing rendered by processing
         with later.store.read() as s:
             pending = s.scalars(select(Notice).order_by(Notice.id)).all()
-            assert [(n.event, n.agents, n.done_at) for n in pending] == [("new_ticket", ["dave"], None),
+            assert [(n.event, n.agents, n.done_at) for n in pending] == [("assigned", ["dave"], None),  # the rules assigned him
                                                                          ("customer_reply", ["dave"], None)]
         assert send_notices(later) == 2
         assert send_notices(later) == 0  # each notice once
@@ -78,7 +78,7 @@ def test_a_notice_that_cannot_be_rendered_is_dropped_with_an_event(tmp_path, clo
     (tmp_path / "broken" / "config" / "templates").mkdir(parents=True)
     (tmp_path / "broken" / "config" / "templates" / "notification.txt.j2").write_text(
         "{% block subject %}[{{ ref }}] {{ event }}{% endblock %}"
-        "{% block body %}{% if event == 'new_ticket' %}{{ no_such_variable }}{% else %}ok{% endif %}{% endblock %}")
+        "{% block body %}{% if event == 'assigned' %}{{ no_such_variable }}{% else %}ok{% endif %}{% endblock %}")
     desk = _desk(tmp_path, clock, "broken")
     desk.notices_later = True
     try:

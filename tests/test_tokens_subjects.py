@@ -74,6 +74,10 @@ def test_address_and_finding_tokens():
     ("Antw: Odp: test", "test"), ("Ответ: Отв: Принтер", "Принтер"), ("Απ: Σχετ: δοκιμή", "δοκιμή"),
     ("השב: תשובה: שלום", "שלום"), ("回复: 返信: 件名", "件名"), ("Fwd: FW: Tr: x", "x"), ("Re[3]: x", "x"),
     ("[MD-12] Re: x", "x"), ("Réponse", "Réponse"), ("Reply needed", "Reply needed"), ("", ""),
+    # what our own mails put after the reference goes with it, and only there
+    ("Re: [MD-14] Closed: Printer", "Printer"), ("AW: [MD-14] Resolved: Printer", "Printer"),
+    ("Re: [MD-3] Waiting for your answer: VPN", "VPN"), ("Re: [MD-13] Merged into MD-12: VPN", "VPN"),
+    ("Closed: the deal", "Closed: the deal"), ("Re: Resolved: x", "Resolved: x"),
 ])
 def test_base_subject(subject, base):
     assert base_subject(subject, "MD") == base
