@@ -16,7 +16,7 @@ from bench.corpus import Item, big_message, build, small_message
 from bench.loadgen import LoadResult, closed_loop, open_loop, percentile
 from bench.servers import DaemonProcess, DbMonitor, NullProcess, SinkProcess
 
-__all__ = ["Sampler", "big_message_rss", "ceiling", "corpus", "offered_load", "sustained", "wait_acks"]
+__all__ = ["Sampler", "big_message_rss", "ceiling", "corpus", "disk_per_message", "offered_load", "sustained", "wait_acks"]
 
 
 def _ms(values: list[float], pct: float) -> float:
@@ -164,9 +164,30 @@ def sustained(items: list[Item], daemon: DaemonProcess, sink: SinkProcess, concu
                                              "WHERE direction = 'in' GROUP BY thread_via"))
         out["tickets"] = mon.query("SELECT count(*) FROM tickets")[0][0]
         out["failures"] = [r[0][:300] for r in mon.query("SELECT error FROM inbox WHERE status = 'failed' LIMIT 3")]
+        disk = disk_per_message(mon, daemon.db_url)
+        out["disk_kb_per_message"] = {k: round(v / 1000, 1) for k, v in disk.items() if k != "messages"}
     finally:
         mon.close()
     return out
+
+
+def disk_per_message(monitor: DbMonitor, db_url: str) -> dict:
+    """Bytes stored per inbound mail: ``raw`` (the inbox rows' bytes), ``derived`` (the text and
+    HTML kept on the ticket, attachments), ``outgoing`` (outbox bodies not yet purged), and the
+    database file with its WAL (SQLite) or the tables (PostgreSQL) divided by the inbound mails."""
+    q = lambda sql: monitor.query(sql)[0][0] or 0  # noqa: E731
+    n = max(1, q("SELECT count(*) FROM inbox"))
+    raw = q("SELECT sum(length(raw)) FROM inbox")
+    derived = q("SELECT sum(coalesce(length(text), 0) + coalesce(length(html), 0)) FROM messages WHERE direction = 'in'") \
+        + q("SELECT sum(length(data)) FROM blobs")
+    outgoing = q("SELECT sum(length(raw)) FROM outbox_bodies")
+    if db_url.startswith("sqlite"):
+        path = Path(db_url.split("///", 1)[1])
+        file = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    else:
+        file = q("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE n.nspname = current_schema() AND c.relkind = 'r'")
+    return {"messages": n, "raw": raw // n, "derived": derived // n, "outgoing": outgoing // n, "file": file // n}
 
 
 def offered_load(items: list[Item], daemon: DaemonProcess, sink: SinkProcess, rate: float, concurrency: int) -> dict:

@@ -193,7 +193,8 @@ _ROWS = [
         ("e2e_p99_ms", "end-to-end p99 ms"), ("peak_rss_mb", "daemon peak RSS MB"), ("failed", "inbox rows failed"),
         ("acks_delivered", "acknowledgements at the sink"), ("mails_at_sink", "mails at the sink (acks + notifications)"),
         ("mails_per_s", "mails delivered / s (all)"), ("notifications_after_acks_s", "last mail after last ack, s"),
-        ("threaded_via", "inbound messages threaded by")]),
+        ("threaded_via", "inbound messages threaded by"),
+        ("disk_kb_per_message", "on disk per inbound message, KB")]),
     ("offered", "maildesk, fixed offered load", [
         ("achieved_per_s", "offered / s"), ("accept_p50_ms", "accept p50 ms"), ("accept_p99_ms", "accept p99 ms"),
         ("e2e_p50_ms", "end-to-end p50 ms"), ("e2e_p99_ms", "end-to-end p99 ms"), ("max_pending", "max pending rows")]),

@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply pending migrations")
     db.add_parser("status", help="show the schema revision")
+    dv = db.add_parser("vacuum", help="remove the bytes of sent mail past [outbound] keep_sent_days, reclaim the space")
+    dv.add_argument("--full", action="store_true", help="PostgreSQL: VACUUM FULL (returns space to the OS; locks each table)")
 
     inbox = sub.add_parser("inbox", help="accepted raw messages").add_subparsers(dest="inbox_command", required=True)
     il = inbox.add_parser("list", help="list inbox rows")
@@ -182,6 +184,8 @@ def cmd_ingest(args, config: Config) -> int:
 def cmd_db(args, config: Config) -> int:
     from maildesk.store import store_for
 
+    if args.db_command == "vacuum":
+        return _vacuum(args, config)
     store = store_for(config, create=args.db_command == "upgrade", writes=args.db_command == "upgrade")
     if args.db_command == "upgrade":
         before, after = store.upgrade()
@@ -190,6 +194,21 @@ def cmd_db(args, config: Config) -> int:
         current, head = store.current_revision(), store.head_revision()
         print(f"current: {current or 'empty'}\nhead:    {head}\n" + ("up to date" if current == head else "run `maildesk db upgrade`"))
         return 0 if current == head else 1
+    return 0
+
+
+def _vacuum(args, config: Config) -> int:
+    from maildesk.daemon import utcnow
+    from maildesk.vacuum import vacuum
+
+    store = open_db(config, args)
+    try:
+        r = vacuum(store, utcnow(), config.outbound.keep_sent_days, full=args.full)
+    finally:
+        store.dispose()
+    print(f"removed {r['purged']} sent mail bod{'y' if r['purged'] == 1 else 'ies'} ({r['purged_bytes']:,} bytes) "
+          f"older than {config.outbound.keep_sent_days:g} day(s)")
+    print(f"database: {r['before']:,} bytes before, {r['after']:,} bytes after ({r['before'] - r['after']:,} reclaimed)")
     return 0
 
 
@@ -374,6 +393,9 @@ def _show_mail(store, args, config: Config) -> int:
         if row is None:
             raise NotFound(f"no outgoing mail {args.id}; `maildesk outbox list` shows the IDs")
         if args.raw:
+            if row.raw is None:
+                raise DataError(f"outgoing mail {args.id} was sent and its bytes removed after [outbound] keep_sent_days; "
+                                "only its envelope and Message-ID are kept")
             sys.stdout.buffer.write(row.raw)
             return 0
         view = sent_mail_view(row, config.mail.ticket_prefix)

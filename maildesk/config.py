@@ -83,6 +83,9 @@ class MailConfig:
     suppress_days: int = 30
     max_attachment_size: int = 20_971_520
     max_mime_depth: int = 20
+    # Bytes of text (and of HTML) kept from one inbound mail, on the ticket and in memory while
+    # it is processed; a longer body is cut with a note (the raw mail stays whole, attachments too).
+    max_text_kept: int = 1_048_576
 
     @property
     def primary(self) -> str:
@@ -105,6 +108,12 @@ class OutboundConfig:
     retry_base: float = 30.0
     retry_max: float = 3600.0
     poll_interval: float = 1.0
+    # Sent mail keeps its bytes (outbox_bodies) this many days after delivery, then only its
+    # outbox row (envelope, Message-ID for threading) stays; the purge_sent job removes them.
+    keep_sent_days: float = 3.0
+    # An outgoing mail whose text is longer than this many bytes goes as text/plain only,
+    # without an HTML copy of the same text.
+    alternative_max: int = 102_400
 
     @property
     def smarthost_addr(self) -> tuple[str, int] | None:
@@ -140,6 +149,9 @@ class ImapConfig:
 @dataclass(frozen=True)
 class ProcessingConfig:
     batch_size: int = 200
+    # A processing step loads pending raw mail up to this many bytes in total (and at most
+    # batch_size messages); a single larger message is processed alone.
+    batch_bytes: int = 33_554_432
     poll_interval: float = 1.0
     # Processing and delivery in a child process each (false: threads of the daemon).
     processes: bool = True
@@ -179,6 +191,9 @@ class WorkflowConfig:
     # Attachments are copied into agent notifications up to this many bytes in total;
     # larger ones are only listed (they stay on the ticket and in the raw message).
     notification_attachments_max: int = 5_242_880
+    # A message's text is shown in notifications up to this many characters, then cut with a
+    # note saying where to read the whole (the ticket, `maildesk tickets show`).
+    notification_text_max: int = 102_400
     # Pending on the customer: remind after this many days, resolve this many days after
     # the reminder; resolved tickets close after close_resolved_after_days. 0 = never.
     reminder_after_days: float = 3.0
@@ -385,6 +400,7 @@ def _check(cfg: Config, ctx: _Ctx) -> None:
     if cfg.smtp.max_message_size < 1024:
         raise ctx.error("smtp", "max_message_size", "expected at least 1024 bytes")
     _check_smtp_limits(cfg, ctx)
+    _check_sizes(cfg, ctx)
     if cfg.smtp.max_line_length < 998:
         raise ctx.error("smtp", "max_line_length", f"expected at least 998 octets (RFC 5321 4.5.3.1.6), got {cfg.smtp.max_line_length}")
     names = set()
@@ -437,6 +453,17 @@ def _check_smtp_limits(cfg: Config, ctx: _Ctx) -> None:
         raise ctx.error("smtp", "min_data_rate", f"expected bytes per second, 0 for no minimum, got {smtp.min_data_rate}")
     if smtp.data_rate_grace < 0:
         raise ctx.error("smtp", "data_rate_grace", f"expected seconds (0 or more), got {smtp.data_rate_grace}")
+
+
+def _check_sizes(cfg: Config, ctx: _Ctx) -> None:
+    for section, key, least in (("processing", "batch_size", 1), ("processing", "batch_bytes", 1),
+                                ("mail", "max_text_kept", 1024), ("workflow", "notification_text_max", 1024),
+                                ("outbound", "alternative_max", 0)):
+        value = getattr(getattr(cfg, section), key)
+        if value < least:
+            raise ctx.error(section, key, f"expected at least {least}, got {value}")
+    if cfg.outbound.keep_sent_days < 0:
+        raise ctx.error("outbound", "keep_sent_days", f"expected days (0 or more), got {cfg.outbound.keep_sent_days}")
 
 
 def _check_imap(box: ImapConfig, i: int, ctx: _Ctx) -> None:

@@ -57,7 +57,8 @@ class Desk:
     @property
     def mail(self) -> MailContext:
         m = self.config.mail
-        return MailContext(self.renderer, self.secret, m.addresses, m.support_name, m.ticket_prefix, self.loop_id)
+        return MailContext(self.renderer, self.secret, m.addresses, m.support_name, m.ticket_prefix, self.loop_id,
+                           self.config.outbound.alternative_max)
 
     def wake(self, name: str) -> None:
         fn = self.wakeups.get(name)

@@ -1,5 +1,5 @@
 """Scheduled work as plain functions of (desk, now): SLA warnings and escalation, pending
-reminders and auto-resolve, closing resolved tickets.
+reminders and auto-resolve, closing resolved tickets, removing the bytes of old sent mail.
 
 Every job is idempotent and catches up: it looks at the tickets' stored state, not at
 when it last ran, so a daemon that was stopped over a weekend sends each due reminder
@@ -28,7 +28,7 @@ from maildesk.notify import agents_on_ticket, notify_addresses, notify_agents
 from maildesk.sla import _share, escalation_due, evaluate, raised_priority
 from maildesk.tickets import record, set_status
 
-__all__ = ["JOBS", "Job", "check_sla", "close_resolved", "housekeeping", "remind_pending"]
+__all__ = ["JOBS", "Job", "check_sla", "close_resolved", "housekeeping", "purge_sent_mail", "remind_pending"]
 
 log = logging.getLogger("maildesk.jobs")
 TARGET_WORDS = {"first_response": "first response", "next_response": "next response", "resolution": "resolution"}
@@ -249,9 +249,18 @@ def housekeeping(desk: Desk, now: datetime) -> str:
     return f"{old} old rate-limit entr{'y' if old == 1 else 'ies'}, {expired} expired suppression(s) removed"
 
 
+def purge_sent_mail(desk: Desk, now: datetime) -> str:
+    """Sent mail older than ``[outbound] keep_sent_days`` loses its bytes; its outbox row stays."""
+    from maildesk.outbox import purge_sent
+
+    n, size = purge_sent(desk.store, now - timedelta(days=desk.config.outbound.keep_sent_days))
+    return f"{n} sent mail bod{'y' if n == 1 else 'ies'} removed ({size:,} bytes)"
+
+
 JOBS = {job.name: job for job in (
     Job("check_sla", check_sla, 60, "SLA warnings, breaches and escalation steps"),
     Job("remind_pending", remind_pending, 900, "reminders for tickets pending on the customer, then auto-resolve"),
     Job("close_resolved", close_resolved, 900, "close resolved tickets after the grace period"),
     Job("housekeeping", housekeeping, 3600, "forget old auto-reply counts and expired bounce suppressions"),
+    Job("purge_sent", purge_sent_mail, 3600, "remove the bytes of mail sent more than [outbound] keep_sent_days ago"),
 )}

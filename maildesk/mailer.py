@@ -43,6 +43,7 @@ class MailContext:
     support_name: str
     prefix: str
     loop_id: str
+    alternative_max: int = 102_400  # [outbound] alternative_max: a longer text goes without its HTML copy
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,11 @@ def thread_refs(session: Session, ticket: Ticket, answering: str | None) -> tupl
 
 
 def prepare(ctx: MailContext, ticket: Ticket, template: str, extra: dict | None = None, attachments: tuple = ()) -> Letter:
-    """Render ``template`` about ``ticket`` and encode its body once."""
+    """Render ``template`` about ``ticket`` and encode its body once. A text longer than
+    ``ctx.alternative_max`` goes as text/plain alone: no mail carries a large body twice."""
     rendered = ctx.renderer.render(template, **{**ticket_context(ctx, ticket), **(extra or {})})
-    return Letter(rendered, build_body(rendered.text, rendered.html, attachments))
+    html = rendered.html if len(rendered.text) <= ctx.alternative_max else None  # a long text is not sent twice
+    return Letter(rendered, build_body(rendered.text, html, attachments))
 
 
 def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str, template: str,

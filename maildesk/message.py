@@ -26,7 +26,8 @@ from maildesk.autodetect import bounce_hint, failed_recipients
 from maildesk.charsets import CONTROL, FOLD, clean_header, decode_text, unsurrogate
 from maildesk.mimewalk import Attachment, BodyWalk, html_to_text, parse_tree
 
-__all__ = ["Attachment", "DeliveryReport", "InboundMessage", "clean_header", "normalize_address", "parse", "parse_msgids"]
+__all__ = ["CUT_NOTE", "MAX_TEXT", "Attachment", "DeliveryReport", "InboundMessage", "clean_header", "normalize_address", "parse",
+           "parse_msgids"]
 
 _MSGID = re.compile(r"<([^<>\s]{1,990})>")
 _BARE_MSGID = re.compile(r"[^\s<>,;\"()]{1,500}@[^\s<>,;\"()]{1,489}")
@@ -34,6 +35,9 @@ _ADDR = re.compile(r"[^\s<>()\[\],;:\"]+@[^\s<>()\[\],;:\"@]+")
 _STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
 _HARD_DEPTH = 100  # max_depth is clamped to this: deeper MIME is never legitimate
 _SINGLE = ("from", "sender", "to", "cc", "reply-to", "subject", "date", "message-id", "in-reply-to", "references")
+MAX_TEXT = 1 << 20  # [mail] max_text_kept
+CUT_NOTE = ("[maildesk: this text was cut here; the mail's text has {size:,} bytes, the first {kept:,} are kept "
+            "([mail] max_text_kept). The whole mail is kept as received (`maildesk inbox list`), its attachments whole.]")
 _ORIGINAL_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
 
 
@@ -109,14 +113,24 @@ def parse_msgids(value: str) -> tuple[str, ...]:
 
 
 def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), source: str = "",
-          queue: str | None = None, max_depth: int = 20) -> InboundMessage:
+          queue: str | None = None, max_depth: int = 20, max_text: int = MAX_TEXT) -> InboundMessage:
+    """``max_text``: bytes of text, and of HTML, kept (``[mail] max_text_kept``); a longer body
+    is cut there, a defect says so and the text ends with :data:`CUT_NOTE`."""
     raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw if isinstance(raw, bytes) else bytes(raw)
     defects: list[str] = [] if raw and not raw.isspace() else ["empty message"]
     limit, token = max(1, min(max_depth, _HARD_DEPTH)), b"MAILDESK-BLOB-%s-" % secrets.token_hex(8).encode()
     msg, blobs = parse_tree(raw, limit, token, defects)
-    body = BodyWalk(defects, limit, token, blobs)
+    body = BodyWalk(defects, limit, token, blobs, max_text)
     plain, html = body.content(msg, "")
+    html = html[:max_text] if html else html  # several HTML parts are joined: each was cut, the whole is too
     text = plain if plain is not None else html_to_text(html, defects) if html else body.tnef_text
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    if body.cut:
+        defects.append("cut to [mail] max_text_kept, " + ", ".join(f"{c} of {n:,} bytes" for c, n in body.cut) + f" (> {max_text:,})")
+    kind = "text/plain" if plain is not None else "text/html"
+    cut = max((n for c, n in body.cut if c == kind), default=0)
+    if cut or len(text) > max_text:
+        text = text[:max_text].rstrip("\n") + "\n\n" + CUT_NOTE.format(size=max(cut, len(text)), kept=max_text)
     charsets = tuple(body.charsets)
     headers, raw_values = _headers(msg, charsets, defects)
 
@@ -140,7 +154,7 @@ def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), sou
         reply_to=addresses("reply-to"),
         subject=first("subject"),
         date=_date(first("date"), defects),
-        text=text.replace("\r\n", "\n").replace("\r", "\n").strip("\n"),
+        text=text,
         html=html,
         attachments=tuple(body.attachments),
         headers=headers,

@@ -4,8 +4,9 @@
 ``limit``); :class:`BodyWalk` reads the plain text, HTML and :class:`Attachment` s from the
 tree in one pass. HTML-only mail gets its text from inscriptis; winmail.dat is opened with
 tnefparse. Nothing here raises on bad input: problems are appended to ``defects``.
-Memory: long runs of base64 lines bypass the parser's one-string-per-line buffering and are
-decoded straight from ``raw``, so a big attachment costs about its decoded size once more.
+Memory: long runs of base64 lines, and of body text, bypass the parser's one-string-per-line
+buffering and are decoded straight from ``raw``, so a big attachment costs about its decoded
+size once more; of a text part only the first ``max_text`` bytes are ever decoded.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset=[\"']?([\w.:-]{1,40})", r
 _HEADER_START = re.compile(rb"From |[^\s:]{1,200}:")  # what a header block starts with
 _HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:|[ \t]")  # what the stdlib accepts as a header line
 _B64_RUN = re.compile(rb"^(?:[A-Za-z0-9+/]{40,998}\r?\n)++(?:[A-Za-z0-9+/]{0,998}={0,2}\r?\n)?", re.M)
+# A run of body lines at the start of a paragraph, until a boundary-like line ("-") or a blank line
+# before a header-like one (a nested message's headers): big text goes past the parser the same way.
+_TEXT_RUN = rb"(?:(?<=\n\n)|(?<=\n\r\n))(?![\x21-\x39\x3b-\x7e]+:|From )(?:[^\r\n-][^\n]*\n|(?:\r?\n)++(?![\x21-\x39\x3b-\x7e]+:|From )(?=[^\r\n-]))++"
+_RUNS = re.compile(_B64_RUN.pattern + b"|" + _TEXT_RUN, re.M)
 _BLOB_MIN, _CHUNK, _HEAD_SCAN = 1 << 18, 1 << 16, 1 << 18
 _EXTENSIONS = {"message/rfc822": ".eml", "text/calendar": ".ics", "text/plain": ".txt", "text/html": ".html"}
 _TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
@@ -94,7 +99,7 @@ class _Parser(BytesFeedParser):
 
 def parse_tree(raw: bytes, limit: int, token: bytes, defects: list[str]) -> tuple[Message, list[memoryview]]:
     """Parse ``raw``. Malformed header lines, which would end the headers early, are dropped;
-    long runs of base64 lines go in as a one-line token (spliced back by BodyWalk)."""
+    long runs of base64 lines, and of body text, go in as a one-line token (spliced back by BodyWalk)."""
     view, pos, blobs, parser = memoryview(raw), 0, [], _Parser(limit)
     end = re.search(rb"\r?\n\r?\n", view[:_HEAD_SCAN])
     if end and _HEADER_START.match(view[:1000]):
@@ -106,7 +111,7 @@ def parse_tree(raw: bytes, limit: int, token: bytes, defects: list[str]) -> tupl
             parser.feed(b"".join(kept))
             pos = end.start()
     try:
-        for run in _B64_RUN.finditer(view, pos):
+        for run in (_RUNS if len(view) > _BLOB_MIN else _B64_RUN).finditer(view, pos):
             if run.end() - run.start() >= _BLOB_MIN:
                 eol = 2 if view[run.end() - 2] == 13 else 1
                 parser.feed_view(view[pos:run.start()])
@@ -149,8 +154,9 @@ def _unflow(text: str, delsp: bool) -> str:
 class BodyWalk:
     """One walk over the MIME tree: text, HTML, attachments, charsets and defects."""
 
-    def __init__(self, defects: list[str], limit: int, token: bytes, blobs: list[memoryview]):
-        self.defects, self.limit, self.blobs = defects, limit, blobs
+    def __init__(self, defects: list[str], limit: int, token: bytes, blobs: list[memoryview], max_text: int = 1 << 20):
+        self.defects, self.limit, self.blobs, self.max_text = defects, limit, blobs, max_text
+        self.cut: list[tuple[str, int]] = []  # (content type, bytes) of each text part cut to max_text
         self.token = re.compile(re.escape(token) + rb"(\d+)-") if blobs else None
         self.attachments: list[Attachment] = []
         self.charsets: list[str] = []
@@ -215,22 +221,56 @@ class BodyWalk:
             self.defects.append(f"invalid base64 in a {part.get_content_type()} part; decoded what could be")
         return data
 
-    def _splice(self, data: bytes) -> bytes:
+    def _splice(self, data: bytes, limit: int | None = None) -> bytes:
+        """``data`` with its tokens replaced by the runs they stand for; the first ``limit`` bytes only, if given."""
         if self.token is None:
             return data
-        pieces, pos = [], 0
+        pieces, pos, size = [], 0, 0
         for m in self.token.finditer(data):
-            pieces += [data[pos:m.start()], self.blobs[int(m.group(1))]]
+            blob = self.blobs[int(m.group(1))]
+            pieces += [data[pos:m.start()], blob if limit is None else blob[:max(0, limit - size - (m.start() - pos))]]
+            size += m.start() - pos + len(blob)
             pos = m.end()
-        return b"".join([*pieces, data[pos:]]) if pieces else data
+            if limit is not None and size >= limit:
+                return b"".join(pieces)[:limit]
+        if not pieces:
+            return data if limit is None else data[:limit]
+        whole = b"".join([*pieces, data[pos:]])
+        return whole if limit is None else whole[:limit]
+
+    def _text_payload(self, part: Message) -> tuple[bytes, int]:
+        """A text part's content, transfer encoding undone, and its size. Of a body over
+        ``max_text`` bytes only about that much is read and decoded (the size is then the
+        encoded one): a huge text never exists whole in memory."""
+        payload = part.get_payload()
+        if self.token is None or not isinstance(payload, str):
+            data = self._payload(part)
+            return data, len(data)
+        encoded = payload.encode("utf-8", "surrogateescape")
+        size = len(encoded) + sum(len(self.blobs[int(m.group(1))]) - len(m.group(0)) for m in self.token.finditer(encoded))
+        if size <= self.max_text:
+            data = self._payload(part)
+            return data, len(data)
+        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        head = self._splice(encoded, self.max_text * {"base64": 4, "quoted-printable": 3}.get(cte, 1) + 4096)
+        if cte == "base64":
+            return decode_base64(head[:head.rfind(b"\n") + 1] or head)[0], size
+        if cte == "quoted-printable":
+            return binascii.a2b_qp(head[:head.rfind(b"\n") + 1] or head), size
+        return head, size
 
     def _text(self, part: Message, ctype: str) -> tuple[str | None, str | None]:
-        data = self._payload(part)
+        data, size = self._text_payload(part)
         declared = part.get_content_charset()
         if not declared and ctype == "text/html":
             meta = _META_CHARSET.search(data[:4096])
             declared = meta.group(1).decode("ascii").lower() if meta else None
-        text, used = decode_text(data, (declared or "utf-8", *self.charsets))
+        if size > self.max_text:
+            self.cut.append((ctype, size))
+            text, used = _decode_cut(data, self.max_text, (declared or "utf-8", *self.charsets))
+        else:
+            text, used = decode_text(data, (declared or "utf-8", *self.charsets))
+        del data
         if declared and not used:
             problem = "is unknown" if codec_name(declared) is None else "does not match the bytes"
             self.defects.append(f"{ctype} charset {declared!r} {problem}; decoded as best possible")
@@ -287,6 +327,17 @@ class BodyWalk:
         if not (tnef.attachments or body):
             self.defects.append("winmail.dat holds no files and no plain or HTML text; kept as is")
         return bool(tnef.attachments or body)
+
+
+def _decode_cut(data: bytes, limit: int, charsets: tuple[str | None, ...]) -> tuple[str, bool]:
+    """The first ``limit`` bytes of ``data`` as text. The cut may fall inside a multi-byte
+    character: a few bytes fewer are tried until the declared charset decodes them."""
+    head = None
+    for end in range(limit, max(0, limit - 8), -1):
+        head = decode_text(data[:end], charsets)
+        if head[1]:
+            return head
+    return head or decode_text(data[:limit], charsets)
 
 
 def _guess_multipart(ctype: str, body: bytes, limit: int) -> list[Message] | None:

@@ -25,6 +25,7 @@ from maildesk.desk import Desk
 from maildesk.mailer import Letter, prepare, queue_mail, thread_refs
 from maildesk.models import Blob, Notice, Participant, Ticket, TicketMessage
 from maildesk.quotes import REPLY_MARKER
+from maildesk.subjects import format_ref
 
 __all__ = ["agents_on_ticket", "notify_addresses", "notify_agents", "reaches", "send_to_addresses", "send_to_agents"]
 
@@ -117,6 +118,7 @@ def send_to_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now
     held_back = _held_back(message, attachments)
     per_agent = desk.renderer.uses(template, "agent_name")  # else one rendering serves every agent
     letter: Letter | None = None
+    message = _shown(desk, ticket, message)
     for agent in agents:
         context = _context(ticket, event, message, {"history": history, "actor": actor, "agent_name": agent.name,
                                                     "held_back": held_back, **(extra or {})})
@@ -130,8 +132,9 @@ def send_to_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now
 def send_to_addresses(session: Session, desk: Desk, ticket: Ticket, addresses: list[str], event: str, now: datetime,
                       message: TicketMessage | None, template: str = "notification", extra: dict | None = None) -> None:
     answering = message.message_id if message is not None else None
-    context = _context(ticket, event, message, {"history": [], "actor": "", "agent_name": "", "marker": "",
-                                                "held_back": _held_back(message, ()), **(extra or {})})
+    context = _context(ticket, event, _shown(desk, ticket, message),
+                       {"history": [], "actor": "", "agent_name": "", "marker": "", "held_back": _held_back(message, ()),
+                        **(extra or {})})
     letter = prepare(desk.mail, ticket, template, context)
     refs = thread_refs(session, ticket, answering)
     for address in addresses:
@@ -150,6 +153,28 @@ def _later(session: Session, ticket: Ticket, event: str, now: datetime, message:
     if message is not None and message.id is None:
         session.flush()
     session.execute(_INSERT_NOTICE, {**row, "message_id": message.id if message is not None else None})
+
+
+class _Cut:
+    """A message as a notification shows it: its text cut to ``[workflow] notification_text_max``
+    with a note of where to read the whole; every other attribute is the message's own."""
+
+    def __init__(self, message: TicketMessage, text: str):
+        self._message, self.text = message, text
+
+    def __getattr__(self, name: str):
+        return getattr(self._message, name)
+
+
+def _shown(desk: Desk, ticket: Ticket, message: TicketMessage | None):
+    limit = desk.config.workflow.notification_text_max
+    if message is None or len(message.text or "") <= limit:
+        return message
+    ref = format_ref(desk.mail.prefix, ticket.id)
+    note = (f"[maildesk: cut here; the message has {len(message.text):,} characters, a notification shows the first "
+            f"{limit:,} ([workflow] notification_text_max). The whole text: ticket {ref}, `maildesk tickets show {ref}`"
+            + ("; its attachments are listed below" if message.attachments else "") + ".]")
+    return _Cut(message, message.text[:limit].rstrip() + "\n\n" + note)
 
 
 def _context(ticket: Ticket, event: str, message: TicketMessage | None, extra: dict) -> dict:

@@ -2,7 +2,8 @@
 
 States: ``queued`` -> (claimed: ``sending``) -> ``sent`` | back to ``queued`` with
 ``next_attempt_at`` (exponential backoff) | ``failed`` (permanent, or too many tries)
-| ``bounced`` (a DSN came back for it later). A claim is a lease: a worker that died
+| ``bounced`` (a DSN came back for it later). The bytes of a delivered mail are removed
+``[outbound] keep_sent_days`` after delivery (:func:`purge_sent`); its row stays. A claim is a lease: a worker that died
 while sending leaves a ``sending`` row whose lease runs out and is claimed again, so a
 crash never forgets a mail (it may, after a crash only, send it a second time with the
 same Message-ID). On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED`` so several
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.autoreply import suppress
@@ -30,13 +31,18 @@ from maildesk.logsetup import redact
 from maildesk.models import Event, MessageRef, Outbox, OutboxBody
 from maildesk.store import Store
 
-__all__ = ["INSTANCE", "DrainResult", "backoff", "drain", "enqueue", "release_dead_claims", "retry"]
+__all__ = ["INSTANCE", "DrainResult", "backoff", "drain", "enqueue", "purge_sent", "release_dead_claims", "retry"]
 
 log = logging.getLogger("maildesk.deliver")
 LEASE = timedelta(minutes=5)
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 
 
+PURGE_CHUNK = 200  # bodies removed per transaction (short writes: the listener never waits long)
+_PURGEABLE = (select(OutboxBody.message_id, func.length(OutboxBody.raw))
+              .join(Outbox, Outbox.message_id == OutboxBody.message_id)
+              .where(Outbox.status.in_(("sent", "bounced")), Outbox.sent_at < bindparam("before"))
+              .limit(PURGE_CHUNK))
 _INSERT_OUTBOX = insert(Outbox.__table__)
 _INSERT_BODY = insert(OutboxBody.__table__)
 _INSERT_REF = insert(MessageRef.__table__)
@@ -205,3 +211,19 @@ def retry(session: Session, now: datetime, outbox_id: int | None = None) -> int:
         stmt = stmt.where(Outbox.id == outbox_id)
     res = session.execute(stmt.values(status="queued", next_attempt_at=now, claimed_until=None, attempts=0))
     return res.rowcount or 0
+
+
+def purge_sent(store: Store, before: datetime) -> tuple[int, int]:
+    """Remove the bytes of mail delivered before ``before`` (``[outbound] keep_sent_days``):
+    the outbox row stays, with its envelope and Message-ID (replies still thread by it), as
+    does the Message-ID in ``message_refs``. Returns (bodies removed, their bytes)."""
+    removed = size = 0
+    while True:
+        with store.transaction(changes_state=False) as session:
+            rows = session.execute(_PURGEABLE, {"before": before}).all()
+            if rows:
+                session.execute(delete(OutboxBody).where(OutboxBody.message_id.in_([r[0] for r in rows])))
+        removed += len(rows)
+        size += sum(r[1] or 0 for r in rows)
+        if len(rows) < PURGE_CHUNK:
+            return removed, size

@@ -48,23 +48,31 @@ class ProcessResult:
     ticket_id: int | None = None
 
 
-def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, batched: bool = True) -> list[ProcessResult]:
-    """Process up to ``limit`` pending inbox rows (oldest first); returns what happened to each.
+def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, batched: bool = True,
+                    max_bytes: int | None = None) -> list[ProcessResult]:
+    """Process up to ``limit`` pending inbox rows (oldest first) holding at most ``max_bytes``
+    of raw mail together (default ``[processing] batch_bytes``; the first row is taken
+    whatever its size); returns what happened to each.
     ``batched=False``: each message in a transaction of its own (the slow path, for comparison)."""
     cfg = desk.config
+    budget = cfg.processing.batch_bytes if max_bytes is None else max_bytes
     with desk.store.read() as session:
-        query = select(InboxMail.id, InboxMail.raw, InboxMail.mail_from, InboxMail.rcpt_to, InboxMail.source,
-                       InboxMail.queue).where(InboxMail.status == "pending")
+        query = select(InboxMail.id, InboxMail.size).where(InboxMail.status == "pending")
         if ids is not None:
             query = query.where(InboxMail.id.in_(ids))
-        pending = session.execute(query.order_by(InboxMail.id).limit(limit)).all()
+        chosen = _within(session.execute(query.order_by(InboxMail.id).limit(limit)).all(), budget)
+        if not chosen:
+            return []
+        pending = session.execute(select(InboxMail.id, InboxMail.raw, InboxMail.mail_from, InboxMail.rcpt_to, InboxMail.source,
+                                         InboxMail.queue).where(InboxMail.id.in_(chosen)).order_by(InboxMail.id)).all()
     if not pending:
         return []
     parsed: dict[int, InboundMessage] = {}
-    for row_id, raw, mail_from, rcpt_to, source, queue in pending:
+    while pending:  # each raw mail is let go once parsed: the batch holds one raw mail at a time, not all of them
+        row_id, raw, mail_from, rcpt_to, source, queue = pending.pop(0)
         parsed[row_id] = parse(raw, mail_from=mail_from, rcpt_to=tuple(rcpt_to or ()), source=source, queue=queue,
-                               max_depth=cfg.mail.max_mime_depth)
-    del pending
+                               max_depth=cfg.mail.max_mime_depth, max_text=cfg.mail.max_text_kept)
+        del raw
     results: list[ProcessResult] = []
     todo = sorted(parsed)
     while todo:  # short write transactions, so accepting new mail never waits long for the lock
@@ -78,6 +86,18 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
             else:
                 log.info("%s: %s", res.status, res.text)
     return results
+
+
+def _within(rows, budget: int) -> list[int]:
+    """The ids of ``rows`` (id, size), oldest first, while their sizes add up to at most
+    ``budget`` bytes; the first is taken whatever its size."""
+    chosen, total = [], 0
+    for row_id, size in rows:
+        total += size or 0
+        if chosen and total > budget:
+            break
+        chosen.append(row_id)
+    return chosen
 
 
 def _apply_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage],

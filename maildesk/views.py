@@ -149,7 +149,11 @@ _PLUMBING = ("mime-version", "content-type", "content-transfer-encoding", "conte
 
 
 def sent_mail_view(row: Outbox, prefix: str) -> dict:
-    """An outgoing mail as a person reads it: its headers and text decoded, attachments named."""
+    """An outgoing mail as a person reads it: its headers and text decoded, attachments named.
+    A mail whose bytes were removed after ``[outbound] keep_sent_days`` shows its envelope only."""
+    if row.raw is None:
+        return {**outbox_view(row, prefix), "mail_from": row.mail_from, "headers": [["Message-ID", row.message_id]],
+                "text": "(its bytes were removed after delivery: [outbound] keep_sent_days)", "attachments": []}
     msg = message_from_bytes(row.raw, policy=email_policy.default)
     headers = [[name, " ".join(str(value).split())] for name, value in msg.items() if name.lower() not in _PLUMBING]
     body = msg.get_body(preferencelist=("plain", "html"))

@@ -116,10 +116,11 @@ class Sink:
 
 def write_config(directory: Path, *, port: int, smarthost: str | None = None, db_url: str | None = None,
                  addresses=("support@example.test", "billing@example.test"), extra: str = "",
-                 files: dict[str, str] | None = None, shipped_config: bool = False, smtp: dict | None = None, **mail) -> Path:
+                 files: dict[str, str] | None = None, shipped_config: bool = False, smtp: dict | None = None,
+                 processing: dict | None = None, **mail) -> Path:
     """A maildesk.toml in ``directory``; ``files`` are written into its config/ directory
     (e.g. {"agents.toml": ...}); ``shipped_config`` copies the repository's config/ first;
-    ``smtp`` adds keys to the ``[smtp]`` table."""
+    ``smtp`` and ``processing`` add keys to those tables (``smtp`` may change ``max_message_size``)."""
     import shutil
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -130,7 +131,9 @@ def write_config(directory: Path, *, port: int, smarthost: str | None = None, db
         (directory / "config" / name).write_text(text)
     outbound = f'smarthost = "{smarthost}"\nretry_base = 0.5\nretry_max = 2\npoll_interval = 0.2' if smarthost else 'maildir = "var/sent"'
     mail_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in mail.items())
-    smtp_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in (smtp or {}).items())
+    smtp = {"max_message_size": 2000000, **(smtp or {})}
+    smtp_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in smtp.items())
+    processing_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in (processing or {}).items())
     text = f"""
 [database]
 url = "{db_url or 'sqlite:///var/maildesk.db'}"
@@ -138,7 +141,6 @@ url = "{db_url or 'sqlite:///var/maildesk.db'}"
 [smtp]
 host = "127.0.0.1"
 port = {port}
-max_message_size = 2000000
 {smtp_lines}
 
 [mail]
@@ -153,6 +155,7 @@ secret = "test-secret-not-for-production-0123456789"
 
 [processing]
 poll_interval = 0.2
+{processing_lines}
 
 [log]
 level = "INFO"
