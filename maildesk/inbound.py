@@ -23,6 +23,7 @@ from maildesk.bounces import handle_bounce, is_bounce_candidate
 from maildesk.correlate import ThreadMatch, find_ticket, first_valid_token, is_participant
 from maildesk.decisions import apply_decision, decide
 from maildesk.desk import Desk
+from maildesk.fanout import Gate
 from maildesk.ingest.smtp import is_support_address
 from maildesk.kb import suggest
 from maildesk.mailer import queue_mail
@@ -86,10 +87,22 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
         outcome = _unverified(session, desk, row, msg, match, now)
     else:  # a stranger naming someone else's mail: their own ticket, linked, and the other one untouched
         outcome = _new(session, desk, row, msg, match, now, referenced=True)
-    for reason in match.security:
+    _record_security(session, desk, row, msg, match, outcome, now)
+    return outcome
+
+
+def _record_security(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch,
+                     outcome: Outcome, now: datetime) -> None:
+    """At most ``[mail] max_security_events`` events for one mail, then one that counts the rest."""
+    cap = desk.config.mail.max_security_events
+    for reason in match.security[:cap]:
         record(session, outcome.ticket_id, "system", "security", now, reason=reason, inbox=row.id,
                sender=msg.from_addr)
-    return outcome
+    if len(match.security) > cap:
+        more = len(match.security) - cap
+        record(session, outcome.ticket_id, "system", "security", now, inbox=row.id, sender=msg.from_addr, more=more,
+               reason=f"and {more} more security problem(s) in this mail, not recorded one by one "
+                      f"([mail] max_security_events = {cap})")
 
 
 def _lookup(session: Session, kind: str, query, mid: str):
@@ -160,8 +173,9 @@ def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, ma
     assigned = apply_decision(session, desk, ticket, decision, now) if decision is not None else []
     if decision is not None and decision.priority:
         slaclock.recompute(desk.sla, ticket)
-    notify_agents(session, desk, ticket, "customer_reply", now, message=stored)
-    _notify_assigned(session, desk, ticket, assigned, now, stored)
+    gate = _gate(desk, ticket, msg, now)
+    notify_agents(session, desk, ticket, "customer_reply", now, message=stored, gate=gate)
+    _notify_assigned(session, desk, ticket, assigned, now, stored, gate)
     return Outcome("processed", f"reply on {_ref(desk, ticket.id)} (threaded by {match.via})", ticket.id)
 
 
@@ -188,7 +202,8 @@ def _unverified(session: Session, desk: Desk, row: InboxMail, msg: InboundMessag
     if ticket.status == "pending":
         set_status(session, ticket, "open", "customer", now, reason="unverified mail from a participant")
         slaclock.customer_replied(desk.sla, ticket, now)
-    notify_agents(session, desk, ticket, "customer_reply", now, message=stored, extra={"unverified": why, "new_addresses": new[:20]})
+    notify_agents(session, desk, ticket, "customer_reply", now, message=stored, extra={"unverified": why, "new_addresses": new[:20]},
+                  gate=_gate(desk, ticket, msg, now))
     return Outcome("processed", f"unverified mail kept on {_ref(desk, ticket.id)} (threaded by {match.via}: {why}); "
                    "nobody added, nothing changed", ticket.id)
 
@@ -236,8 +251,9 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
             record(session, ticket, "system", "kb_suggested", now, articles=[a.slug for a in articles])
         ack = _acknowledge(session, desk, ticket, msg, now, template=template, extra={"promise": promise, "articles": articles})
     if not ticket.spam:
-        notify_agents(session, desk, ticket, "new_ticket", now, message=stored)
-        _notify_extra(session, desk, ticket, decision, now, stored)
+        gate = _gate(desk, ticket, msg, now)
+        notify_agents(session, desk, ticket, "new_ticket", now, message=stored, gate=gate)
+        _notify_extra(session, desk, ticket, decision, now, stored, gate)
     text = f"new ticket {_ref(desk, ticket.id)}" + (
         "" if parent is None else f" (names {_ref(desk, parent.id)} without proof)" if referenced
         else f" (follow-up of closed {_ref(desk, parent.id)})")
@@ -248,23 +264,31 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
     return Outcome("processed", f"{text}; {ack}{routed}", ticket.id)
 
 
-def _notify_assigned(session: Session, desk: Desk, ticket: Ticket, logins: list[str], now: datetime, stored) -> None:
+def _gate(desk: Desk, ticket: Ticket, msg: InboundMessage, now: datetime) -> Gate:
+    """The fan-out limit for this mail's notifications; the sender is keyed as the batch guard keys it."""
+    return Gate(desk, ticket, msg.from_addr or msg.mail_from, msg.subject, now)
+
+
+def _notify_assigned(session: Session, desk: Desk, ticket: Ticket, logins: list[str], now: datetime, stored,
+                     gate: Gate | None = None) -> None:
     directory = desk.directory
     agents = [directory.agent(login) for login in logins if directory and directory.agent(login)]
     if agents:
-        notify_agents(session, desk, ticket, "assigned", now, message=stored, recipients=agents, actor="routing rules")
+        notify_agents(session, desk, ticket, "assigned", now, message=stored, recipients=agents, actor="routing rules",
+                      gate=gate)
 
 
-def _notify_extra(session: Session, desk: Desk, ticket: Ticket, decision, now: datetime, stored) -> None:
+def _notify_extra(session: Session, desk: Desk, ticket: Ticket, decision, now: datetime, stored, gate: Gate | None = None) -> None:
     """A rule's ``notify``: agent logins get an agent notification, plain addresses a copy."""
     if decision is None or not decision.notify:
         return
     directory = desk.directory
     agents = [directory.agent(n) for n in decision.notify if directory and directory.agent(n)]
     if agents:
-        notify_agents(session, desk, ticket, "new_ticket", now, message=stored, recipients=agents)
+        notify_agents(session, desk, ticket, "new_ticket", now, message=stored, recipients=agents, gate=gate)
     others = [n for n in decision.notify if "@" in n and not (directory and directory.agent_by_address(n))]
-    notify_addresses(session, desk, ticket, others, "rule_notify", now, message=stored)
+    if not notify_addresses(session, desk, ticket, others, "rule_notify", now, message=stored, gate=gate):
+        return
     for address in others:
         record(session, ticket, f"rule:{decision.source('notify') or 'routing'}", "notified", now, to=address)
 

@@ -63,7 +63,7 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
     parsed: dict[int, InboundMessage] = {}
     for row_id, raw, mail_from, rcpt_to, source, queue in pending:
         parsed[row_id] = parse(raw, mail_from=mail_from, rcpt_to=tuple(rcpt_to or ()), source=source, queue=queue,
-                               max_depth=cfg.mail.max_mime_depth)
+                               max_depth=cfg.mail.max_mime_depth, max_addresses=cfg.mail.max_addresses_per_mail)
     del pending
     results: list[ProcessResult] = []
     todo = sorted(parsed)
