@@ -16,6 +16,12 @@ script prints the connections held against the caps, what the normal sender got 
 fast, and the RSS of each daemon process (main and worker children, from /proc/PID/status:
 before, sampled peak, VmHWM, and a few seconds after the abuse ended). Every phase has a
 deadline, so the whole run stops by itself in well under two minutes.
+
+Then the fan-out phase (issue 14, item 4; ``--phases fanout`` runs it alone, in about 20 s):
+``--flood`` mails (100) from one sender, each a new ticket, with the shipped agents and
+rules of config/: how many agent notifications, held notifications and digests (after one
+run of the ``notify_digest`` job) and acknowledgements they cost; and one mail whose ``To:``
+holds ``--forged`` (20,000) forged reply-token addresses: how many security events it records.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import smtplib
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -36,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.servers import DaemonProcess, SinkProcess
-from maildesk.config import SmtpConfig
+from maildesk.config import MailConfig, SmtpConfig, WorkflowConfig
 
 __all__ = ["main"]
 
@@ -215,6 +222,66 @@ def abuse_phase(daemon: DaemonProcess, name: str, sources: list[str], slots: int
     return {**abuse.summary(), "normal_sender": sender.summary()}
 
 
+# -- fan-out ---------------------------------------------------------------------------------
+def _json(daemon: DaemonProcess, *args: str):
+    return json.loads(daemon.cli(*args, "--json").stdout)
+
+
+def _settle(daemon: DaemonProcess, timeout: float = 120.0) -> None:
+    """Until every inbox row is processed, every notice rendered and every outgoing mail delivered (SQLite, read-only)."""
+    path = daemon.db_url.removeprefix("sqlite:///")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
+            busy = db.execute("select (select count(*) from inbox where status = 'pending') + (select count(*) from notices "
+                              "where done_at is null) + (select count(*) from outbox where status in ('queued', 'sending'))"
+                              ).fetchone()[0]
+        if not busy:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the daemon did not settle")
+
+
+def fanout_phase(daemon: DaemonProcess, flood: int, forged: int) -> dict:
+    started = time.monotonic()
+    _log(f"fan-out: {flood} mails from one sender, then one mail with {forged:,} forged reply-token addresses in To:")
+    _settle(daemon)
+    first_out = max((r["id"] for r in _json(daemon, "outbox", "list", "--limit", "1")), default=0)
+    with smtplib.SMTP("127.0.0.1", daemon.port, timeout=60) as smtp:
+        for i in range(flood):
+            msg = EmailMessage()
+            msg["From"], msg["To"] = "Fred Flood <fred@flood.test>", "support@example.test"
+            msg["Subject"] = f"flood {i}: the printer is still broken"
+            msg.set_content("One more mail from the same sender.\n")
+            smtp.send_message(msg)
+    _settle(daemon)
+    _log(f"fan-out: {flood} mails processed and their mail delivered after {time.monotonic() - started:.1f} s")
+    held = _json(daemon, "events", "list", "--kind", "notifications_held", "--limit", "100000")
+    digest_run = daemon.cli("jobs", "run", "notify_digest").stdout.decode().strip()
+    _settle(daemon)
+    _log(f"fan-out: digests delivered after {time.monotonic() - started:.1f} s")
+    new = [r for r in _json(daemon, "outbox", "list", "--limit", "1000000") if r["id"] > first_out]
+    notes = [r for r in new if r["kind"] == "notification"]
+
+    security_before = len(_json(daemon, "events", "list", "--kind", "security", "--limit", "1000000"))
+    to = ",\r\n ".join(f"support+t1-{i:07d}{'a' * 19}@example.test" for i in range(forged))  # email's parser is slow here
+    raw = (f"From: mallory@attacker.test\r\nTo: {to}\r\nSubject: forged tokens\r\nMessage-ID: <forged-{time.time()}@attacker.test>\r\n"
+           "\r\nEach To address is a reply token that does not verify.\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", daemon.port, timeout=60) as smtp:
+        smtp.sendmail("mallory@attacker.test", ["support@example.test"], raw)
+    _settle(daemon)
+    _log(f"fan-out: the forged-token mail processed after {time.monotonic() - started:.1f} s in all")
+    security = len(_json(daemon, "events", "list", "--kind", "security", "--limit", "1000000")) - security_before
+    outcome = _json(daemon, "inbox", "list", "--limit", "1")[0]["outcome"]
+    return {"flood": flood, "notify_limit": WorkflowConfig().notify_limit, "notify_window": WorkflowConfig().notify_window,
+            "notifications": len(notes), "agents_notified": len({a for r in notes for a in r["to"]}),
+            "held_mails": len({e["ticket"] for e in held}), "digests": sum(r["kind"] == "digest" for r in new),
+            "digest_job": digest_run, "acknowledgements": sum(r["kind"] == "ack" for r in new),
+            "forged_addresses": forged, "security_events": security,
+            "max_security_events": MailConfig.__dataclass_fields__["max_security_events"].default,
+            "forged_mail_outcome": outcome[-200:]}
+
+
 # -- the run -----------------------------------------------------------------------------------
 def run(args) -> dict:
     started = time.monotonic()
@@ -222,6 +289,8 @@ def run(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="maildesk-abuse-"))
     daemon = DaemonProcess(tmp / "daemon", sink.port).start()
     try:
+        if "connections" not in args.phases:
+            return {"fanout": fanout_phase(daemon, args.flood, args.forged), "seconds": round(time.monotonic() - started, 1)}
         warm = NormalSender(daemon.port, "warm-up")
         warm.start()
         time.sleep(2.5)
@@ -251,11 +320,12 @@ def run(args) -> dict:
                               "rss_peak_sampled": sampler.peak[pid], "vm_hwm": now.get("VmHWM", 0),
                               "rss_after": now.get("VmRSS", 0)})
         log_text = daemon.log.read_text(errors="replace")
+        fanout = fanout_phase(daemon, args.flood, args.forged) if "fanout" in args.phases else None
         return {"limits": {k: getattr(LIMITS, k) for k in ("max_connections", "max_connections_per_client", "idle_timeout",
                                                            "session_timeout", "data_timeout", "min_data_rate")},
                 "phases": phases, "processes": processes,
                 "log_lines": {"refusal_summaries": log_text.count("refused "), "tracebacks": log_text.count("Traceback")},
-                "seconds": round(time.monotonic() - started, 1)}
+                "fanout": fanout, "seconds": round(time.monotonic() - started, 1)}
     finally:
         daemon.stop()
         sink.stop()
@@ -265,7 +335,20 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
+def report_fanout(f: dict) -> list[str]:
+    per_agent = f["notifications"] / f["agents_notified"] if f["agents_notified"] else 0
+    return [f"  fan-out: {f['flood']} mails from one sender (notify_limit = {f['notify_limit']} per {f['notify_window']} s): "
+            f"{f['notifications']} agent notifications to {f['agents_notified']} agent(s) ({per_agent:.1f} each), "
+            f"{f['held_mails']} mails held, {f['digests']} digest(s) after one notify_digest run, "
+            f"{f['acknowledgements']} acknowledgement(s)",
+            f"    one mail with {f['forged_addresses']:,} forged reply-token addresses in To: {f['security_events']} security "
+            f"event(s) (max_security_events = {f['max_security_events']}, plus one summary)",
+            f"    its inbox outcome: ...{f['forged_mail_outcome'][-140:]}"]
+
+
 def report(r: dict) -> str:
+    if "limits" not in r:
+        return "\n".join([f"maildesk fan-out ({r['seconds']} s)", *report_fanout(r["fanout"])])
     lim = r["limits"]
     lines = [f"maildesk connection abuse ({r['seconds']} s): max_connections = {lim['max_connections']}, "
              f"max_connections_per_client = {lim['max_connections_per_client']}"]
@@ -285,6 +368,8 @@ def report(r: dict) -> str:
         lines.append(f"    {p['pid']:>7} {p['process']:<17} {_mb(p['rss_before']):>9} / {_mb(p['rss_peak_sampled']):>9} / "
                      f"{_mb(p['vm_hwm']):>9} / {_mb(p['rss_after']):>9} ({change:+.0f} %)")
     lines.append(f"  log: {r['log_lines']['refusal_summaries']} refusal summary line(s), {r['log_lines']['tracebacks']} tracebacks")
+    if r.get("fanout"):
+        lines += report_fanout(r["fanout"])
     return "\n".join(lines)
 
 
@@ -297,10 +382,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="length of the one-client phase (the other takes half)")
     ap.add_argument("--retry", type=float, default=0.5, help="seconds before a refused slot tries again")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds between the end of the abuse and the post-abuse RSS")
+    ap.add_argument("--phases", default="connections,fanout", help="comma-separated: connections, fanout (default: both)")
+    ap.add_argument("--flood", type=int, default=100, help="mails from one sender in the fan-out phase")
+    ap.add_argument("--forged", type=int, default=20_000, help="forged reply-token addresses in one To: header")
     ap.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     args = ap.parse_args(argv)
     if args.seconds > 60:
         ap.error("--seconds: at most 60, so the run stays under two minutes")
+    args.phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    if not args.phases or args.phases - {"connections", "fanout"}:
+        ap.error("--phases: expected connections, fanout or both")
     result = run(args)
     print(json.dumps(result, indent=2) if args.json else report(result))
     return 0

@@ -35,10 +35,12 @@ from maildesk.models import (
     Blob,
     Contact,
     Event,
+    HeldNotification,
     InboxMail,
     MessageAttachment,
     MessageRef,
     Notice,
+    Notified,
     Outbox,
     OutboxBody,
     Participant,
@@ -55,7 +57,7 @@ OPEN = ("new", "open", "pending")
 # (they point at tickets).
 _BEFORE_ORM = (Blob.__table__,)
 _AFTER_ORM = (MessageRef.__table__, Participant.__table__, Event.__table__, Outbox.__table__, OutboxBody.__table__,
-              AutoReply.__table__, Notice.__table__)
+              AutoReply.__table__, Notice.__table__, Notified.__table__, HeldNotification.__table__)
 _CORE_NEW = (Contact, Ticket, TicketMessage, MessageAttachment)  # in foreign-key order
 _IDS = bindparam("ids", expanding=True)
 _PREFETCH = {

@@ -55,7 +55,8 @@ def _test(args, config: Config, renderer) -> int:
     except OSError as exc:
         raise NotFound(f"cannot read {args.message}: {exc.strerror}; give the path of a saved message (.eml), or - for "
                        "standard input") from exc
-    msg = parse(raw, rcpt_to=(config.mail.primary,), max_depth=config.mail.max_mime_depth)
+    msg = parse(raw, rcpt_to=(config.mail.primary,), max_depth=config.mail.max_mime_depth,
+                max_addresses=config.mail.max_addresses_per_mail)
     policy = Policy(config.config_dir, renderer.names())
     desk_view = _View(policy)
     try:

@@ -86,6 +86,11 @@ class MailConfig:
     # Bytes of text (and of HTML) kept from one inbound mail, on the ticket and in memory while
     # it is processed; a longer body is cut with a note (the raw mail stays whole, attachments too).
     max_text_kept: int = 1_048_576
+    # To and Cc addresses taken from one mail (like [smtp] max_recipients for RCPT TO); the
+    # rest are ignored for threading and participants, and the inbox row says so (a defect).
+    max_addresses_per_mail: int = 100
+    # Security events recorded for one mail; beyond that one event says how many more there were.
+    max_security_events: int = 10
 
     @property
     def primary(self) -> str:
@@ -204,6 +209,11 @@ class WorkflowConfig:
     survey: str = "1-5"
     # Ratings at or below this notify the team lead (good-bad: bad = 1, good = 5).
     bad_rating_at_most: int = 2
+    # Agent notifications caused by inbound mail: within notify_window seconds, the first
+    # notify_limit mails from one sender, and the first notify_limit mails on one ticket,
+    # are notified one by one; the rest are listed in one digest per agent per window. 0: no limit.
+    notify_limit: int = 5
+    notify_window: int = 3600
 
 
 @dataclass(frozen=True)
@@ -401,6 +411,7 @@ def _check(cfg: Config, ctx: _Ctx) -> None:
         raise ctx.error("smtp", "max_message_size", "expected at least 1024 bytes")
     _check_smtp_limits(cfg, ctx)
     _check_sizes(cfg, ctx)
+    _check_fanout_limits(cfg, ctx)
     if cfg.smtp.max_line_length < 998:
         raise ctx.error("smtp", "max_line_length", f"expected at least 998 octets (RFC 5321 4.5.3.1.6), got {cfg.smtp.max_line_length}")
     names = set()
@@ -492,3 +503,12 @@ def _absolute_sqlite_url(url: str, base: Path) -> str:
         path = (base / rel).resolve()
         return prefix + str(path) + (f"?{query}" if query else "")
     return url
+
+
+def _check_fanout_limits(cfg: Config, ctx: _Ctx) -> None:
+    for section, key, least in (("mail", "max_addresses_per_mail", 1), ("mail", "max_security_events", 1),
+                                ("workflow", "notify_limit", 0), ("workflow", "notify_window", 60)):
+        value = getattr(getattr(cfg, section), key)
+        if value < least:
+            what = "seconds" if key.endswith("window") else "0 (no limit) or more" if least == 0 else "a count"
+            raise ctx.error(section, key, f"expected {what}, at least {least}, got {value}")

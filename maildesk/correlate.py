@@ -40,11 +40,15 @@ class ThreadMatch:
     verified: bool = False  # a token, or our Message-ID sent to this sender: see the module docstring
 
 
+_DELIVERY_HEADERS_KEPT = 20  # values of the delivery headers looked at; any mail can carry thousands
+
+
 def token_addresses(msg: InboundMessage) -> tuple[str, ...]:
-    """Recipient addresses, plus the delivery headers IMAP mailboxes keep (no envelope there)."""
+    """Recipient addresses (the envelope's, bounded by ``[smtp] max_recipients``; To and Cc, by
+    ``[mail] max_addresses_per_mail``), plus the first delivery headers IMAP mailboxes keep (no envelope there)."""
     extra = []
     for header in ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to"):
-        for value in msg.headers.get(header, ()):
+        for value in msg.headers.get(header, ())[:_DELIVERY_HEADERS_KEPT - len(extra)]:
             extra.append(value.strip().strip("<>").lower())
     return (*msg.recipients, *extra)
 

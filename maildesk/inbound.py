@@ -23,6 +23,7 @@ from maildesk.bounces import handle_bounce, is_bounce_candidate
 from maildesk.correlate import ThreadMatch, find_ticket, first_valid_token, is_participant
 from maildesk.decisions import apply_decision, decide
 from maildesk.desk import Desk
+from maildesk.fanout import Gate
 from maildesk.ingest.smtp import is_support_address
 from maildesk.kb import suggest
 from maildesk.mailer import queue_mail
@@ -87,10 +88,22 @@ def handle(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, no
         outcome = _unverified(session, desk, row, msg, match, now)
     else:  # a stranger naming someone else's mail: their own ticket, linked, and the other one untouched
         outcome = _new(session, desk, row, msg, match, now, referenced=True)
-    for reason in match.security:
+    _record_security(session, desk, row, msg, match, outcome, now)
+    return outcome
+
+
+def _record_security(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, match: ThreadMatch,
+                     outcome: Outcome, now: datetime) -> None:
+    """At most ``[mail] max_security_events`` events for one mail, then one that counts the rest."""
+    cap = desk.config.mail.max_security_events
+    for reason in match.security[:cap]:
         record(session, outcome.ticket_id, "system", "security", now, reason=reason, inbox=row.id,
                sender=msg.from_addr)
-    return outcome
+    if len(match.security) > cap:
+        more = len(match.security) - cap
+        record(session, outcome.ticket_id, "system", "security", now, inbox=row.id, sender=msg.from_addr, more=more,
+               reason=f"and {more} more security problem(s) in this mail, not recorded one by one "
+                      f"([mail] max_security_events = {cap})")
 
 
 def _lookup(session: Session, kind: str, query, mid: str):
@@ -161,8 +174,9 @@ def _reply(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, ma
     assigned = apply_decision(session, desk, ticket, decision, now) if decision is not None else []
     if decision is not None and decision.priority:
         slaclock.recompute(desk.sla, ticket)
-    notify_agents(session, desk, ticket, "customer_reply", now, message=stored)
-    _notify_assigned(session, desk, ticket, assigned, now, stored, decision)
+    gate = _gate(desk, ticket, msg, now)
+    notify_agents(session, desk, ticket, "customer_reply", now, message=stored, gate=gate)
+    _notify_assigned(session, desk, ticket, assigned, now, stored, decision, gate)
     note_unassigned(session, desk, ticket, decision, now, stored)
     return Outcome("processed", f"reply on {_ref(desk, ticket.id)} (threaded by {match.via})", ticket.id)
 
@@ -192,7 +206,8 @@ def _unverified(session: Session, desk: Desk, row: InboxMail, msg: InboundMessag
     if ticket.status == "pending":
         set_status(session, ticket, "open", "customer", now, reason="unverified mail from a participant")
         slaclock.customer_replied(desk.sla, ticket, now)
-    notify_agents(session, desk, ticket, "customer_reply", now, message=stored, extra={"unverified": why, "new_addresses": new[:20]})
+    notify_agents(session, desk, ticket, "customer_reply", now, message=stored, extra={"unverified": why, "new_addresses": new[:20]},
+                  gate=_gate(desk, ticket, msg, now))
     return Outcome("processed", f"unverified mail kept on {_ref(desk, ticket.id)} (threaded by {match.via}: {why}); "
                    "nobody added, nothing changed", ticket.id)
 
@@ -241,7 +256,7 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
             record(session, ticket, "system", "kb_suggested", now, articles=[a.slug for a in articles])
         ack = _acknowledge(session, desk, ticket, msg, now, template=template, extra={"promise": promise, "articles": articles})
     if not ticket.spam:
-        _announce(session, desk, ticket, decision, assigned, now, stored)
+        _announce(session, desk, ticket, decision, assigned, now, stored, _gate(desk, ticket, msg, now))
     text = f"new ticket {_ref(desk, ticket.id)}" + (
         "" if parent is None else f" (names {_ref(desk, parent.id)} without proof)" if referenced
         else f" (follow-up of closed {_ref(desk, parent.id)})")
@@ -252,21 +267,27 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
     return Outcome("processed", f"{text}; {ack}{routed}", ticket.id)
 
 
-def _announce(session: Session, desk: Desk, ticket: Ticket, decision, assigned: list[str], now: datetime, stored) -> None:
+def _gate(desk: Desk, ticket: Ticket, msg: InboundMessage, now: datetime) -> Gate:
+    """The fan-out limit for this mail's notifications; the sender is keyed as the batch guard keys it."""
+    return Gate(desk, ticket, msg.from_addr or msg.mail_from, msg.subject, now)
+
+
+def _announce(session: Session, desk: Desk, ticket: Ticket, decision, assigned: list[str], now: datetime, stored,
+              gate: Gate | None = None) -> None:
     """Who hears of a new ticket, one mail each: an agent the rules assigned gets "assigned";
     the others it concerns (its team while unassigned) "new_ticket"; the agents a rule's
     ``notify`` names get it even when they opted out of new_ticket; when nobody could be
-    assigned, the team's lead is told why."""
-    told = set(_notify_assigned(session, desk, ticket, assigned, now, stored, decision))
+    assigned, the team's lead is told why. ``gate``: the fan-out limit (:mod:`maildesk.fanout`)."""
+    told = set(_notify_assigned(session, desk, ticket, assigned, now, stored, decision, gate))
     others = [a for a in agents_on_ticket(session, desk, ticket) if a.login not in assigned]
-    notify_agents(session, desk, ticket, "new_ticket", now, message=stored, recipients=others)
+    notify_agents(session, desk, ticket, "new_ticket", now, message=stored, recipients=others, gate=gate)
     told.update(a.login for a in others if reaches(a, "new_ticket"))
-    _notify_extra(session, desk, ticket, decision, now, stored, told)
+    _notify_extra(session, desk, ticket, decision, now, stored, told, gate)
     note_unassigned(session, desk, ticket, decision, now, stored)
 
 
 def _notify_assigned(session: Session, desk: Desk, ticket: Ticket, logins: list[str], now: datetime, stored,
-                     decision) -> list[str]:
+                     decision, gate: Gate | None = None) -> list[str]:
     """The agents the rules just assigned hear of it ("assigned"); returns who was told."""
     directory = desk.directory
     agents = [directory.agent(login) for login in logins if directory and directory.agent(login)]
@@ -275,11 +296,12 @@ def _notify_assigned(session: Session, desk: Desk, ticket: Ticket, logins: list[
     rule = decision.source("assign") if decision is not None else None
     notify_agents(session, desk, ticket, "assigned", now, message=stored, recipients=agents,
                   actor=f"rule {rule}" if rule else "routing rules",
-                  extra={"reason": decision.assign_reason if decision is not None else ""})
+                  extra={"reason": decision.assign_reason if decision is not None else ""}, gate=gate)
     return [a.login for a in agents if reaches(a, "assigned")]
 
 
-def _notify_extra(session: Session, desk: Desk, ticket: Ticket, decision, now: datetime, stored, told: set[str]) -> None:
+def _notify_extra(session: Session, desk: Desk, ticket: Ticket, decision, now: datetime, stored, told: set[str],
+                  gate: Gate | None = None) -> None:
     """A rule's ``notify`` (agent logins are resolved to their addresses when the rules load):
     agents get the new_ticket notification whatever their opt-outs, unless this mail already
     told them of the ticket; other addresses a copy."""
@@ -295,8 +317,9 @@ def _notify_extra(session: Session, desk: Desk, ticket: Ticket, decision, now: d
             agents.setdefault(agent.login, (agent, _notify_rule(desk, decision, entry)))
     for agent, rule in agents.values():
         notify_agents(session, desk, ticket, "new_ticket", now, message=stored, recipients=[agent], explicit=True,
-                      extra={"rule": rule})
-    notify_addresses(session, desk, ticket, others, "rule_notify", now, message=stored)
+                      extra={"rule": rule}, gate=gate)
+    if not notify_addresses(session, desk, ticket, others, "rule_notify", now, message=stored, gate=gate):
+        return
     for address in others:
         record(session, ticket, f"rule:{_notify_rule(desk, decision, address)}", "notified", now, to=address)
 

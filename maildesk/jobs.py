@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from maildesk import slaclock
 from maildesk.desk import Desk
+from maildesk.digest import send_digests
 from maildesk.lifecycle import customer_status_mail
 from maildesk.mailer import queue_mail
 from maildesk.models import AutoReply, Suppression, Ticket
@@ -263,4 +264,5 @@ JOBS = {job.name: job for job in (
     Job("close_resolved", close_resolved, 900, "close resolved tickets after the grace period"),
     Job("housekeeping", housekeeping, 3600, "forget old auto-reply counts and expired bounce suppressions"),
     Job("purge_sent", purge_sent_mail, 3600, "remove the bytes of mail sent more than [outbound] keep_sent_days ago"),
+    Job("notify_digest", send_digests, 60, "one digest per agent of the notifications held by [workflow] notify_limit"),
 )}

@@ -33,6 +33,7 @@ _MSGID = re.compile(r"<([^<>\s]{1,990})>")
 _BARE_MSGID = re.compile(r"[^\s<>,;\"()]{1,500}@[^\s<>,;\"()]{1,489}")
 _ADDR = re.compile(r"[^\s<>()\[\],;:\"]+@[^\s<>()\[\],;:\"@]+")
 _STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
+_UNUSABLE_REPORTED = 5  # "unusable address" defects listed one by one; the rest are counted
 _HARD_DEPTH = 100  # max_depth is clamped to this: deeper MIME is never legitimate
 _SINGLE = ("from", "sender", "to", "cc", "reply-to", "subject", "date", "message-id", "in-reply-to", "references")
 MAX_TEXT = 1 << 20  # [mail] max_text_kept
@@ -113,9 +114,11 @@ def parse_msgids(value: str) -> tuple[str, ...]:
 
 
 def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), source: str = "",
-          queue: str | None = None, max_depth: int = 20, max_text: int = MAX_TEXT) -> InboundMessage:
+          queue: str | None = None, max_depth: int = 20, max_text: int = MAX_TEXT, max_addresses: int = 100) -> InboundMessage:
     """``max_text``: bytes of text, and of HTML, kept (``[mail] max_text_kept``); a longer body
-    is cut there, a defect says so and the text ends with :data:`CUT_NOTE`."""
+    is cut there, a defect says so and the text ends with :data:`CUT_NOTE`. ``max_addresses``:
+    To and Cc addresses kept, together (``[mail] max_addresses_per_mail``); the rest are
+    dropped with a defect that says how many."""
     raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw if isinstance(raw, bytes) else bytes(raw)
     defects: list[str] = [] if raw and not raw.isspace() else ["empty message"]
     limit, token = max(1, min(max_depth, _HARD_DEPTH)), b"MAILDESK-BLOB-%s-" % secrets.token_hex(8).encode()
@@ -137,10 +140,12 @@ def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), sou
     def first(name: str) -> str:
         return headers.get(name, ("",))[0]
 
-    def addresses(name: str) -> tuple[tuple[str, str], ...]:
-        return _addresses(raw_values.get(name, ()), charsets, defects)
+    def addresses(name: str, limit: int | None = None) -> tuple[tuple[str, str], ...]:
+        return _addresses(raw_values.get(name, ()), charsets, defects, limit)
 
     from_list, mids, in_reply_to = addresses("from"), parse_msgids(first("message-id")), parse_msgids(first("in-reply-to"))
+    cap = max(1, max_addresses)
+    to, cc = _capped(addresses("to", cap), addresses("cc", cap), cap, defects)
     if first("message-id") and not mids:
         defects.append("Message-ID header without a usable id")
     parsed = InboundMessage(
@@ -149,8 +154,8 @@ def parse(raw: bytes, *, mail_from: str = "", rcpt_to: tuple[str, ...] = (), sou
         references=parse_msgids(" ".join(headers.get("references", ()))),
         from_addr=from_list[0][1] if from_list else "",
         from_name=from_list[0][0] if from_list else "",
-        to=addresses("to"),
-        cc=addresses("cc"),
+        to=to,
+        cc=cc,
         reply_to=addresses("reply-to"),
         subject=first("subject"),
         date=_date(first("date"), defects),
@@ -204,15 +209,32 @@ def _address(value: str) -> str:
     return f"{local.lower()}@{domain}" if local and domain and len(addr) <= 320 else ""
 
 
-def _addresses(values, charsets: tuple[str, ...], defects: list[str]) -> tuple[tuple[str, str], ...]:
-    """Split first, then decode each display name: an encoded comma cannot split an address."""
-    result = []
+def _addresses(values, charsets: tuple[str, ...], defects: list[str], limit: int | None = None) -> tuple[tuple[str, str], ...]:
+    """Split first, then decode each display name: an encoded comma cannot split an address.
+    ``limit``: after that many addresses the rest are only counted (as empty pairs), not decoded."""
+    result, unusable = [], 0
     for name, addr in getaddresses([CONTROL.sub(" ", unsurrogate(FOLD.sub("", v), charsets)) for v in values]):
-        if _address(addr):
+        if limit is not None and len(result) >= limit:
+            result.append(("", ""))  # counted, not decoded: _capped drops it
+        elif _address(addr):
             result.append((clean_header(name, charsets)[:200], _address(addr)))
         elif addr.strip():
-            defects.append(f"unusable address {addr[:80]!r} ignored")
+            unusable += 1
+            if unusable <= _UNUSABLE_REPORTED:
+                defects.append(f"unusable address {addr[:80]!r} ignored")
+    if unusable > _UNUSABLE_REPORTED:
+        defects.append(f"{unusable - _UNUSABLE_REPORTED} more unusable addresses ignored")
     return tuple(result)
+
+
+def _capped(to, cc, cap: int, defects: list[str]):
+    """To and Cc within ``cap`` addresses together, To first; a defect counts the rest."""
+    if len(to) + len(cc) <= cap:
+        return to, cc
+    dropped = len(to) + len(cc) - cap
+    defects.append(f"{dropped} To/Cc address(es) beyond the first {cap} ignored for threading and participants "
+                   "([mail] max_addresses_per_mail)")
+    return tuple(to[:cap]), tuple(cc[:max(0, cap - len(to))])
 
 
 def _date(value: str, defects: list[str]) -> datetime | None:

@@ -34,12 +34,14 @@ __all__ = [
     "Blob",
     "Contact",
     "Event",
+    "HeldNotification",
     "ImapState",
     "InboxMail",
     "JobRun",
     "MessageAttachment",
     "MessageRef",
     "Notice",
+    "Notified",
     "Outbox",
     "OutboxBody",
     "Participant",
@@ -372,6 +374,37 @@ class Notice(Base):
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+class Notified(Base):
+    """One inbound mail whose agent notifications went out: ``[workflow] notify_limit``
+    counts these per sender and per ticket within ``notify_window`` (maildesk.fanout)."""
+
+    __tablename__ = "notified"
+    __table_args__ = (Index("ix_notified_sender_at", "sender", "at"), Index("ix_notified_ticket_at", "ticket_id", "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    sender: Mapped[str] = mapped_column(String(320))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+
+
+class HeldNotification(Base):
+    """A notification not mailed because a fan-out limit was reached: one row per recipient
+    (an agent's login, or a plain address), listed in that recipient's next digest."""
+
+    __tablename__ = "held_notifications"
+    __table_args__ = (Index("ix_held_notifications_digest", "digest_at", "recipient"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    recipient: Mapped[str] = mapped_column(String(320))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    sender: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    event: Mapped[str] = mapped_column(String(50))
+    why: Mapped[str] = mapped_column(String(20))  # sender | ticket: which limit held it
+    digest_at: Mapped[datetime | None]  # when the digest listing it was queued
 
 
 class Revision(Base):

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.batch import active, opened_here
 from maildesk.desk import Desk
+from maildesk.fanout import Gate
 from maildesk.mailer import Letter, prepare, queue_mail, thread_refs
 from maildesk.models import Blob, Notice, Participant, Ticket, TicketMessage
 from maildesk.quotes import REPLY_MARKER
@@ -71,14 +72,15 @@ def agents_on_ticket(session: Session, desk: Desk, ticket: Ticket) -> list:
 def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now: datetime, *,
                   message: TicketMessage | None = None, recipients: list | None = None, actor: str = "",
                   exclude: tuple[str, ...] = (), template: str = "notification", extra: dict | None = None,
-                  explicit: bool = False) -> int:
+                  explicit: bool = False, gate: Gate | None = None) -> int:
     """Queue one notification per agent (or record the notice for later); returns how many.
-    ``explicit``: the recipients were named on purpose (a rule's ``notify``), so their opt-outs do not apply."""
+    ``explicit``: the recipients were named on purpose (a rule's ``notify``), so their opt-outs do not apply.
+    ``gate``: the fan-out limit of the inbound mail that caused it (:mod:`maildesk.fanout`)."""
     if desk.directory is None or ticket.spam:
         return 0
     agents = recipients if recipients is not None else agents_on_ticket(session, desk, ticket)
     agents = [a for a in agents if a.login not in exclude and reaches(a, event, explicit)]
-    if not agents:
+    if not agents or _held(session, gate, [a.login for a in agents], event):
         return 0
     if desk.notices_later:
         _later(session, ticket, event, now, message, template, actor, extra, agents=[a.login for a in agents])
@@ -95,10 +97,11 @@ def reaches(agent, event: str, explicit: bool = False) -> bool:
 
 
 def notify_addresses(session: Session, desk: Desk, ticket: Ticket, addresses, event: str, now: datetime, *,
-                     message: TicketMessage | None = None, template: str = "notification", extra: dict | None = None) -> int:
+                     message: TicketMessage | None = None, template: str = "notification", extra: dict | None = None,
+                     gate: Gate | None = None) -> int:
     """The same notification to plain addresses (not agents): no agent token, so no commands."""
     addresses = list(addresses)
-    if not addresses:
+    if not addresses or _held(session, gate, addresses, event):
         return 0
     if desk.notices_later:
         _later(session, ticket, event, now, message, template, "", extra, addresses=addresses)
@@ -106,6 +109,14 @@ def notify_addresses(session: Session, desk: Desk, ticket: Ticket, addresses, ev
     else:
         send_to_addresses(session, desk, ticket, addresses, event, now, message, template, extra)
     return len(addresses)
+
+
+def _held(session: Session, gate: Gate | None, recipients: list[str], event: str) -> bool:
+    """True when the fan-out limit holds this notification back for the recipients' digests."""
+    if gate is None or gate.admits(session):
+        return False
+    gate.hold(session, recipients, event)
+    return True
 
 
 def send_to_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now: datetime, message: TicketMessage | None,

@@ -71,7 +71,8 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
     while pending:  # each raw mail is let go once parsed: the batch holds one raw mail at a time, not all of them
         row_id, raw, mail_from, rcpt_to, source, queue = pending.pop(0)
         parsed[row_id] = parse(raw, mail_from=mail_from, rcpt_to=tuple(rcpt_to or ()), source=source, queue=queue,
-                               max_depth=cfg.mail.max_mime_depth, max_text=cfg.mail.max_text_kept)
+                               max_depth=cfg.mail.max_mime_depth, max_text=cfg.mail.max_text_kept,
+                               max_addresses=cfg.mail.max_addresses_per_mail)
         del raw
     results: list[ProcessResult] = []
     todo = sorted(parsed)

@@ -50,6 +50,8 @@ def test_defaults_and_relative_paths(tmp_path):
     smtp = cfg.smtp
     assert (smtp.max_line_length, smtp.max_connections, smtp.max_connections_per_client) == (65536, 100, 50)
     assert (smtp.idle_timeout, smtp.session_timeout, smtp.data_timeout, smtp.min_data_rate) == (300, 1800, 600, 1024)
+    assert (cfg.workflow.notify_limit, cfg.workflow.notify_window) == (5, 3600)
+    assert (cfg.mail.max_addresses_per_mail, cfg.mail.max_security_events) == (100, 10)
     assert cfg.resolve("var/sent") == tmp_path.resolve() / "var/sent"
     assert cfg.config_dir == tmp_path.resolve() / "config"
 
@@ -65,6 +67,10 @@ def test_defaults_and_relative_paths(tmp_path):
     ("[smtp]\nsession_timeout = 0\n", "[smtp] session_timeout", "expected a positive number of seconds"),
     ("[smtp]\ndata_timeout = -5\n", "[smtp] data_timeout", "expected a positive number of seconds"),
     ("[smtp]\nmin_data_rate = -1\n", "[smtp] min_data_rate", "expected bytes per second, 0 for no minimum"),
+    ("[workflow]\nnotify_window = 10\n", "[workflow] notify_window", "expected seconds, at least 60, got 10"),
+    ("[workflow]\nnotify_limit = -1\n", "[workflow] notify_limit", "expected 0 (no limit) or more"),
+    ("[mail]\nmax_addresses_per_mail = 0\n", "[mail] max_addresses_per_mail", "expected a count, at least 1"),
+    ("[mail]\nmax_security_events = 0\n", "[mail] max_security_events", "expected a count, at least 1"),
     ("[bogus]\nx = 1\n", "[bogus]", "unknown section"),
     ("[database]\nsqlite_synchronous = \"sometimes\"\n", "[database] sqlite_synchronous", "expected one of full, normal, extra"),
 ])
