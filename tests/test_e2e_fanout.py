@@ -72,7 +72,7 @@ def test_one_sender_gets_notify_limit_notifications_then_one_digest_per_agent(da
     for login in ("alice", "bob"):
         assert len(notifications(sink, login)) == 4 and len(digests(sink, login)) == 1
     later = (datetime.now(UTC) + timedelta(minutes=61)).isoformat()
-    assert "2 digest(s) listing 4" in d.cli("jobs", "run", "notify_digest", "--at", later).stdout.decode()
+    assert "2 digest(s) listing 4" in d.cli("jobs", "run", "notify_digest", "--at", later, "--force").stdout.decode()
     queued = [r for r in d.json("outbox", "list") if r["kind"] == "digest" and r["status"] == "queued"]  # due at `later`
     assert sorted(r["to"][0] for r in queued) == ["alice@example.test", "bob@example.test"]
     for row in queued:
