@@ -114,6 +114,9 @@ class OutboundConfig:
     # An outgoing mail whose text is longer than this many bytes goes as text/plain only,
     # without an HTML copy of the same text.
     alternative_max: int = 102_400
+    # Delivered mails between two commits of their outcome: 1 records each mail as sent as
+    # soon as its 250 arrives, so a crash re-sends at most the mail in flight (docs/scaling.md).
+    record_every: int = 1
 
     @property
     def smarthost_addr(self) -> tuple[str, int] | None:
@@ -458,7 +461,7 @@ def _check_smtp_limits(cfg: Config, ctx: _Ctx) -> None:
 def _check_sizes(cfg: Config, ctx: _Ctx) -> None:
     for section, key, least in (("processing", "batch_size", 1), ("processing", "batch_bytes", 1),
                                 ("mail", "max_text_kept", 1024), ("workflow", "notification_text_max", 1024),
-                                ("outbound", "alternative_max", 0)):
+                                ("outbound", "alternative_max", 0), ("outbound", "record_every", 1)):
         value = getattr(getattr(cfg, section), key)
         if value < least:
             raise ctx.error(section, key, f"expected at least {least}, got {value}")
