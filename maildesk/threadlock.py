@@ -9,8 +9,9 @@ processing transaction, before anything is decided:
 
 1. :func:`defer_younger` leaves for a later round each claimed message whose envelope
    sender has an older mail still pending outside this chunk (being processed by another
-   instance, or not yet claimed): a requester's mails are decided in the order they were
-   accepted.
+   instance, or not yet claimed), or which refers to a Message-ID found in the header of
+   such an older pending mail: a requester's mails, and a mail and the replies to it, are
+   decided in the order they were accepted.
 2. :func:`lock_threads` takes a transaction-level advisory lock
    (``pg_advisory_xact_lock``) on a 64-bit hash of every thread key of the chunk's
    messages: their Message-ID, the Message-IDs they reference, the requester's address.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import LargeBinary, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from maildesk.message import InboundMessage
@@ -36,11 +37,17 @@ from maildesk.models import InboxMail
 
 __all__ = ["defer_younger", "lock_threads", "thread_keys"]
 
+HEADER_BYTES = 16384  # where a pending mail's Message-ID is looked for
 _LOCK = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS t(k, n) ORDER BY n")
 _OLDEST = (select(func.lower(InboxMail.mail_from), func.min(InboxMail.id))
            .where(InboxMail.status == "pending", InboxMail.id.not_in(bindparam("ids", expanding=True)),
                   func.lower(InboxMail.mail_from).in_(bindparam("senders", expanding=True)))
            .group_by(func.lower(InboxMail.mail_from)))
+_PARENT_PENDING = (select(InboxMail.id)
+                   .where(InboxMail.status == "pending", InboxMail.id < bindparam("me"),
+                          InboxMail.id.not_in(bindparam("ids", expanding=True)),
+                          func.position(bindparam("mid", type_=LargeBinary).op("IN")(func.substring(InboxMail.raw, 1, HEADER_BYTES))) > 0)
+                   .limit(1))
 _NAMESPACE = b"maildesk-thread:"
 
 
@@ -68,14 +75,22 @@ def lock_threads(session: Session, messages: Iterable[InboundMessage]) -> int:
 
 def defer_younger(session: Session, rows: list, parsed: dict[int, InboundMessage]) -> tuple[list, list]:
     """Split claimed ``rows`` (each with ``.id``) into those to decide now and those to leave
-    pending: a row whose envelope sender has an older pending row not among ``rows`` waits
-    for it (it is decided in a later round, after that one)."""
-    senders = sorted({parsed[r.id].mail_from.lower() for r in rows if parsed[r.id].mail_from})
-    if not rows or not senders:
+    pending for a later round: a row waits for an older pending row not among ``rows`` (held
+    by another instance) from the same envelope sender, or whose first bytes (its header)
+    contain a Message-ID the row refers to (the mail it answers, not decided yet)."""
+    if not rows:
         return rows, []
-    oldest = dict(session.execute(_OLDEST, {"ids": [r.id for r in rows], "senders": senders}).all())
+    ids = [r.id for r in rows]
+    senders = sorted({parsed[r.id].mail_from.lower() for r in rows if parsed[r.id].mail_from})
+    oldest = dict(session.execute(_OLDEST, {"ids": ids, "senders": senders}).all()) if senders else {}
     now, later = [], []
     for r in rows:
-        first = oldest.get(parsed[r.id].mail_from.lower())
-        (later if first is not None and first < r.id else now).append(r)
+        msg = parsed[r.id]
+        first = oldest.get(msg.mail_from.lower())
+        waits = first is not None and first < r.id
+        for mid in msg.thread_ids if not waits else ():
+            if session.execute(_PARENT_PENDING, {"ids": ids, "me": r.id, "mid": mid.encode("utf-8", "surrogateescape")}).first():
+                waits = True
+                break
+        (later if waits else now).append(r)
     return now, later

@@ -33,8 +33,8 @@ def pg_desks(pg_url, tmp_path, clock):
         d.store.dispose()
 
 
-def _accept(desk, msg) -> int:
-    return Intake(desk.store, desk.clock).store_one(RawMail(msg.as_bytes(), "jane@customer.test", ("support@example.test",), "smtp"))
+def _accept(desk, msg, mail_from: str = "jane@customer.test") -> int:
+    return Intake(desk.store, desk.clock).store_one(RawMail(msg.as_bytes(), mail_from, ("support@example.test",), "smtp"))
 
 
 def _ticket(desk, inbox_id: int):
@@ -42,11 +42,13 @@ def _ticket(desk, inbox_id: int):
         return s.execute(select(InboxMail.status, InboxMail.ticket_id).where(InboxMail.id == inbox_id)).one()
 
 
-def test_a_reply_waits_while_the_mail_it_answers_is_held_by_another_instance(pg_desks):
+@pytest.mark.parametrize("replier", ["jane@customer.test", "colleague@customer.test"])
+def test_a_reply_waits_while_the_mail_it_answers_is_held_by_another_instance(pg_desks, replier):
     a, b = pg_desks
-    first = make_mail(subject="Printer on fire", message_id="<first@customer.test>")
-    reply = make_mail(subject="Re: Printer on fire", message_id="<reply@customer.test>", in_reply_to="<first@customer.test>")
-    first_id, reply_id = _accept(a, first), _accept(b, reply)
+    first = make_mail(subject="Printer on fire", message_id="<first@customer.test>", cc="colleague@customer.test")
+    reply = make_mail(subject="Re: Printer on fire", message_id="<reply@customer.test>", in_reply_to="<first@customer.test>",
+                      sender=replier)
+    first_id, reply_id = _accept(a, first), _accept(b, reply, replier)
     # Instance A has claimed the first mail and is deciding it (its transaction is open).
     held = a.store.engine.connect()
     tx = held.begin()
