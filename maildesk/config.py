@@ -26,6 +26,7 @@ __all__ = [
     "DatabaseConfig",
     "ImapConfig",
     "MailConfig",
+    "MetricsConfig",
     "OutboundConfig",
     "ProcessingConfig",
     "SmtpConfig",
@@ -217,6 +218,19 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    # host:port of the Prometheus metrics listener (maildesk.metrics); empty: off.
+    listen: str = ""
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     base_dir: Path
@@ -230,6 +244,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def resolve(self, path: str | os.PathLike) -> Path:
         p = Path(path)
@@ -254,6 +269,7 @@ _SECTIONS = {
     "log": LogConfig,
     "auth": AuthConfig,
     "workflow": WorkflowConfig,
+    "metrics": MetricsConfig,
 }
 _CHOICES = {
     ("database", "sqlite_synchronous"): ("full", "normal", "extra"),
@@ -465,6 +481,9 @@ def _check_sizes(cfg: Config, ctx: _Ctx) -> None:
         value = getattr(getattr(cfg, section), key)
         if value < least:
             raise ctx.error(section, key, f"expected at least {least}, got {value}")
+    listen = cfg.metrics.listen
+    if listen and not (":" in listen and listen.rpartition(":")[2].isdigit() and 0 < int(listen.rpartition(":")[2]) < 65536):
+        raise ctx.error("metrics", "listen", f"expected host:port such as \"127.0.0.1:9125\", got {listen!r}")
     if cfg.outbound.keep_sent_days < 0:
         raise ctx.error("outbound", "keep_sent_days", f"expected days (0 or more), got {cfg.outbound.keep_sent_days}")
 
