@@ -33,7 +33,7 @@ from sqlalchemy import LargeBinary, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from maildesk.message import InboundMessage
-from maildesk.models import InboxMail
+from maildesk.models import InboxMail, MessageRef
 
 __all__ = ["defer_younger", "lock_threads", "thread_keys"]
 
@@ -54,6 +54,10 @@ _NAMESPACE = b"maildesk-thread:"
 def _hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(_NAMESPACE + key.encode("utf-8", "surrogateescape"), digest_size=8).digest(),
                           "big", signed=True)
+
+
+def _known(session: Session, ids) -> set[str]:
+    return set(session.scalars(select(MessageRef.message_id).where(MessageRef.message_id.in_(list(ids)))))
 
 
 def thread_keys(msg: InboundMessage) -> set[int]:
@@ -77,7 +81,8 @@ def defer_younger(session: Session, rows: list, parsed: dict[int, InboundMessage
     """Split claimed ``rows`` (each with ``.id``) into those to decide now and those to leave
     pending for a later round: a row waits for an older pending row not among ``rows`` (held
     by another instance) from the same envelope sender, or whose first bytes (its header)
-    contain a Message-ID the row refers to (the mail it answers, not decided yet)."""
+    contain a Message-ID the row refers to (the mail it answers, not decided yet) when none
+    of those it refers to is known already (a reply to a known mail has its ticket)."""
     if not rows:
         return rows, []
     ids = [r.id for r in rows]
@@ -88,7 +93,8 @@ def defer_younger(session: Session, rows: list, parsed: dict[int, InboundMessage
         msg = parsed[r.id]
         first = oldest.get(msg.mail_from.lower())
         waits = first is not None and first < r.id
-        for mid in msg.thread_ids if not waits else ():
+        unknown = () if waits or not msg.thread_ids else [m for m in msg.thread_ids if m not in _known(session, msg.thread_ids)]
+        for mid in unknown if len(unknown) == len(msg.thread_ids) else ():  # none known yet: is its parent pending?
             if session.execute(_PARENT_PENDING, {"ids": ids, "me": r.id, "mid": mid.encode("utf-8", "surrogateescape")}).first():
                 waits = True
                 break
