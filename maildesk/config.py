@@ -159,6 +159,10 @@ class ProcessingConfig:
     poll_interval: float = 1.0
     # Processing and delivery in a child process each (false: threads of the daemon).
     processes: bool = True
+    # PostgreSQL: decide the mails of one thread one at a time and in order across instances
+    # (maildesk/threadlock.py, docs/scaling.md). Costs processing throughput (docs/performance.md);
+    # false only for a single instance. SQLite has one writer and ignores it.
+    serialize_threads: bool = True
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,7 @@ def _run_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage], ba
         if not desk.store.is_sqlite:
             locked = locked.with_for_update(skip_locked=True)
         rows = session.execute(locked).all()
-        if not desk.store.is_sqlite:  # several instances: one thread decided at a time, in order (threadlock)
+        if not desk.store.is_sqlite and desk.config.processing.serialize_threads:  # one thread at a time, in order (threadlock)
             rows, _later = defer_younger(session, rows, parsed)
             lock_threads(session, (parsed[r.id] for r in rows))
         batch = Batch(session, desk.loads) if batched else None
