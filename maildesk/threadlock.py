@@ -88,15 +88,18 @@ def defer_younger(session: Session, rows: list, parsed: dict[int, InboundMessage
     ids = [r.id for r in rows]
     senders = sorted({parsed[r.id].mail_from.lower() for r in rows if parsed[r.id].mail_from})
     oldest = dict(session.execute(_OLDEST, {"ids": ids, "senders": senders}).all()) if senders else {}
+    referred = {m for r in rows for m in parsed[r.id].thread_ids}
+    known = _known(session, referred) if referred else set()
+    known |= {parsed[r.id].message_id for r in rows if parsed[r.id].message_id}  # decided before it, in this transaction
     now, later = [], []
     for r in rows:
         msg = parsed[r.id]
         first = oldest.get(msg.mail_from.lower())
         waits = first is not None and first < r.id
-        unknown = () if waits or not msg.thread_ids else [m for m in msg.thread_ids if m not in _known(session, msg.thread_ids)]
-        for mid in unknown if len(unknown) == len(msg.thread_ids) else ():  # none known yet: is its parent pending?
-            if session.execute(_PARENT_PENDING, {"ids": ids, "me": r.id, "mid": mid.encode("utf-8", "surrogateescape")}).first():
-                waits = True
-                break
+        if not waits and msg.thread_ids and not known.intersection(msg.thread_ids):  # none known yet: is its parent pending?
+            for mid in msg.thread_ids:
+                if session.execute(_PARENT_PENDING, {"ids": ids, "me": r.id, "mid": mid.encode("utf-8", "surrogateescape")}).first():
+                    waits = True
+                    break
         (later if waits else now).append(r)
     return now, later
