@@ -160,7 +160,7 @@ class ProcessingConfig:
     # Processing and delivery in a child process each (false: threads of the daemon).
     processes: bool = True
     # PostgreSQL: decide the mails of one thread one at a time and in order across instances
-    # (maildesk/threadlock.py, docs/scaling.md). Costs processing throughput (docs/performance.md);
+    # (maildesk/threadlock.py, docs/scaling.md). Costs some processing CPU (docs/performance.md);
     # false only for a single instance. SQLite has one writer and ignores it.
     serialize_threads: bool = True
 
