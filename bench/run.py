@@ -256,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=1, help="repeat the SMTP phases and report medians")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--skip-imap", action="store_true")
-    ap.add_argument("--only", help="comma-separated phases: smtp,big,ingest,threading,rules,imap")
+    ap.add_argument("--only", help="comma-separated phases: smtp,big,ingest,threading,rules,imap,cluster")
+    ap.add_argument("--instances", type=int, default=0,
+                    help="with --pg: also the cluster phase (bench/cluster.py), 1..N instances on PostgreSQL next to SQLite")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--save", metavar="PATH", help="also write the JSON object to PATH, updated after every phase")
@@ -266,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(",")) if args.only else {"smtp", "big", "ingest", "threading", "rules", "imap"}
     if args.skip_imap:
         only.discard("imap")
+    if args.instances and args.pg:
+        only.add("cluster")
+    elif args.instances:
+        ap.error("--instances needs --pg URL (the instances share one PostgreSQL database)")
     _stop_on_sigterm()
     tmp = Path(tempfile.mkdtemp(prefix="maildesk-bench."))
     dbs = Databases(args.pg)
@@ -304,6 +310,13 @@ def main(argv: list[str] | None = None) -> int:
         if "imap" in only:
             phase("imap", imapbench.imap_backlog, tmp / "imap", dbs.url(tmp / "imap"),
                   1_000 if args.quick else 10_000)
+        if "cluster" in only and args.pg:
+            from bench.cluster import cluster_phase
+            from bench.cluster import table as cluster_table
+
+            phase("cluster", cluster_phase, args.pg, args.instances or 3, min(args.messages, 2_000 if args.quick else 5_000),
+                  args.concurrency, dbs.url)
+            _log("cluster phase:\n" + cluster_table(r["cluster"]) if isinstance(r.get("cluster"), list) else "cluster phase failed")
     except KeyboardInterrupt as exc:
         _log(f"interrupted ({exc}); figures so far follow")
         r["interrupted"] = str(exc)

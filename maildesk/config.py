@@ -26,6 +26,7 @@ __all__ = [
     "DatabaseConfig",
     "ImapConfig",
     "MailConfig",
+    "MetricsConfig",
     "OutboundConfig",
     "ProcessingConfig",
     "SmtpConfig",
@@ -119,6 +120,9 @@ class OutboundConfig:
     # An outgoing mail whose text is longer than this many bytes goes as text/plain only,
     # without an HTML copy of the same text.
     alternative_max: int = 102_400
+    # Delivered mails between two commits of their outcome: 1 records each mail as sent as
+    # soon as its 250 arrives, so a crash re-sends at most the mail in flight (docs/scaling.md).
+    record_every: int = 1
 
     @property
     def smarthost_addr(self) -> tuple[str, int] | None:
@@ -160,6 +164,10 @@ class ProcessingConfig:
     poll_interval: float = 1.0
     # Processing and delivery in a child process each (false: threads of the daemon).
     processes: bool = True
+    # PostgreSQL: decide the mails of one thread one at a time and in order across instances
+    # (maildesk/threadlock.py, docs/scaling.md). Costs some processing CPU (docs/performance.md);
+    # false only for a single instance. SQLite has one writer and ignores it.
+    serialize_threads: bool = True
 
 
 @dataclass(frozen=True)
@@ -224,6 +232,19 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    # host:port of the Prometheus metrics listener (maildesk.metrics); empty: off.
+    listen: str = ""
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     base_dir: Path
@@ -237,6 +258,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def resolve(self, path: str | os.PathLike) -> Path:
         p = Path(path)
@@ -261,6 +283,7 @@ _SECTIONS = {
     "log": LogConfig,
     "auth": AuthConfig,
     "workflow": WorkflowConfig,
+    "metrics": MetricsConfig,
 }
 _CHOICES = {
     ("database", "sqlite_synchronous"): ("full", "normal", "extra"),
@@ -469,10 +492,13 @@ def _check_smtp_limits(cfg: Config, ctx: _Ctx) -> None:
 def _check_sizes(cfg: Config, ctx: _Ctx) -> None:
     for section, key, least in (("processing", "batch_size", 1), ("processing", "batch_bytes", 1),
                                 ("mail", "max_text_kept", 1024), ("workflow", "notification_text_max", 1024),
-                                ("outbound", "alternative_max", 0)):
+                                ("outbound", "alternative_max", 0), ("outbound", "record_every", 1)):
         value = getattr(getattr(cfg, section), key)
         if value < least:
             raise ctx.error(section, key, f"expected at least {least}, got {value}")
+    listen = cfg.metrics.listen
+    if listen and not (":" in listen and listen.rpartition(":")[2].isdigit() and 0 < int(listen.rpartition(":")[2]) < 65536):
+        raise ctx.error("metrics", "listen", f"expected host:port such as \"127.0.0.1:9125\", got {listen!r}")
     if cfg.outbound.keep_sent_days < 0:
         raise ctx.error("outbound", "keep_sent_days", f"expected days (0 or more), got {cfg.outbound.keep_sent_days}")
 

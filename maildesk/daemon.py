@@ -24,6 +24,7 @@ from maildesk.deliver import Deliverer, make_deliverer
 from maildesk.desk import Desk
 from maildesk.ingest.intake import Intake
 from maildesk.ingest.smtp import SmtpListener
+from maildesk.metrics import serve as serve_metrics
 from maildesk.outbox import release_dead_claims
 from maildesk.policy import Policy
 from maildesk.render import Renderer
@@ -135,6 +136,7 @@ class Daemon:
         sources = self._sources(intake)
         for source in sources:
             await source.start()
+        metrics = serve_metrics(self.config, self.desk.store, self.desk.clock)  # [metrics] listen; None when off
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
@@ -148,6 +150,8 @@ class Daemon:
             await self._stop.wait()
         finally:
             log.info("stopping: no new connections; committing what was accepted")
+            if metrics is not None:
+                metrics.shutdown()
             if listener is not None:
                 await listener.stop()
             for source in sources:

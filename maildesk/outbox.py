@@ -5,9 +5,12 @@ States: ``queued`` -> (claimed: ``sending``) -> ``sent`` | back to ``queued`` wi
 | ``bounced`` (a DSN came back for it later). The bytes of a delivered mail are removed
 ``[outbound] keep_sent_days`` after delivery (:func:`purge_sent`); its row stays. A claim is a lease: a worker that died
 while sending leaves a ``sending`` row whose lease runs out and is claimed again, so a
-crash never forgets a mail (it may, after a crash only, send it a second time with the
-same Message-ID). On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED`` so several
-instances share the work.
+crash never forgets a mail. Delivery is at-least-once: each outcome is committed as soon
+as the smarthost answers (``[outbound] record_every`` = 1, the default), so a crash (SIGKILL,
+power loss) of a worker re-sends, with the same Message-ID, only the mail(s) whose 250 had
+arrived but whose commit had not yet: at most ``record_every`` mails per delivery worker,
+in a window of one commit (a few milliseconds). On PostgreSQL claims use ``FOR UPDATE SKIP
+LOCKED`` so several instances share the work; see docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -109,13 +113,18 @@ def _claim(store: Store, now: datetime, limit: int) -> list:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (killed, not yet reaped: an init that reaps late) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()  # Linux; elsewhere kill(0) alone decides
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def release_dead_claims(store: Store) -> int:
@@ -136,10 +145,13 @@ def release_dead_claims(store: Store) -> int:
 
 def drain(store: Store, deliverer: Deliverer, cfg: OutboundConfig, clock: Callable[[], datetime],
           limit: int = 50, suppress_days: int = 30) -> DrainResult:
-    """Deliver what is due once, over one kept session; the outcomes are recorded in one
-    transaction per batch. Returns how many were sent, put back for retry, or failed."""
+    """Deliver what is due once, over one kept session. Outcomes are committed every
+    ``cfg.record_every`` mails (default: each one as soon as the smarthost answers), so a
+    crash inside a batch re-sends only what was accepted but not yet recorded.
+    Returns how many were sent, put back for retry, or failed."""
     result = DrainResult()
     outcomes: list[tuple[Outbox, str, str, int]] = []
+    every = max(1, getattr(cfg, "record_every", 1))
     try:
         for row in _claim(store, clock(), limit):
             try:
@@ -157,6 +169,9 @@ def drain(store: Store, deliverer: Deliverer, cfg: OutboundConfig, clock: Callab
             else:
                 outcomes.append((row, "sent", answer, 0))
                 result.sent += 1
+            if len(outcomes) >= every:
+                _record(store, outcomes, clock(), cfg)
+                outcomes = []
     finally:
         deliverer.close()
         if outcomes:
@@ -165,7 +180,7 @@ def drain(store: Store, deliverer: Deliverer, cfg: OutboundConfig, clock: Callab
 
 
 def _record(store: Store, outcomes: list[tuple], now: datetime, cfg: OutboundConfig) -> None:
-    """The outcomes of one delivery batch in one short transaction: every mail sent in one
+    """The outcomes of some delivered mails in one short transaction: every mail sent in one
     UPDATE, the rest (deferred, failed) one by one; the log lines after the commit."""
     sent = [row.id for row, status, _, _ in outcomes if status == "sent"]
     others = [o for o in outcomes if o[1] != "sent"]

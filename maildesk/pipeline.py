@@ -27,6 +27,7 @@ from maildesk.logsetup import bind
 from maildesk.message import InboundMessage, parse
 from maildesk.models import InboxMail
 from maildesk.outcome import Outcome
+from maildesk.threadlock import defer_younger, lock_threads
 
 __all__ = ["ProcessResult", "process_pending", "retry_inbox"]
 
@@ -191,6 +192,9 @@ def _run_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage], ba
         if not desk.store.is_sqlite:
             locked = locked.with_for_update(skip_locked=True)
         rows = session.execute(locked).all()
+        if not desk.store.is_sqlite and desk.config.processing.serialize_threads:  # one thread at a time, in order (threadlock)
+            rows, _later = defer_younger(session, rows, parsed)
+            lock_threads(session, (parsed[r.id] for r in rows))
         batch = Batch(session, desk.loads) if batched else None
         with batch or contextlib.nullcontext():
             for row in rows:

@@ -26,6 +26,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func as sql_func
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from maildesk.desk import Desk
 from maildesk.jobs import JOBS, Job
@@ -38,13 +40,13 @@ log = logging.getLogger("maildesk.jobs")
 
 
 def record_run(desk: Desk, job: Job, at: datetime, result: str) -> None:
+    """One upsert: several instances may record the same job in the same instant (no conflict error)."""
+    values = {"name": job.name, "last_run_at": at, "next_run_at": at + timedelta(seconds=job.interval), "result": result[:1000]}
+    insert = sqlite_insert if desk.store.is_sqlite else pg_insert
+    stmt = insert(JobRun.__table__).values(**values)
+    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={k: stmt.excluded[k] for k in ("last_run_at", "next_run_at", "result")})
     with desk.store.transaction() as session:
-        row = session.get(JobRun, job.name)
-        nxt = at + timedelta(seconds=job.interval)
-        if row is None:
-            session.add(JobRun(name=job.name, last_run_at=at, next_run_at=nxt, result=result[:1000]))
-        else:
-            row.last_run_at, row.next_run_at, row.result = at, nxt, result[:1000]
+        session.execute(stmt)
 
 
 def run_job(desk: Desk, name: str, at: datetime | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -68,6 +69,8 @@ class _Collect:
     async def handle_DATA(self, server, session, envelope):
         if self.sink.data_reply:
             return self.sink.data_reply
+        if self.sink.data_delay:
+            await asyncio.sleep(self.sink.data_delay)  # a slow smarthost: the 250 comes late
         with self.sink.cond:
             self.sink.messages.append(envelope)
             self.sink.cond.notify_all()
@@ -83,6 +86,7 @@ class Sink:
         self.messages: list = []
         self.cond = threading.Condition()
         self.data_reply: str | None = None  # e.g. "451 try later" / "550 no"
+        self.data_delay: float = 0.0  # seconds before each DATA reply (a slow smarthost)
         self.rcpt_reply = lambda address: None
         self.controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8)
 
@@ -91,6 +95,14 @@ class Sink:
 
     def stop(self):
         self.controller.stop()
+
+    def message_ids(self) -> list[str]:
+        """The Message-ID of every mail accepted so far, in order (duplicates included)."""
+        from email.parser import BytesHeaderParser
+
+        with self.cond:
+            envelopes = list(self.messages)
+        return [str(BytesHeaderParser().parsebytes(e.original_content)["Message-ID"] or "").strip() for e in envelopes]
 
     def parsed(self):
         from email import message_from_bytes, policy
@@ -191,7 +203,7 @@ class MaildeskProcess:
     def start(self, timeout: float = 20):
         self.logfile = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "maildesk", "--config", str(self.config), "run"],
-                                     stdout=self.logfile, stderr=subprocess.STDOUT, env=self.env())
+                                     stdout=self.logfile, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -219,6 +231,15 @@ class MaildeskProcess:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+    def kill_group(self) -> None:
+        """SIGKILL the whole instance at once: the daemon and its workers (its own process group)."""
+        if self.proc is None:
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.logfile.close()
+        self.proc = None
 
     def smtp(self) -> smtplib.SMTP:
         return smtplib.SMTP("127.0.0.1", self.port, timeout=30)
