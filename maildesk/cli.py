@@ -88,9 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     orr.add_argument("--all", action="store_true")
     outbox.add_parser("flush", help="deliver what is due now and exit")
 
-    rep = sub.add_parser("report", help="volume, response/resolution times, SLA, satisfaction, agent load")
-    rep.add_argument("--days", type=positive(float), default=7, help="the last N days (default 7)")
-    rep.add_argument("--json", action="store_true")
+    from maildesk.cli_report import add_report_parser
+
+    add_report_parser(sub)
 
     from maildesk import cli_extra
 
@@ -410,17 +410,9 @@ def _show_mail(store, args, config: Config) -> int:
 
 
 def cmd_report(args, config: Config) -> int:
-    from datetime import timedelta
+    from maildesk.cli_report import cmd_report as report
 
-    from maildesk.daemon import utcnow
-    from maildesk.reports import format_report, report
-
-    store = open_db(config, args)
-    until = utcnow()
-    with store.read() as session:
-        data = report(session, until - timedelta(days=args.days), until, config.mail.ticket_prefix)
-    _emit(data, args.json, format_report)
-    return 0
+    return report(args, config)
 
 
 _COMMANDS = {"report": cmd_report, "run": cmd_run, "ingest": cmd_ingest, "db": cmd_db, "inbox": cmd_inbox, "tickets": cmd_tickets,

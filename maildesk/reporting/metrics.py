@@ -156,19 +156,20 @@ def backlog(tickets: list[TicketRow], until: datetime) -> dict:
 def reopens(tickets: list[TicketRow], changes: list[StatusChange], since: datetime, until: datetime, repeat_days: float = 7) -> dict:
     """Reopen rate: of the tickets set resolved or closed in the period, the share set back
     to new/open/pending afterwards (before ``until``). Repeat contacts: tickets created in
-    the period whose requester opened another ticket in the ``repeat_days`` before it."""
+    the period whose requester opened another ticket in the ``repeat_days`` before it (at the
+    same instant: one with a lower number)."""
     done: dict[int, datetime] = {}
     for c in changes:
         if c.new in DONE and c.old not in DONE and _in(c.at, since, until):
             done.setdefault(c.ticket_id, c.at)
     reopened = {c.ticket_id for c in changes if c.ticket_id in done and c.old in DONE and c.new in OPEN and done[c.ticket_id] <= c.at < until}
-    by_requester: dict[str, list[datetime]] = defaultdict(list)
+    by_requester: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for t in tickets:
         if not t.spam:
-            by_requester[t.requester].append(t.created_at)
+            by_requester[t.requester].append((t.created_at, t.id))
     window = timedelta(days=repeat_days)
     repeats = [t for t in _created(tickets, since, until)
-               if any(t.created_at - window <= other < t.created_at for other in by_requester[t.requester])]
+               if any(t.created_at - window <= other[0] and other < (t.created_at, t.id) for other in by_requester[t.requester])]
     created = len(_created(tickets, since, until))
     return {"resolved": len(done), "reopened": len(reopened), "reopen_rate": round(len(reopened) / len(done), 4) if done else None,
             "repeat_days": repeat_days, "repeat_contacts": len(repeats),
