@@ -18,10 +18,13 @@ BLUE, GREEN, RED, GREY, ORANGE = "#3b6ea8", "#4c9a55", "#c0392b", "#b0b0b0", "#e
 
 def _figure(height: float = 3.0):
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(8, height), dpi=100)
     fig.set_layout_engine("tight")
-    return fig, fig.add_subplot()
+    ax = fig.add_subplot()
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of tickets
+    return fig, ax
 
 
 def _png(fig) -> bytes:
@@ -99,7 +102,7 @@ def _satisfaction(r: dict) -> bytes:
     else:
         names = [f"week of {w[5:]}" for w in weeks]
         ax.plot(names, [w["average"] for w in weeks.values()], marker="o", color=BLUE)
-        ax.set_ylim(1, 5)
+        ax.set_ylim(1, 5.4)
         ax.set_ylabel("average score (1-5)")
         for name, w in zip(names, weeks.values(), strict=True):
             ax.annotate(f"n={w['responses']}", (name, w["average"]), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
