@@ -66,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 
     tickets = sub.add_parser("tickets", help="tickets").add_subparsers(dest="tickets_command", required=True)
     tl = tickets.add_parser("list", help="list tickets")
-    tl.add_argument("--status", choices=TICKET_STATUSES, help="only tickets with this status")
+    from maildesk.cli_search import add_list_arguments
+
+    add_list_arguments(tl, TICKET_STATUSES)
     tl.add_argument("--limit", type=positive(), default=200)
     tl.add_argument("--json", action="store_true")
     ts = tickets.add_parser("show", help="one ticket with its messages and events")
@@ -251,22 +253,20 @@ def cmd_inbox(args, config: Config) -> int:
 
 
 def cmd_tickets(args, config: Config) -> int:
-    from sqlalchemy import select
 
-    from maildesk.models import Ticket
-    from maildesk.views import find_ticket_by_ref, message_counts, table, ticket_detail, ticket_summary
+    from maildesk.views import find_ticket_by_ref, table, ticket_detail
 
     store = open_db(config, args)
     prefix = config.mail.ticket_prefix
     with store.read() as session:
         if args.tickets_command == "list":
-            q = select(Ticket).order_by(Ticket.id.desc()).limit(args.limit)
-            if args.status:
-                q = q.where(Ticket.status == args.status)
-            tickets = list(session.scalars(q))
-            counts = message_counts(session, [t.id for t in tickets])
-            rows = [ticket_summary(t, prefix, counts.get(t.id, 0)) for t in tickets]
-            _emit(rows, args.json, lambda rs: table(rs, ["ref", "status", "priority", "requester", "assignee", "team",
+            from maildesk.cli_search import list_rows, to_csv
+
+            rows = list_rows(session, args, prefix)
+            if args.format == "csv":
+                sys.stdout.write(to_csv(rows))
+                return 0
+            _emit(rows, args.json or args.format == "json", lambda rs: table(rs, ["ref", "status", "priority", "requester", "assignee", "team",
                                                          "message_count", "subject"], {"subject": 50}))
             return 0
         ticket = find_ticket_by_ref(session, args.ref, prefix)
