@@ -73,7 +73,7 @@ def seed(url: str, tickets: int, weeks: float, now: datetime, *, batch: int = 20
                                   queue=source.split(":")[1] if ":" in source else None)
                 s.add(inbox)
                 s.flush()
-                body = f"Hello, {topic}. " + " ".join(rnd.choices(WORDS, k=25))
+                body = f"Hello, {topic}. Case {t.id}x{rnd.randrange(10**6)}. " + " ".join(rnd.choices(WORDS, k=25))
                 s.add(TicketMessage(ticket_id=t.id, inbox_id=inbox.id, direction="in", kind="customer", from_addr="x", subject=topic, text=body,
                                     created_at=created))
                 s.add(Event(ticket_id=t.id, at=created, actor="system", kind="created", detail={}))

@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     add_list_arguments(tl, TICKET_STATUSES)
     tl.add_argument("--limit", type=positive(), default=200)
     tl.add_argument("--json", action="store_true")
+    from maildesk.cli_people import add_attachment_parser
+
+    add_attachment_parser(tickets)
     ts = tickets.add_parser("show", help="one ticket with its messages and events")
     ts.add_argument("ref", help="MD-1042 or 1042")
     ts.add_argument("--json", action="store_true")
@@ -256,6 +259,10 @@ def cmd_tickets(args, config: Config) -> int:
 
     from maildesk.views import find_ticket_by_ref, table, ticket_detail
 
+    if args.tickets_command == "attachment":
+        from maildesk.cli_people import cmd_attachment
+
+        return cmd_attachment(args, config)
     store = open_db(config, args)
     prefix = config.mail.ticket_prefix
     with store.read() as session:

@@ -13,7 +13,7 @@ from maildesk.config import Config
 
 __all__ = ["MODULES", "add_commands", "dispatch"]
 
-MODULES = ("maildesk.cli_rules", "maildesk.cli_imap", "maildesk.cli_jobs", "maildesk.cli_events")
+MODULES = ("maildesk.cli_rules", "maildesk.cli_imap", "maildesk.cli_jobs", "maildesk.cli_events", "maildesk.cli_people")
 
 
 def _modules():
