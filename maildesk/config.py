@@ -204,6 +204,10 @@ class WorkflowConfig:
     survey: str = "1-5"
     # Ratings at or below this notify the team lead (good-bad: bad = 1, good = 5).
     bad_rating_at_most: int = 2
+    # The weekly digest (maildesk/digest.py, docs/reports.md): each team's lead gets their
+    # team's; digest_to gets the one for all teams. false: none is sent.
+    digest: bool = True
+    digest_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
