@@ -67,7 +67,8 @@ def cmd_report(args, config) -> int:
     fmt = args.format or ("json" if args.json else "text")
     store = open_db(config, args)
     with store.read() as session:
-        data = build_report(load_dataset(session, until, args.team), load_sla_of(config), since, until, team=args.team, repeat_days=args.repeat_days)
+        rows = load_dataset(session, until, args.team, since, args.repeat_days)
+        data = build_report(rows, load_sla_of(config), since, until, team=args.team, repeat_days=args.repeat_days)
     if fmt == "html":
         from maildesk.reporting.html import render_html
 

@@ -72,7 +72,7 @@ def build_digest(session, desk: Desk, now: datetime, team: str | None) -> tuple[
     """(subject, text, charts by name, html with cid: sources) for one team (None: all)."""
     before, since, until = week_of(now)
     sla, prefix = desk.sla, desk.config.mail.ticket_prefix
-    data = load_dataset(session, until, team)
+    data = load_dataset(session, until, team, before)
     r = build_report(data, sla, since, until, team=team)
     prev = build_report(data, sla, before, since, team=team)
     late = breaching(session, sla, now, team, prefix)

@@ -4,9 +4,9 @@ agent replies, ratings). The only module of the package that touches the databas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from maildesk.models import Agent, Contact, Event, InboxMail, Rating, Ticket
@@ -67,10 +67,12 @@ def _dt(value):
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def load_dataset(session: Session, until: datetime, team: str | None = None) -> Dataset:
+def load_dataset(session: Session, until: datetime, team: str | None = None, since: datetime | None = None, repeat_days: float = 7) -> Dataset:
     """Every non-merged ticket created before ``until`` (of ``team`` if given), with its
     status changes, agent replies and rating. Times after ``until`` are kept: the metrics
-    decide what counts."""
+    decide what counts. With ``since``, only the tickets some metric of that period reads:
+    created since ``since - repeat_days``, still open, resolved since ``since``, or with a
+    status change, agent reply or rating since ``since``."""
     first_mail = (select(InboxMail.ticket_id, func.min(InboxMail.id).label("first")).where(InboxMail.ticket_id.is_not(None))
                   .group_by(InboxMail.ticket_id).subquery())
     channel = select(InboxMail.source).join(first_mail, first_mail.c.first == InboxMail.id).where(
@@ -81,6 +83,11 @@ def load_dataset(session: Session, until: datetime, team: str | None = None) -> 
          .where(Ticket.merged_into_id.is_(None), Ticket.created_at < until))
     if team:
         q = q.where(Ticket.team == team)
+    if since is not None:
+        touched = select(Event.ticket_id).where(Event.at >= since, Event.at < until, Event.kind.in_(("status", "agent_reply")))
+        rated = select(Rating.ticket_id).where(Rating.at >= since, Rating.at < until)
+        q = q.where(or_(Ticket.created_at >= since - timedelta(days=repeat_days), Ticket.status.in_(("new", "open", "pending")),
+                        Ticket.resolved_at >= since, Ticket.id.in_(touched), Ticket.id.in_(rated)))
     tickets = []
     for (tid, created, tteam, source, queue, prio, status, address, login, first, resolved, pauses, policy, spam, subject) in session.execute(q):
         ch = source or "-"
