@@ -5,7 +5,8 @@ tickets breaching or about to breach their SLA. HTML with the charts as inline P
 plain-text alternative with the same figures. Queued through the outbox like all mail.
 
 The job runs hourly and sends each week's digest once (an event ``digest_sent`` per
-week): a restart or a missed hour never sends it twice or skips it."""
+week): a restart or a missed hour never sends it twice or skips it. A team with no
+ticket, backlog or rating in either week gets none (a new desk sends nothing)."""
 
 from __future__ import annotations
 
@@ -68,14 +69,17 @@ def _compare(r: dict, prev: dict) -> list[str]:
             f"Average rating: {r['satisfaction']['average']}{d(r['satisfaction']['average'], prev['satisfaction']['average'])}"]
 
 
-def build_digest(session, desk: Desk, now: datetime, team: str | None) -> tuple[str, str, dict[str, bytes], str]:
-    """(subject, text, charts by name, html with cid: sources) for one team (None: all)."""
+def build_digest(session, desk: Desk, now: datetime, team: str | None) -> tuple[str, str, dict[str, bytes], str] | None:
+    """(subject, text, charts by name, html with cid: sources) for one team (None: all);
+    None when there is nothing to report (no ticket, backlog or rating in either week)."""
     before, since, until = week_of(now)
     sla, prefix = desk.sla, desk.config.mail.ticket_prefix
     data = load_dataset(session, until, team, before)
     r = build_report(data, sla, since, until, team=team)
     prev = build_report(data, sla, before, since, team=team)
     late = breaching(session, sla, now, team, prefix)
+    if not late and not any(x["volume"]["created"] or x["backlog"]["open"] or x["satisfaction"]["responses"] for x in (r, prev)):
+        return None
     lines = [f"Weekly support digest{' for team ' + team if team else ''}: {since.date()} to {(until - timedelta(days=1)).date()}", "",
              *_compare(r, prev), "", to_text(r), ""]
     lines.append(f"Tickets breaching or about to breach ({len(late)}):" if late else "No open ticket is breaching or about to breach its SLA.")
@@ -119,11 +123,18 @@ def digest_job(desk: Desk, now: datetime) -> str:
     with desk.store.transaction() as session:
         if session.scalar(select(Event.id).where(Event.kind == "digest_sent", Event.ticket_id.is_(None), Event.at >= since).limit(1)):
             return f"the digest for the week of {week} was sent already"
+        sent = 0
         for team, rcpts in targets:
-            subject, text, charts, html = build_digest(session, desk, now, team)
+            digest = build_digest(session, desk, now, team)
+            if digest is None:
+                continue
+            subject, text, charts, html = digest
+            sent += 1
             raw, mid = compose(Outgoing(from_addr=desk.config.mail.primary, from_name=desk.config.mail.support_name,
                                         to=[("", a) for a in rcpts], subject=subject, text=text,
                                         auto_headers={"Auto-Submitted": "auto-generated"}), now, body=_body(text, html, charts))
             enqueue(session, ticket_id=None, kind="digest", raw=raw, message_id=mid, mail_from=desk.config.mail.primary, rcpt_to=rcpts, now=now)
-        session.add(Event(ticket_id=None, at=now, actor="system", kind="digest_sent", detail={"week": week, "digests": len(targets)}))
-    return f"{len(targets)} digest(s) queued for the week of {week}"
+        if not sent:
+            return f"nothing to report for the week of {week}: no ticket, backlog or rating"
+        session.add(Event(ticket_id=None, at=now, actor="system", kind="digest_sent", detail={"week": week, "digests": sent}))
+    return f"{sent} digest(s) queued for the week of {week}"

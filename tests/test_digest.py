@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import email
 import smtplib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import policy
 from html.parser import HTMLParser
 
@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from maildesk.models import Outbox, Ticket
 from maildesk.scheduler import run_job
-from tests.support import deliver, make_mail
+from tests.support import deliver, make_mail, wait_until
 from tests.test_jobs import AGENTS, RULES, SLA, T0, jdesk  # noqa: F401 - jdesk is a fixture
 
 MONDAY = T0 + timedelta(days=7, hours=1)  # T0 is Monday 2026-11-23 09:00 UTC: the digest of that week goes out a week later
@@ -73,8 +73,11 @@ def test_digest_in_jobs_list_dry_run_and_delivered_to_the_sink(daemon_factory, s
     assert "digest" in md.cli("jobs", "list").stdout.decode()
     with smtplib.SMTP("127.0.0.1", md.port) as smtp:
         smtp.sendmail("jane@customer.test", ["support@example.test"], make_mail(subject="Printer", body="jammed").as_bytes())
-    dry = md.cli("jobs", "run", "digest", "--dry-run").stdout.decode()
+    wait_until(lambda: md.json("tickets", "list"), what="the ticket")
+    assert "nothing to report" in md.cli("jobs", "run", "digest").stdout.decode()  # the ticket is from this week
+    next_week = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    dry = md.cli("jobs", "run", "digest", "--at", next_week, "--dry-run").stdout.decode()
     assert "digest to alice@example.test" in dry
-    md.cli("jobs", "run", "digest")
+    md.cli("jobs", "run", "digest", "--at", next_week, "--force")
     got = sink.wait_for(lambda m: "weekly digest" in (m.get("Subject") or ""), timeout=30)
     check_digest(got[0].as_bytes(), "team support")
