@@ -66,9 +66,14 @@ def _parser() -> argparse.ArgumentParser:
 
     tickets = sub.add_parser("tickets", help="tickets").add_subparsers(dest="tickets_command", required=True)
     tl = tickets.add_parser("list", help="list tickets")
-    tl.add_argument("--status", choices=TICKET_STATUSES, help="only tickets with this status")
+    from maildesk.cli_search import add_list_arguments
+
+    add_list_arguments(tl, TICKET_STATUSES)
     tl.add_argument("--limit", type=positive(), default=200)
     tl.add_argument("--json", action="store_true")
+    from maildesk.cli_people import add_attachment_parser
+
+    add_attachment_parser(tickets)
     ts = tickets.add_parser("show", help="one ticket with its messages and events")
     ts.add_argument("ref", help="MD-1042 or 1042")
     ts.add_argument("--json", action="store_true")
@@ -88,9 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     orr.add_argument("--all", action="store_true")
     outbox.add_parser("flush", help="deliver what is due now and exit")
 
-    rep = sub.add_parser("report", help="volume, response/resolution times, SLA, satisfaction, agent load")
-    rep.add_argument("--days", type=positive(float), default=7, help="the last N days (default 7)")
-    rep.add_argument("--json", action="store_true")
+    from maildesk.cli_report import add_report_parser
+
+    add_report_parser(sub)
 
     from maildesk import cli_extra
 
@@ -251,22 +256,24 @@ def cmd_inbox(args, config: Config) -> int:
 
 
 def cmd_tickets(args, config: Config) -> int:
-    from sqlalchemy import select
 
-    from maildesk.models import Ticket
-    from maildesk.views import find_ticket_by_ref, message_counts, table, ticket_detail, ticket_summary
+    from maildesk.views import find_ticket_by_ref, table, ticket_detail
 
+    if args.tickets_command == "attachment":
+        from maildesk.cli_people import cmd_attachment
+
+        return cmd_attachment(args, config)
     store = open_db(config, args)
     prefix = config.mail.ticket_prefix
     with store.read() as session:
         if args.tickets_command == "list":
-            q = select(Ticket).order_by(Ticket.id.desc()).limit(args.limit)
-            if args.status:
-                q = q.where(Ticket.status == args.status)
-            tickets = list(session.scalars(q))
-            counts = message_counts(session, [t.id for t in tickets])
-            rows = [ticket_summary(t, prefix, counts.get(t.id, 0)) for t in tickets]
-            _emit(rows, args.json, lambda rs: table(rs, ["ref", "status", "priority", "requester", "assignee", "team",
+            from maildesk.cli_search import list_rows, to_csv
+
+            rows = list_rows(session, args, prefix)
+            if args.format == "csv":
+                sys.stdout.write(to_csv(rows))
+                return 0
+            _emit(rows, args.json or args.format == "json", lambda rs: table(rs, ["ref", "status", "priority", "requester", "assignee", "team",
                                                          "message_count", "subject"], {"subject": 50}))
             return 0
         ticket = find_ticket_by_ref(session, args.ref, prefix)
@@ -410,17 +417,9 @@ def _show_mail(store, args, config: Config) -> int:
 
 
 def cmd_report(args, config: Config) -> int:
-    from datetime import timedelta
+    from maildesk.cli_report import cmd_report as report
 
-    from maildesk.daemon import utcnow
-    from maildesk.reports import format_report, report
-
-    store = open_db(config, args)
-    until = utcnow()
-    with store.read() as session:
-        data = report(session, until - timedelta(days=args.days), until, config.mail.ticket_prefix)
-    _emit(data, args.json, format_report)
-    return 0
+    return report(args, config)
 
 
 _COMMANDS = {"report": cmd_report, "run": cmd_run, "ingest": cmd_ingest, "db": cmd_db, "inbox": cmd_inbox, "tickets": cmd_tickets,

@@ -13,7 +13,8 @@ from maildesk.config import Config
 
 __all__ = ["MODULES", "add_commands", "dispatch"]
 
-MODULES = ("maildesk.cli_rules", "maildesk.cli_imap", "maildesk.cli_jobs", "maildesk.cli_events", "maildesk.cli_status")
+MODULES = ("maildesk.cli_rules", "maildesk.cli_imap", "maildesk.cli_jobs", "maildesk.cli_events", "maildesk.cli_status",
+           "maildesk.cli_people")
 
 
 def _modules():

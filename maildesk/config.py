@@ -222,6 +222,10 @@ class WorkflowConfig:
     # are notified one by one; the rest are listed in one digest per agent per window. 0: no limit.
     notify_limit: int = 5
     notify_window: int = 3600
+    # The weekly digest (maildesk/weekly_digest.py, docs/reports.md): each team's lead gets their
+    # team's; digest_to gets the one for all teams. false: none is sent.
+    digest: bool = True
+    digest_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

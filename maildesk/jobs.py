@@ -265,4 +265,11 @@ JOBS = {job.name: job for job in (
     Job("housekeeping", housekeeping, 3600, "forget old auto-reply counts and expired bounce suppressions"),
     Job("purge_sent", purge_sent_mail, 3600, "remove the bytes of mail sent more than [outbound] keep_sent_days ago"),
     Job("notify_digest", send_digests, 60, "one digest per agent of the notifications held by [workflow] notify_limit"),
+    Job("digest", lambda desk, now: _digest(desk, now), 3600, "weekly digest of last week's report to each team lead (once a week)"),
 )}
+
+
+def _digest(desk: Desk, now: datetime) -> str:
+    from maildesk.weekly_digest import digest_job
+
+    return digest_job(desk, now)

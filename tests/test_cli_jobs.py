@@ -53,7 +53,8 @@ def test_dry_run_prints_what_would_happen_and_changes_nothing(md):
     res = md.cli("jobs", "run", "--at", at.isoformat(), "--dry-run")
     out = res.stdout.decode()
     assert "check_sla: 1 warning(s), 1 breach(es), 1 escalation step(s)" in out
-    assert "3 event(s) it would record:" in out
+    assert "4 event(s) it would record:" in out  # the digest's digest_sent is the fourth
+    assert "  - digest to alice@example.test" in out  # last week's digest, to the team lead
     assert "  MD-1 sla_breach: target=first_response" in out
     assert "  MD-1 notification to alice@example.test" in out  # the team lead, notified by the escalation
     assert out.rstrip().endswith("dry run: nothing was changed")

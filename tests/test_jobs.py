@@ -263,7 +263,9 @@ def test_housekeeping_forgets_old_counts_and_expired_suppressions(jdesk):
 
 
 def test_report_counts_volume_times_breaches_and_ratings(jdesk):
-    from maildesk.reports import format_report, report
+    """The report over tickets made by the real pipeline (the metrics themselves: tests/reporting)."""
+    from maildesk.reporting import build_report, load_dataset
+    from maildesk.reporting.render import to_text
 
     deliver(jdesk, make_mail())
     deliver(jdesk, make_mail(subject="second", body="again"))  # same requester: a repeat contact
@@ -272,16 +274,16 @@ def test_report_counts_volume_times_breaches_and_ratings(jdesk):
         t.first_response_at = T0 + timedelta(hours=2)
         t.status, t.resolved_at = "resolved", T0 + timedelta(hours=6)
         s.add(Rating(ticket_id=1, score=5, comment="", at=T0 + timedelta(hours=7)))
-    run_job(jdesk, "check_sla", T0 + timedelta(hours=5))
+    since, until = T0 - timedelta(days=1), T0 + timedelta(days=1)
     with jdesk.store.read() as s:
-        r = report(s, T0 - timedelta(days=1), T0 + timedelta(days=1), "MD")
-    assert r["volume"]["created"] == 2 and r["volume"]["resolved"] == 1 and r["volume"]["still_open"] == 1
-    assert r["first_response"] == {"count": 1, "median_hours": 2.0, "p90_hours": 2.0}
-    assert r["resolution"]["median_hours"] == 6.0
-    assert r["sla_breaches"] == {"first_response": 1}  # ticket 2 was never answered
-    assert r["satisfaction"]["average"] == 5 and r["agent_load"] == {"bob": 1}
-    assert r["repeat_contacts"] == [{"requester": "jane@customer.test", "tickets": 2}]
-    assert "first response    median 2.0 h" in format_report(r)
+        r = build_report(load_dataset(s, until), jdesk.sla, since, until)
+    assert r["volume"]["created"] == 2 and r["volume"]["by_channel"] == {"smtp": 2} and r["backlog"]["open"] == 1
+    assert r["times"]["first_response"]["calendar"] == {"count": 1, "median_hours": 2.0, "p90_hours": 2.0}
+    assert r["times"]["resolution"]["calendar"]["median_hours"] == 6.0
+    assert r["sla"]["by_target"]["first_response"]["breached"] == 1  # ticket 2 was never answered
+    assert r["satisfaction"]["average"] == 5 and r["agents"]["bob"]["open_load"] == 1
+    assert r["reopens"]["repeat_requesters"] == {"jane@customer.test": 1}
+    assert "first response    median 2.0 h" in to_text(r)
 
 
 def test_tickets_show_has_deadlines_and_rating(jdesk):
