@@ -5,7 +5,11 @@
 submission waits in a queue, one writer drains whatever has piled up while the previous
 batch was committing and commits it as one batch (group commit). Each caller's future
 resolves only after its batch has committed, so "250 after commit" holds for each
-message, while a burst of N messages costs far fewer than N fsyncs.
+message, while a burst of N messages costs far fewer than N fsyncs. A group holds at most
+``max_batch`` messages and ``max_batch_bytes`` of raw mail (``[smtp] commit_batch`` and
+``commit_batch_bytes``; the first message is taken whatever its size): the database
+driver copies every message it binds, so several 25 MB mails committed together would
+cost the listener several times their size at once.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.errors import StorageError
 from maildesk.models import InboxMail
+from maildesk.rawblob import INSERT_ZEROED, uses_blob_io, write_raw
 from maildesk.store import Store
 
 __all__ = ["Intake", "RawMail"]
@@ -44,8 +49,8 @@ class RawMail:
 
 class Intake:
     def __init__(self, store: Store, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 *, max_batch: int = 256, on_stored: Callable[[], None] | None = None):
-        self.store, self.clock, self.max_batch = store, clock, max_batch
+                 *, max_batch: int = 256, max_batch_bytes: int = 33_554_432, on_stored: Callable[[], None] | None = None):
+        self.store, self.clock, self.max_batch, self.max_batch_bytes = store, clock, max_batch, max_batch_bytes
         self.on_stored = on_stored
         self._queue: asyncio.Queue | None = None
         self._writer: asyncio.Task | None = None
@@ -68,7 +73,15 @@ class Intake:
                         rows[digest] = {"received_at": now, "source": item.source, "mail_from": item.mail_from,
                                         "rcpt_to": list(item.rcpt_to), "size": len(item.raw), "sha256": digest,
                                         "raw": item.raw, "status": "pending", "attempts": 0, "queue": item.queue}
-                if rows:
+                if rows and uses_blob_io(session):  # SQLite: the bytes written in pieces, no bound copy (maildesk.rawblob)
+                    raws = {d: row.pop("raw") for d, row in rows.items()}
+                    for row in rows.values():
+                        row["raw_size"] = row["size"]
+                    new_ids = session.execute(INSERT_ZEROED, list(rows.values())).scalars().all()
+                    for digest, new_id in zip(rows, new_ids, strict=True):
+                        write_raw(session, new_id, raws[digest])
+                    existing.update(zip(rows, new_ids, strict=True))
+                elif rows:
                     new_ids = session.execute(_INSERT, list(rows.values())).scalars().all()
                     existing.update(zip(rows, new_ids, strict=True))
                 if extra is not None:
@@ -108,18 +121,24 @@ class Intake:
     async def _write_loop(self) -> None:
         assert self._queue is not None
         stopping = False
-        while not stopping:
-            first = await self._queue.get()
+        held = None  # taken from the queue, over the last group's byte limit: it starts the next
+        while not stopping or held is not None:
+            first, held = (held, None) if held is not None else (await self._queue.get(), None)
             batch = []
             if first is None:
                 stopping = True
             else:
                 batch.append(first)
+            size = len(first[0].raw) if first is not None else 0
             while len(batch) < self.max_batch and not self._queue.empty():
                 nxt = self._queue.get_nowait()
                 if nxt is None:
                     stopping = True
                     continue
+                if batch and size + len(nxt[0].raw) > self.max_batch_bytes:
+                    held = nxt
+                    break
+                size += len(nxt[0].raw)
                 batch.append(nxt)
             if not batch:
                 continue
