@@ -72,8 +72,8 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
         # next one), parsed outside the read transaction, let go before the next is read
         with desk.store.read() as session:
             raw = read_raw(session, row_id)
-        if raw is None:
-            continue
+        if raw is None:  # not stored (a database edited by hand): an empty message
+            raw = b""
         parsed[row_id] = parse(raw, mail_from=mail_from, rcpt_to=tuple(rcpt_to or ()), source=source, queue=queue,
                                max_depth=cfg.mail.max_mime_depth, max_text=cfg.mail.max_text_kept)
         del raw

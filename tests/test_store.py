@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from maildesk.ingest.intake import Intake, RawMail
-from maildesk.models import Base, InboxMail, Ticket
+from maildesk.models import Base, InboxMail, InboxRaw, Ticket
 from maildesk.store import open_store
 from tests.support import ROOT, make_mail
 
@@ -174,8 +174,10 @@ def test_checkpoint_bounds_the_wal_under_steady_commits(tmp_path, monkeypatch):
     raw = make_mail(subject="fill the WAL", body="x" * 20_000).as_bytes()
     for i in range(20):  # one commit each: far more WAL than the (patched) limit
         with writer.transaction(changes_state=False) as s:
-            s.add(InboxMail(raw=raw + str(i).encode(), size=len(raw), sha256=f"{i:064d}", source="test",
-                            status="processed", received_at=datetime.now(UTC)))
+            row = InboxMail(size=len(raw), sha256=f"{i:064d}", source="test", status="processed", received_at=datetime.now(UTC))
+            s.add(row)
+            s.flush()
+            s.add(InboxRaw(inbox_id=row.id, raw=raw + str(i).encode()))
     assert wal.stat().st_size > 10 * 64 * 1024
     # a reader's snapshot keeps the unlocked copy from reaching the end, as a steady stream of commits would
     reader = sqlite3.connect(tmp_path / "wal.db", check_same_thread=False, isolation_level=None)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.errors import StorageError
 from maildesk.models import InboxMail
-from maildesk.rawblob import INSERT_ZEROED, uses_blob_io, write_raw
+from maildesk.rawblob import store_raw
 from maildesk.store import Store
 
 __all__ = ["Intake", "RawMail"]
@@ -40,7 +40,7 @@ _INSERT = insert(_INBOX).returning(_INBOX.c.id, sort_by_parameter_order=True)
 
 @dataclass(frozen=True)
 class RawMail:
-    raw: bytes
+    raw: bytes | bytearray  # the listener's DATA buffer itself, not a copy of it
     mail_from: str
     rcpt_to: tuple[str, ...]
     source: str
@@ -73,16 +73,11 @@ class Intake:
                         rows[digest] = {"received_at": now, "source": item.source, "mail_from": item.mail_from,
                                         "rcpt_to": list(item.rcpt_to), "size": len(item.raw), "sha256": digest,
                                         "raw": item.raw, "status": "pending", "attempts": 0, "queue": item.queue}
-                if rows and uses_blob_io(session):  # SQLite: the bytes written in pieces, no bound copy (maildesk.rawblob)
-                    raws = {d: row.pop("raw") for d, row in rows.items()}
-                    for row in rows.values():
-                        row["raw_size"] = row["size"]
-                    new_ids = session.execute(INSERT_ZEROED, list(rows.values())).scalars().all()
-                    for digest, new_id in zip(rows, new_ids, strict=True):
-                        write_raw(session, new_id, raws[digest])
-                    existing.update(zip(rows, new_ids, strict=True))
-                elif rows:
+                if rows:
+                    raws = [row.pop("raw") for row in rows.values()]
                     new_ids = session.execute(_INSERT, list(rows.values())).scalars().all()
+                    store_raw(session, list(zip(new_ids, raws, strict=True)))  # inbox_raw, in pieces on SQLite
+                    del raws
                     existing.update(zip(rows, new_ids, strict=True))
                 if extra is not None:
                     extra(session)

@@ -91,8 +91,9 @@ class _LineWatch:
             start += total + 1
 
 
-async def read_data(reader: asyncio.StreamReader, limit: int | None, line_limit: int, on_block=None) -> bytes | str:
-    """The message after ``354``, LF line ends made CRLF and unstuffed, or the error reply
+async def read_data(reader: asyncio.StreamReader, limit: int | None, line_limit: int, on_block=None) -> bytearray | bytes | str:
+    """The message after ``354`` (bytes, or the bytearray it was read into when nothing in it
+    had to change), LF line ends made CRLF and unstuffed, or the error reply
     when it broke a limit. ``on_block(total)`` is called with the bytes received so far after
     every block; what it raises ends the read."""
     buf = bytearray()
@@ -148,11 +149,15 @@ def _crlf(data: bytearray) -> bytearray | bytes:
     return _BARE_LF.sub(b"\r\n", data)
 
 
-def _unstuff(data: bytearray | bytes) -> bytes:
-    """RFC 5321 4.5.2: the dot that starts a line was added for transparency."""
+def _unstuff(data: bytearray | bytes) -> bytearray | bytes:
+    """RFC 5321 4.5.2: the dot that starts a line was added for transparency. A message with
+    no such dot comes back as it is, not copied (a 25 MB mail is held once, not twice)."""
     if data[:1] == b".":
-        data = data[1:]
-    return bytes(data.replace(b"\r\n.", b"\r\n")) if b"\r\n." in data else bytes(data)
+        if isinstance(data, bytearray):
+            del data[:1]
+        else:
+            data = data[1:]
+    return data.replace(b"\r\n.", b"\r\n") if b"\r\n." in data else data
 
 
 class FastData:
