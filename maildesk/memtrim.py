@@ -11,8 +11,11 @@ used, on top of whatever the next mail needed.
 :func:`return_large_blocks` sets the threshold once, at the start of each process, which
 also turns the dynamic adjustment off: a block of 1 MiB or more (a raw mail, SQLite's copy
 of it, a decoded attachment) is mapped on its own and returned when freed. Small objects
-are not affected. An operator's own ``MALLOC_MMAP_THRESHOLD_`` environment variable (glibc's
-tunable) wins: then nothing is changed. On a C library other than glibc this does nothing.
+are not affected; what they leave free inside the heap is given back by :func:`trim`
+(glibc's ``malloc_trim``), which the intake and the processing step call after handling
+:data:`TRIM_AFTER` bytes of mail or more at once (a few milliseconds, once per large mail).
+An operator's own ``MALLOC_MMAP_THRESHOLD_`` environment variable (glibc's tunable) wins:
+then the threshold is left alone. On a C library other than glibc this does nothing.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import ctypes.util
 import logging
 import os
 
-__all__ = ["MMAP_THRESHOLD", "return_large_blocks", "trim"]
+__all__ = ["MMAP_THRESHOLD", "TRIM_AFTER", "return_large_blocks", "trim"]
 
 log = logging.getLogger("maildesk.memtrim")
 MMAP_THRESHOLD = 1 << 20  # bytes: blocks this large or larger are mapped on their own
+TRIM_AFTER = 4 << 20  # bytes of mail handled at once after which the heap is trimmed
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number
 
 

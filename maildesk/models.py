@@ -116,7 +116,7 @@ class InboxRaw(Base):
 
     __tablename__ = "inbox_raw"
 
-    inbox_id: Mapped[int] = mapped_column(BigId, ForeignKey("inbox.id"), primary_key=True)
+    inbox_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # inbox.id (no foreign key: see migration 0005)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 

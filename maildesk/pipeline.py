@@ -24,6 +24,7 @@ from maildesk.batch import Batch, Cut, Isolate
 from maildesk.desk import Desk
 from maildesk.inbound import handle
 from maildesk.logsetup import bind
+from maildesk.memtrim import TRIM_AFTER, trim
 from maildesk.message import InboundMessage, parse
 from maildesk.models import InboxMail
 from maildesk.outcome import Outcome
@@ -61,7 +62,8 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
         query = select(InboxMail.id, InboxMail.size).where(InboxMail.status == "pending")
         if ids is not None:
             query = query.where(InboxMail.id.in_(ids))
-        chosen = _within(session.execute(query.order_by(InboxMail.id).limit(limit)).all(), budget)
+        sizes = session.execute(query.order_by(InboxMail.id).limit(limit)).all()
+        chosen = _within(sizes, budget)
         if not chosen:
             return []
         pending = session.execute(select(InboxMail.id, InboxMail.mail_from, InboxMail.rcpt_to, InboxMail.source, InboxMail.queue)
@@ -79,12 +81,16 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
         del raw
     if not parsed:
         return []
+    large = sum(size for row_id, size in sizes if row_id in parsed) >= TRIM_AFTER
     results: list[ProcessResult] = []
     todo = sorted(parsed)
     while todo:  # short write transactions, so accepting new mail never waits long for the lock
         chunk, last = _apply_chunk(desk, todo, parsed, batched)
         results.extend(chunk)
         todo = [i for i in todo if i > last]
+    del parsed
+    if large:
+        trim()  # the freed pages of a large mail go back now (maildesk.memtrim)
     for res in results:
         with bind(inbox=res.inbox_id):
             if res.status == "failed":

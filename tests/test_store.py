@@ -240,3 +240,32 @@ def test_outbox_bodies_migration_keeps_queued_mail(db_url):
         assert conn.execute(text("SELECT raw FROM outbox ORDER BY id")).scalars().all() == [
             b"Subject: one\r\n\r\nfirst mail\r\n", b"Subject: two\r\n\r\nsecond mail\r\n"]
     store.dispose()
+
+
+def test_inbox_raw_migration_keeps_every_mail(db_url):
+    """Mail accepted before the raw bytes had a table of their own keeps its bytes across the
+    upgrade (and back across the downgrade); new ids still never reuse old ones."""
+    from alembic import command
+
+    store = open_store(db_url)
+    cfg = store.alembic_config()
+    command.upgrade(cfg, "0004")
+    mails = (b"Subject: one\r\n\r\nfirst mail\r\n", b"Subject: two\r\n\r\nsecond mail\r\n", b"Subject: three\r\n\r\nthird\r\n")
+    with store.engine.begin() as conn:
+        for i, raw in enumerate(mails):
+            conn.execute(text("INSERT INTO inbox (received_at, source, mail_from, rcpt_to, size, sha256, raw, status, attempts) "
+                              "VALUES ('2026-12-01 10:00:00', 'smtp', 'jane@customer.test', '[]', :size, :sha, :raw, 'pending', 0)"),
+                         {"size": len(raw), "sha": f"{i:064d}", "raw": raw})
+        conn.execute(text("DELETE FROM inbox WHERE sha256 = :sha"), {"sha": f"{2:064d}"})
+    command.upgrade(cfg, "head")
+    from sqlalchemy.orm import Session
+
+    with Session(store.engine) as s:
+        assert [(r.id, r.raw) for r in s.scalars(select(InboxMail).order_by(InboxMail.id))] == [(1, mails[0]), (2, mails[1])]
+    new_id = Intake(store).store_one(RawMail(b"Subject: four\r\n\r\nafter the upgrade\r\n", "", (), "smtp"))
+    assert new_id == 4  # AUTOINCREMENT kept: id 3 (deleted) is not handed out again
+    command.downgrade(cfg, "0004")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT raw FROM inbox ORDER BY id")).scalars().all() == [
+            mails[0], mails[1], b"Subject: four\r\n\r\nafter the upgrade\r\n"]
+    store.dispose()

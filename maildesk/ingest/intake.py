@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from maildesk.errors import StorageError
+from maildesk.memtrim import TRIM_AFTER, trim
 from maildesk.models import InboxMail
 from maildesk.rawblob import store_raw
 from maildesk.store import Store
@@ -87,6 +88,8 @@ class Intake:
             raise StorageError(f"could not store the message: {exc.__class__.__name__}: {str(exc).splitlines()[0]}{hint}") from exc
         if self.on_stored is not None and rows:
             self.on_stored()
+        if sum(len(item.raw) for item in items) >= TRIM_AFTER:
+            trim()  # the freed pages of a large mail go back now, not when glibc gets to it (maildesk.memtrim)
         return ids
 
     def store_one(self, item: RawMail) -> int:
@@ -120,31 +123,34 @@ class Intake:
         while not stopping or held is not None:
             first, held = (held, None) if held is not None else (await self._queue.get(), None)
             batch = []
-            if first is None:
-                stopping = True
-            else:
-                batch.append(first)
-            size = len(first[0].raw) if first is not None else 0
-            while len(batch) < self.max_batch and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stopping = True
-                    continue
-                if batch and size + len(nxt[0].raw) > self.max_batch_bytes:
-                    held = nxt
-                    break
-                size += len(nxt[0].raw)
-                batch.append(nxt)
-            if not batch:
-                continue
             try:
-                ids = await asyncio.to_thread(self.store_batch, [item for item, _ in batch])
-            except Exception as exc:  # each waiting session answers 451 with this error
-                log.error("storing %d accepted message(s) failed: %s", len(batch), exc)
-                for _, fut in batch:
+                if first is None:
+                    stopping = True
+                else:
+                    batch.append(first)
+                size = len(first[0].raw) if first is not None else 0
+                while len(batch) < self.max_batch and not self._queue.empty():
+                    nxt = self._queue.get_nowait()
+                    if nxt is None:
+                        stopping = True
+                        continue
+                    if batch and size + len(nxt[0].raw) > self.max_batch_bytes:
+                        held = nxt
+                        break
+                    size += len(nxt[0].raw)
+                    batch.append(nxt)
+                if not batch:
+                    continue
+                try:
+                    ids = await asyncio.to_thread(self.store_batch, [item for item, _ in batch])
+                except Exception as exc:  # each waiting session answers 451 with this error
+                    log.error("storing %d accepted message(s) failed: %s", len(batch), exc)
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc if isinstance(exc, StorageError) else StorageError(str(exc)))
+                    continue
+                for (_, fut), inbox_id in zip(batch, ids, strict=True):
                     if not fut.done():
-                        fut.set_exception(exc if isinstance(exc, StorageError) else StorageError(str(exc)))
-                continue
-            for (_, fut), inbox_id in zip(batch, ids, strict=True):
-                if not fut.done():
-                    fut.set_result(inbox_id)
+                        fut.set_result(inbox_id)
+            finally:  # the mail just stored is not held while the next one arrives (a 25 MB mail twice)
+                first = nxt = batch = _ = None  # (``_``: the last item of the loops above)

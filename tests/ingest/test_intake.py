@@ -66,3 +66,32 @@ def test_without_a_byte_limit_reached_one_group_commits_all(tmp_path):
 def test_the_count_limit_still_holds(tmp_path):
     groups, _ids, stored = _groups(tmp_path, [1_000] * 5, max_batch=2)
     assert [len(g) for g in groups] == [2, 2, 1] and len(stored) == 5
+
+
+def test_a_stored_mail_is_not_held_while_the_next_one_arrives(tmp_path):
+    """Once a mail is committed and its sender answered, the intake keeps no reference to it:
+    the listener holds one large mail at a time, not the last one stored as well."""
+    import gc
+    import weakref
+
+    store = open_store(load_config(write_config(tmp_path, port=free_port())).database.url)
+    store.upgrade()
+    intake = Intake(store)
+
+    async def run():
+        await intake.start()
+        mail = _mail(1, 50_000)
+        gone = weakref.ref(mail)
+        inbox_id = await intake.submit(mail)
+        del mail
+        await asyncio.sleep(0.05)  # the writer is waiting for the next mail now
+        gc.collect()
+        alive = gone() is not None
+        await intake.stop()
+        return inbox_id, alive
+
+    try:
+        inbox_id, alive = asyncio.run(run())
+    finally:
+        store.dispose()
+    assert inbox_id == 1 and not alive
