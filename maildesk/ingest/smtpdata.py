@@ -22,6 +22,9 @@ time. :class:`FastData` overrides those steps:
   arrived at ``min_data_rate`` bytes per second on average; the whole session gets at most
   ``session_timeout`` seconds. Each limit answers ``421 4.4.2`` naming it, then closes
   (a session over its time while its message is being stored gets its reply first).
+* The message is handed over (``envelope.original_content``) as the bytearray it was read
+  into when nothing in it had to change (no bare LF, no transparency dot), not as a copy:
+  a 25 MB mail is held once, not twice.
 * ``<local@domain>`` made of dot-atoms is taken as it is; anything else (quoted local
   parts, source routes, address literals, ``<>``, comments, encoded words, non-ASCII) goes to aiosmtpd's parser.
 """
