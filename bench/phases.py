@@ -177,7 +177,7 @@ def disk_per_message(monitor: DbMonitor, db_url: str) -> dict:
     database file with its WAL (SQLite) or the tables (PostgreSQL) divided by the inbound mails."""
     q = lambda sql: monitor.query(sql)[0][0] or 0  # noqa: E731
     n = max(1, q("SELECT count(*) FROM inbox"))
-    raw = q("SELECT sum(length(raw)) FROM inbox")
+    raw = q("SELECT sum(length(raw)) FROM inbox_raw")
     derived = q("SELECT sum(coalesce(length(text), 0) + coalesce(length(html), 0)) FROM messages WHERE direction = 'in'") \
         + q("SELECT sum(length(data)) FROM blobs")
     outgoing = q("SELECT sum(length(raw)) FROM outbox_bodies")

@@ -69,6 +69,8 @@ class SmtpConfig:
     # Group commit: accepted messages wait at most this long to share one fsync.
     commit_delay_ms: float = 2.0
     commit_batch: int = 256
+    # ... and at most this many bytes of raw mail in one commit (the first message whatever its size).
+    commit_batch_bytes: int = 33_554_432
 
 
 @dataclass(frozen=True)
@@ -494,7 +496,7 @@ def _check_smtp_limits(cfg: Config, ctx: _Ctx) -> None:
 
 
 def _check_sizes(cfg: Config, ctx: _Ctx) -> None:
-    for section, key, least in (("processing", "batch_size", 1), ("processing", "batch_bytes", 1),
+    for section, key, least in (("processing", "batch_size", 1), ("processing", "batch_bytes", 1), ("smtp", "commit_batch_bytes", 1),
                                 ("mail", "max_text_kept", 1024), ("workflow", "notification_text_max", 1024),
                                 ("outbound", "alternative_max", 0), ("outbound", "record_every", 1)):
         value = getattr(getattr(cfg, section), key)

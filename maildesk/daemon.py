@@ -24,6 +24,7 @@ from maildesk.deliver import Deliverer, make_deliverer
 from maildesk.desk import Desk
 from maildesk.ingest.intake import Intake
 from maildesk.ingest.smtp import SmtpListener
+from maildesk.memtrim import return_large_blocks
 from maildesk.metrics import serve as serve_metrics
 from maildesk.outbox import release_dead_claims
 from maildesk.policy import Policy
@@ -103,9 +104,11 @@ class Daemon:
         # Threads share the interpreter with the listener: a short GIL switch interval keeps
         # the SMTP dialogue (on the event loop) answering promptly while they work.
         sys.setswitchinterval(0.001)
+        return_large_blocks()  # a 25 MB mail's blocks go back to the system once freed (maildesk.memtrim)
         self.desk.store.check_schema()
         processor, outbox = self._workers()
         intake = Intake(self.desk.store, self.desk.clock, max_batch=self.config.smtp.commit_batch,
+                        max_batch_bytes=self.config.smtp.commit_batch_bytes,
                         on_stored=processor.wake)
         listener = SmtpListener(self.config, intake) if self.config.smtp.enabled else None
         if listener is not None:

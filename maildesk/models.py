@@ -37,6 +37,7 @@ __all__ = [
     "HeldNotification",
     "ImapState",
     "InboxMail",
+    "InboxRaw",
     "JobRun",
     "MessageAttachment",
     "MessageRef",
@@ -99,7 +100,6 @@ class InboxMail(Base):
     rcpt_to: Mapped[list] = mapped_column(JSON, default=list)
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending processed failed duplicate
     outcome: Mapped[str | None] = mapped_column(Text)  # what processing did, in words
     error: Mapped[str | None] = mapped_column(Text)
@@ -108,6 +108,24 @@ class InboxMail(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     processed_at: Mapped[datetime | None]
     queue: Mapped[str | None] = mapped_column(String(100))  # mailbox/queue it came through
+
+
+class InboxRaw(Base):
+    """The bytes of an accepted mail, apart from its inbox row: SQLite rewrites a whole row,
+    overflow pages included, on every UPDATE, and the inbox row changes status once or more.
+    ``raw`` is the last column, so SQLite inserts it zero-filled without building it in
+    memory and the intake fills it in pieces (:mod:`maildesk.rawblob`)."""
+
+    __tablename__ = "inbox_raw"
+
+    inbox_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # inbox.id (no foreign key: see migration 0005)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+InboxMail.raw = column_property(
+    select(InboxRaw.raw).where(InboxRaw.inbox_id == InboxMail.id).correlate_except(InboxRaw).scalar_subquery(),
+    deferred=True,  # loaded when read: listing the inbox does not read every mail
+)
 
 
 class Contact(Base):

@@ -24,9 +24,11 @@ from maildesk.batch import Batch, Cut, Isolate
 from maildesk.desk import Desk
 from maildesk.inbound import handle
 from maildesk.logsetup import bind
+from maildesk.memtrim import TRIM_AFTER, trim
 from maildesk.message import InboundMessage, parse
 from maildesk.models import InboxMail
 from maildesk.outcome import Outcome
+from maildesk.rawblob import read_raw
 from maildesk.threadlock import defer_younger, lock_threads
 
 __all__ = ["ProcessResult", "process_pending", "retry_inbox"]
@@ -61,26 +63,36 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
         query = select(InboxMail.id, InboxMail.size).where(InboxMail.status == "pending")
         if ids is not None:
             query = query.where(InboxMail.id.in_(ids))
-        chosen = _within(session.execute(query.order_by(InboxMail.id).limit(limit)).all(), budget)
+        sizes = session.execute(query.order_by(InboxMail.id).limit(limit)).all()
+        chosen = _within(sizes, budget)
         if not chosen:
             return []
-        pending = session.execute(select(InboxMail.id, InboxMail.raw, InboxMail.mail_from, InboxMail.rcpt_to, InboxMail.source,
-                                         InboxMail.queue).where(InboxMail.id.in_(chosen)).order_by(InboxMail.id)).all()
-    if not pending:
-        return []
+        pending = session.execute(select(InboxMail.id, InboxMail.mail_from, InboxMail.rcpt_to, InboxMail.source, InboxMail.queue)
+                                  .where(InboxMail.id.in_(chosen)).order_by(InboxMail.id)).all()
     parsed: dict[int, InboundMessage] = {}
-    while pending:  # each raw mail is let go once parsed: the batch holds one raw mail at a time, not all of them
-        row_id, raw, mail_from, rcpt_to, source, queue = pending.pop(0)
+    for row_id, mail_from, rcpt_to, source, queue in pending:
+        # one raw mail in memory at a time: read alone (never through the ORM, never with the
+        # next one), parsed outside the read transaction, let go before the next is read
+        with desk.store.read() as session:
+            raw = read_raw(session, row_id)
+        if raw is None:  # not stored (a database edited by hand): an empty message
+            raw = b""
         parsed[row_id] = parse(raw, mail_from=mail_from, rcpt_to=tuple(rcpt_to or ()), source=source, queue=queue,
                                max_depth=cfg.mail.max_mime_depth, max_text=cfg.mail.max_text_kept,
                                max_addresses=cfg.mail.max_addresses_per_mail)
         del raw
+    if not parsed:
+        return []
+    large = sum(size for row_id, size in sizes if row_id in parsed) >= TRIM_AFTER
     results: list[ProcessResult] = []
     todo = sorted(parsed)
     while todo:  # short write transactions, so accepting new mail never waits long for the lock
         chunk, last = _apply_chunk(desk, todo, parsed, batched)
         results.extend(chunk)
         todo = [i for i in todo if i > last]
+    del parsed
+    if large:
+        trim()  # the freed pages of a large mail go back now (maildesk.memtrim)
     for res in results:
         with bind(inbox=res.inbox_id):
             if res.status == "failed":

@@ -18,6 +18,7 @@ from maildesk.batch import active, known
 from maildesk.logsetup import redact_text
 from maildesk.message import InboundMessage
 from maildesk.models import Blob, Contact, Event, MessageAttachment, MessageRef, Participant, Ticket, TicketMessage
+from maildesk.rawblob import store_large_blobs
 from maildesk.slaclock import pause_for_status
 
 __all__ = [
@@ -60,6 +61,8 @@ def insert_ignore(session: Session, model, rows: list[dict] | None = None, /, **
 
 def write_ignore(session: Session, table, rows: list[dict]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING of ``rows`` into ``table`` now, batch or not."""
+    if table is Blob.__table__:
+        rows = store_large_blobs(session, rows)  # SQLite: large attachments in pieces, no bound copy kept
     if not rows:
         return
     dialect = session.get_bind().dialect.name

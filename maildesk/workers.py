@@ -28,6 +28,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from maildesk.memtrim import return_large_blocks
+
 __all__ = ["STEPS", "ProcessWorker", "ThreadWorker"]
 
 log = logging.getLogger("maildesk.daemon")
@@ -205,6 +207,7 @@ class _Flags:
 def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval: float, parent: int) -> None:
     """A child's whole life: build its desk, then run its step until told to stop."""
     _die_with_parent(parent)
+    return_large_blocks()
     with contextlib.suppress(OSError):
         os.nice(NICE)
     flags = _Flags()

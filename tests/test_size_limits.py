@@ -242,3 +242,36 @@ def test_size_limits_are_checked(tmp_path, section, key, value):
     path.write_text(text)
     with pytest.raises(ConfigError, match=rf"\[{section}\] {key}: expected (at least|days)"):
         load_config(path)
+
+
+def test_a_processing_step_reads_one_raw_mail_at_a_time(tmp_path, clock):
+    """Every statement that reads the raw bytes (``inbox_raw.raw``, or on SQLite their length
+    before the blob is read in one piece) reads one row's, by its id: never another
+    message's with it, never through the ORM (identity map)."""
+    from sqlalchemy import event
+
+    from maildesk.config import load_config
+    from maildesk.daemon import build_desk, sync_directory
+    from maildesk.pipeline import process_pending
+
+    desk = build_desk(load_config(write_config(tmp_path, port=free_port())), clock=clock)
+    desk.store.upgrade()
+    sync_directory(desk)
+    reads: list[tuple[str, object]] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if re.search(r"\binbox(_raw)?\.raw\b", statement) and statement.lstrip().upper().startswith("SELECT"):
+            reads.append((statement, parameters))
+
+    try:
+        ids = _store(desk, [50_000, 50_000, 50_000])
+        event.listen(desk.store.engine, "before_cursor_execute", seen)
+        results = process_pending(desk, 200)
+        assert [r.inbox_id for r in results] == ids and all(r.status == "processed" for r in results)
+        assert len(reads) == 3  # one read per message
+        for (statement, parameters), inbox_id in zip(reads, ids, strict=True):
+            assert " IN " not in statement.upper()
+            assert list(parameters) == [inbox_id]
+    finally:
+        event.remove(desk.store.engine, "before_cursor_execute", seen)
+        desk.store.dispose()

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from maildesk.ingest.intake import Intake, RawMail
-from maildesk.models import Base, InboxMail, Ticket
+from maildesk.models import Base, InboxMail, InboxRaw, Ticket
 from maildesk.store import open_store
 from tests.support import ROOT, make_mail
 
@@ -22,7 +22,7 @@ def test_migrations_build_exactly_the_models(db_url):
     assert before is None and after == store.head_revision()
     store.check_schema()
     with store.engine.connect() as conn:
-        # the search_* full-text tables and indexes (migration 0005) are not models
+        # the search_* full-text tables and indexes (migration 0006) are not models
         opts = {"compare_type": False, "include_name": lambda name, type_, parents: not (name or "").startswith("search_")}
         diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     assert diff == [], f"models and migrations differ; add a migration: {diff}"
@@ -176,8 +176,10 @@ def test_checkpoint_bounds_the_wal_under_steady_commits(tmp_path, monkeypatch):
     raw = make_mail(subject="fill the WAL", body="x" * 20_000).as_bytes()
     for i in range(20):  # one commit each: far more WAL than the (patched) limit
         with writer.transaction(changes_state=False) as s:
-            s.add(InboxMail(raw=raw + str(i).encode(), size=len(raw), sha256=f"{i:064d}", source="test",
-                            status="processed", received_at=datetime.now(UTC)))
+            row = InboxMail(size=len(raw), sha256=f"{i:064d}", source="test", status="processed", received_at=datetime.now(UTC))
+            s.add(row)
+            s.flush()
+            s.add(InboxRaw(inbox_id=row.id, raw=raw + str(i).encode()))
     assert wal.stat().st_size > 10 * 64 * 1024
     # a reader's snapshot keeps the unlocked copy from reaching the end, as a steady stream of commits would
     reader = sqlite3.connect(tmp_path / "wal.db", check_same_thread=False, isolation_level=None)
@@ -239,4 +241,33 @@ def test_outbox_bodies_migration_keeps_queued_mail(db_url):
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT raw FROM outbox ORDER BY id")).scalars().all() == [
             b"Subject: one\r\n\r\nfirst mail\r\n", b"Subject: two\r\n\r\nsecond mail\r\n"]
+    store.dispose()
+
+
+def test_inbox_raw_migration_keeps_every_mail(db_url):
+    """Mail accepted before the raw bytes had a table of their own keeps its bytes across the
+    upgrade (and back across the downgrade); new ids still never reuse old ones."""
+    from alembic import command
+
+    store = open_store(db_url)
+    cfg = store.alembic_config()
+    command.upgrade(cfg, "0004")
+    mails = (b"Subject: one\r\n\r\nfirst mail\r\n", b"Subject: two\r\n\r\nsecond mail\r\n", b"Subject: three\r\n\r\nthird\r\n")
+    with store.engine.begin() as conn:
+        for i, raw in enumerate(mails):
+            conn.execute(text("INSERT INTO inbox (received_at, source, mail_from, rcpt_to, size, sha256, raw, status, attempts) "
+                              "VALUES ('2026-12-01 10:00:00', 'smtp', 'jane@customer.test', '[]', :size, :sha, :raw, 'pending', 0)"),
+                         {"size": len(raw), "sha": f"{i:064d}", "raw": raw})
+        conn.execute(text("DELETE FROM inbox WHERE sha256 = :sha"), {"sha": f"{2:064d}"})
+    command.upgrade(cfg, "head")
+    from sqlalchemy.orm import Session
+
+    with Session(store.engine) as s:
+        assert [(r.id, r.raw) for r in s.scalars(select(InboxMail).order_by(InboxMail.id))] == [(1, mails[0]), (2, mails[1])]
+    new_id = Intake(store).store_one(RawMail(b"Subject: four\r\n\r\nafter the upgrade\r\n", "", (), "smtp"))
+    assert new_id == 4  # AUTOINCREMENT kept: id 3 (deleted) is not handed out again
+    command.downgrade(cfg, "0004")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT raw FROM inbox ORDER BY id")).scalars().all() == [
+            mails[0], mails[1], b"Subject: four\r\n\r\nafter the upgrade\r\n"]
     store.dispose()

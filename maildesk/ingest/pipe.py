@@ -61,10 +61,11 @@ def _insert(conn, raw, digest, mail_from, rcpt_to, source, now) -> int:
             inbox_id = found[0]
         else:
             inbox_id = conn.execute(
-                "INSERT INTO inbox (received_at, source, mail_from, rcpt_to, size, sha256, raw, status, attempts, queue) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL) RETURNING id",
+                "INSERT INTO inbox (received_at, source, mail_from, rcpt_to, size, sha256, status, attempts, queue) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, NULL) RETURNING id",
                 (now.isoformat(sep=" ", timespec="microseconds"), source, mail_from, json.dumps(list(rcpt_to)), len(raw),
-                 digest, raw)).fetchone()[0]
+                 digest)).fetchone()[0]
+            conn.execute("INSERT INTO inbox_raw (inbox_id, raw) VALUES (?, ?)", (inbox_id, raw))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -71,7 +71,7 @@ class SmtpHandler:
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
         raw = envelope.original_content or b""
-        item = RawMail(raw=bytes(raw), mail_from=envelope.mail_from or "", rcpt_to=tuple(envelope.rcpt_tos),
+        item = RawMail(raw=raw if isinstance(raw, bytes | bytearray) else bytes(raw), mail_from=envelope.mail_from or "", rcpt_to=tuple(envelope.rcpt_tos),
                        source=self.source)
         try:
             inbox_id = await self.intake.submit(item)

@@ -242,7 +242,7 @@ def _stored(desk) -> list[bytes]:
     from maildesk.models import InboxMail
 
     with desk.store.read() as session:
-        return list(session.scalars(select(InboxMail.raw).order_by(InboxMail.id)))
+        return list(session.scalars(select(InboxMail.raw).select_from(InboxMail).order_by(InboxMail.id)))
 
 
 @pytest.fixture

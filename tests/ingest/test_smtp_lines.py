@@ -15,7 +15,7 @@ from tests.support import make_mail, wait_until
 
 def inbox_rows(daemon) -> list[tuple]:
     with sqlite3.connect(daemon.config.parent / "var" / "maildesk.db") as db:
-        return db.execute("SELECT mail_from, rcpt_to, raw FROM inbox ORDER BY id").fetchall()
+        return db.execute("SELECT mail_from, rcpt_to, r.raw FROM inbox JOIN inbox_raw r ON r.inbox_id = inbox.id ORDER BY id").fetchall()
 
 
 def dialogue(port: int, data: bytes) -> list[bytes]:

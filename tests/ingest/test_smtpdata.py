@@ -205,9 +205,11 @@ def run_both(servers, chunks, pause: float = PAUSE) -> tuple[Transcript, Transcr
 # --- comparing --------------------------------------------------------------------------
 
 
-def _content(content: bytes | None) -> str:
+def _content(content: bytes | bytearray | None) -> str:
+    """The octets received (FastSMTP hands over the bytearray DATA was read into, not a copy)."""
     if content is None:
         return "None"
+    content = bytes(content)
     digest = hashlib.sha256(content).hexdigest()[:16]
     return f"len={len(content)} sha256={digest} head={content[:48]!r} tail={content[-48:]!r}"
 

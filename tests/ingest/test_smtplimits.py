@@ -83,7 +83,7 @@ def rss(pid: int) -> int:
 def subjects(daemon) -> list[str]:
     """The Subject of every stored inbox row, in order."""
     with sqlite3.connect(daemon.config.parent / "var" / "maildesk.db") as db:
-        raws = [row[0] for row in db.execute("SELECT raw FROM inbox ORDER BY id")]
+        raws = [row[0] for row in db.execute("SELECT raw FROM inbox_raw ORDER BY inbox_id")]
     return [re.search(rb"^Subject: (.*?)\r?$", raw, re.M).group(1).decode() for raw in raws]
 
 
