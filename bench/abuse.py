@@ -382,7 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="length of the one-client phase (the other takes half)")
     ap.add_argument("--retry", type=float, default=0.5, help="seconds before a refused slot tries again")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds between the end of the abuse and the post-abuse RSS")
-    ap.add_argument("--phases", default="connections,fanout", help="comma-separated: connections, fanout (default: both)")
+    ap.add_argument("--phases", default="connections,fanout",
+                    help="comma-separated: connections, fanout, memory (default: connections,fanout); all: every phase")
+    ap.add_argument("--memory-count", type=int, default=200, help="memory phase: mails in the large-mail backlog (default 200)")
+    ap.add_argument("--memory-size", type=int, default=25_000_000, help="memory phase: bytes per mail (default 25,000,000)")
     ap.add_argument("--flood", type=int, default=100, help="mails from one sender in the fan-out phase")
     ap.add_argument("--forged", type=int, default=20_000, help="forged reply-token addresses in one To: header")
     ap.add_argument("--json", action="store_true", help="one JSON object instead of the table")
@@ -390,11 +393,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.seconds > 60:
         ap.error("--seconds: at most 60, so the run stays under two minutes")
     args.phases = {p.strip() for p in args.phases.split(",") if p.strip()}
-    if not args.phases or args.phases - {"connections", "fanout"}:
-        ap.error("--phases: expected connections, fanout or both")
-    result = run(args)
-    print(json.dumps(result, indent=2) if args.json else report(result))
-    return 0
+    if args.phases == {"all"}:
+        args.phases = {"connections", "fanout", "memory"}
+    if not args.phases or args.phases - {"connections", "fanout", "memory"}:
+        ap.error("--phases: expected some of connections, fanout, memory (or all)")
+    out, code = [], 0
+    if args.phases - {"memory"}:
+        result = run(args)
+        out.append(json.dumps(result, indent=2) if args.json else report(result))
+    if "memory" in args.phases:  # the 200 x 25 MB backlog, RSS per process and bytes on disk: bench/memory.py
+        from bench import memory
+
+        mem_args = argparse.Namespace(count=args.memory_count, size=args.memory_size, connections=1, json=args.json)
+        mem = memory.run(mem_args)
+        out.append(json.dumps(mem, indent=2) if args.json else memory.report(mem))
+        code = 0 if mem["drained"] and all(p["within"] for p in mem["processes"]) else 1
+    print("\n".join(out))
+    return code
 
 
 if __name__ == "__main__":
