@@ -239,9 +239,7 @@ def _flufl():
 
 
 def _system_sender(msg: InboundMessage) -> str | None:
-    if msg.source in ("smtp", "lmtp") and msg.mail_from == "":
-        return "null return path"
-    if msg.header("return-path").replace(" ", "") == "<>":
+    if msg.null_return_path:
         return "null return path"
     for address in (msg.from_addr, msg.mail_from):
         local = address.split("@", 1)[0].lower()

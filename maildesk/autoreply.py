@@ -51,9 +51,9 @@ def suppression_reason(msg: InboundMessage, own_addresses: tuple[str, ...], loop
         return f"carries our loop header {LOOP_HEADER}"
     if msg.header("content-type").lower().startswith("multipart/report"):
         return "delivery status notification"
-    if msg.source in ("smtp", "lmtp") and msg.mail_from == "":
+    if msg.null_return_path == "envelope":
         return "null return path (<>)"
-    if msg.header("return-path").replace(" ", "") == "<>":  # IMAP and pipe: the delivering MTA wrote it down
+    if msg.null_return_path == "header":  # IMAP and pipe: the delivering MTA wrote it down
         return "null return path (Return-Path: <>)"
     sender = (msg.from_addr or msg.mail_from).lower()
     if not sender:

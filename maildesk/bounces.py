@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 
 from maildesk.autodetect import is_bounce
 from maildesk.autoreply import suppress
-from maildesk.correlate import token_addresses
+from maildesk.correlate import recipient_tokens
 from maildesk.desk import Desk
 from maildesk.message import InboundMessage
 from maildesk.models import Outbox, Ticket
 from maildesk.outcome import Outcome
 from maildesk.subjects import format_ref
 from maildesk.tickets import add_message, record
-from maildesk.tokens import find_token, is_bounce_token, verify_bounce
+from maildesk.tokens import is_bounce_token, verify_bounce
 
 __all__ = ["handle_bounce", "is_bounce_candidate", "is_null_sender"]
 
@@ -36,9 +36,9 @@ _DELAY = re.compile(r"\b(delayed|deferred|will (be )?retr(y|ied)|still trying|no
 
 def is_null_sender(msg: InboundMessage) -> bool:
     """MAIL FROM:<> over SMTP/LMTP; for IMAP and the pipe, ``Return-Path: <>`` written by the delivering MTA."""
-    if msg.source in ("smtp", "lmtp"):
-        return msg.mail_from == ""
-    return msg.header("return-path").replace(" ", "") == "<>"
+    if msg.source in ("smtp", "lmtp"):  # a Return-Path header there is the sender's own writing
+        return msg.null_return_path == "envelope"
+    return msg.null_return_path == "header"
 
 
 def is_bounce_candidate(msg: InboundMessage, support: tuple[str, ...]) -> bool:
@@ -54,7 +54,7 @@ def is_bounce_candidate(msg: InboundMessage, support: tuple[str, ...]) -> bool:
 
 
 def _bounce_tokens(msg: InboundMessage, support: tuple[str, ...]) -> list[str]:
-    return [t for t in dict.fromkeys(find_token(token_addresses(msg), support)) if is_bounce_token(t)]
+    return [t for t in recipient_tokens(msg, support) if is_bounce_token(t)]
 
 
 def _sent_mail(session: Session, desk: Desk, msg: InboundMessage) -> tuple[Outbox | None, str]:

@@ -28,7 +28,7 @@ from maildesk.subjects import find_refs
 from maildesk.tickets import resolve_merged
 from maildesk.tokens import ReplyToken, find_token, is_bounce_token, verify_token
 
-__all__ = ["ThreadMatch", "find_ticket", "first_valid_token", "is_participant", "reply_tokens", "token_addresses"]
+__all__ = ["ThreadMatch", "find_ticket", "first_valid_token", "is_participant", "recipient_tokens", "reply_tokens", "token_addresses"]
 
 
 @dataclass
@@ -53,9 +53,14 @@ def token_addresses(msg: InboundMessage) -> tuple[str, ...]:
     return (*msg.recipients, *extra)
 
 
+def recipient_tokens(msg: InboundMessage, support: tuple[str, ...]) -> list[str]:
+    """The ``+token`` parts of the recipients' support sub-addresses, once each (reply, survey and bounce tokens)."""
+    return list(dict.fromkeys(find_token(token_addresses(msg), support)))
+
+
 def reply_tokens(msg: InboundMessage, support: tuple[str, ...]) -> list[str]:
-    """The ``+token`` parts of the recipients, once each; bounce addresses are not reply tokens."""
-    return [t for t in dict.fromkeys(find_token(token_addresses(msg), support)) if not is_bounce_token(t)]
+    """:func:`recipient_tokens` without the bounce addresses, which are not reply tokens."""
+    return [t for t in recipient_tokens(msg, support) if not is_bounce_token(t)]
 
 
 def first_valid_token(msg: InboundMessage, *, secret: str, support: tuple[str, ...]) -> ReplyToken | None:

@@ -89,6 +89,17 @@ class InboundMessage:
         return values[0] if values else default
 
     @property
+    def null_return_path(self) -> str | None:
+        """Where the mail says its return path is null: "envelope" (MAIL FROM:<> over SMTP or
+        LMTP), "header" (``Return-Path: <>``, which the delivering MTA writes for IMAP and the
+        pipe), or None."""
+        if self.source in ("smtp", "lmtp") and self.mail_from == "":
+            return "envelope"
+        if self.header("return-path").replace(" ", "") == "<>":
+            return "header"
+        return None
+
+    @property
     def recipients(self) -> tuple[str, ...]:
         """Every address the mail was sent to: envelope, To and Cc, lower-cased, in order."""
         return tuple(dict.fromkeys(a.lower() for a in (*self.rcpt_to, *(a for _, a in self.to), *(a for _, a in self.cc)) if a))
