@@ -43,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.servers import DaemonProcess, SinkProcess
-from maildesk.config import MailConfig, SmtpConfig, WorkflowConfig
+from maildesk.config.load import MailConfig, SmtpConfig, WorkflowConfig
 
 __all__ = ["main"]
 

@@ -1,4 +1,4 @@
-"""Precision and recall of maildesk.autodetect over tests/corpus/autodetect, and its cost per message.
+"""Precision and recall of maildesk.parse.autodetect over tests/corpus/autodetect, and its cost per message.
 
     python bench/autodetect.py            # the table of figures
     python bench/autodetect.py -v         # and each sample's verdict
@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from maildesk.autodetect import classify  # noqa: E402
-from maildesk.message import parse  # noqa: E402
+from maildesk.parse.autodetect import classify  # noqa: E402
+from maildesk.parse.message import parse  # noqa: E402
 
 __all__ = ["CORPUS", "Score", "evaluate", "load"]
 
@@ -88,7 +88,7 @@ def evaluate(samples, verbose: bool = False) -> Score:
 def bench(samples, rounds: int) -> None:
     """Time parse() with and without the bounce suspicion step (interleaved, best of rounds, so a
     busy machine distorts both alike) and classify() on its own."""
-    import maildesk.message as message
+    import maildesk.parse.message as message
 
     def timed(group, fn) -> float:
         start = time.perf_counter()

@@ -33,10 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg", metavar="URL")
     args = ap.parse_args(argv)
 
-    from maildesk.config import load_config
-    from maildesk.daemon import build_desk, sync_directory
+    from maildesk.config.load import load_config
+    from maildesk.daemon.root import build_desk, sync_directory
     from maildesk.ingest.intake import Intake, RawMail
-    from maildesk.pipeline import process_pending
+    from maildesk.process.pipeline import process_pending
 
     tmp = Path(tempfile.mkdtemp(prefix="maildesk-bench-process."))
     try:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         with desk.store.read() as s:
             from sqlalchemy import func, select
 
-            from maildesk.models import InboxMail, Outbox
+            from maildesk.storage.models import InboxMail, Outbox
 
             outbox = s.scalar(select(func.count()).select_from(Outbox))
             failed = s.scalar(select(func.count()).select_from(InboxMail).where(InboxMail.status == "failed"))

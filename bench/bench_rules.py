@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from maildesk.directory import load_directory  # noqa: E402
-from maildesk.message import parse  # noqa: E402
+from maildesk.parse.message import parse  # noqa: E402
+from maildesk.policy.agents import load_directory  # noqa: E402
 from maildesk.rules import RuleContext, evaluate, load_rules  # noqa: E402
 from maildesk.rules.language import detect_language  # noqa: E402
 from maildesk.rules.schema import parse_rules  # noqa: E402

@@ -52,10 +52,10 @@ def threading_lookup(db_url: str, n: int = 1_000_000, tickets: int = 50_000, loo
     for a reply whose In-Reply-To is one of them (and the bare indexed query)."""
     from sqlalchemy import insert, select
 
-    from maildesk.correlate import find_ticket
-    from maildesk.message import parse
-    from maildesk.models import Contact, MessageRef, Ticket
-    from maildesk.store import open_store
+    from maildesk.parse.message import parse
+    from maildesk.process.correlate import find_ticket
+    from maildesk.storage.models import Contact, MessageRef, Ticket
+    from maildesk.storage.store import open_store
 
     store = open_store(db_url)
     store.upgrade()

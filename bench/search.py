@@ -5,7 +5,7 @@
     python bench/search.py --url postgresql+psycopg://postgres@127.0.0.1:5432/test --tickets 100000
 
 Seeds with bench/seed_demo.py when the database has no tickets, then times each query of
-QUERIES (the query maildesk.search builds, first 200 rows and their ticket rows, as the
+QUERIES (the query maildesk.tickets.search builds, first 200 rows and their ticket rows, as the
 CLI reads them) ``--runs`` times and prints the median and worst in milliseconds of the
 search itself (the matching ticket numbers, newest first, up to 200), and the median of
 the same query loading the ticket rows the CLI prints (ORM objects with requester and
@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select
 
 from bench.seed_demo import seed
-from maildesk.models import Ticket
-from maildesk.search import TicketQuery, search_tickets
-from maildesk.store import open_store
+from maildesk.storage.models import Ticket
+from maildesk.storage.store import open_store
+from maildesk.tickets.search import TicketQuery, search_tickets
 
 __all__ = ["main"]
 
@@ -99,7 +99,7 @@ def _rare_word(store, ticket_id: int) -> str:
     """The unique token seed_demo put in that ticket's first message ("<id>x<random>")."""
     import re
 
-    from maildesk.models import TicketMessage
+    from maildesk.storage.models import TicketMessage
 
     with store.read() as s:
         body = s.scalar(select(TicketMessage.text).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id).limit(1)) or ""

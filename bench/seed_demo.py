@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from maildesk.models import Agent, Contact, Event, InboxMail, Rating, Ticket, TicketMessage
-from maildesk.store import open_store
+from maildesk.storage.models import Agent, Contact, Event, InboxMail, Rating, Ticket, TicketMessage
+from maildesk.storage.store import open_store
 
 __all__ = ["seed"]
 

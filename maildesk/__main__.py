@@ -1,3 +1,3 @@
-from maildesk.cli import main
+from maildesk.cli.main import main
 
 raise SystemExit(main())

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from maildesk.batch import AgentLoads
-from maildesk.config import Config
-from maildesk.mailer import MailContext
-from maildesk.render import Renderer
-from maildesk.store import Store
+from maildesk.config.load import Config
+from maildesk.outgoing.mailer import MailContext
+from maildesk.outgoing.render import Renderer
+from maildesk.storage.batch import AgentLoads
+from maildesk.storage.store import Store
 
 __all__ = ["Desk", "loop_id_for"]
 
@@ -32,10 +32,10 @@ class Desk:
     # The admin's files in config/ (agents.toml, rules.toml, sla.toml), reloaded on change.
     policy: Any = None
     wakeups: dict[str, Callable[[], None]] = field(default_factory=dict)
-    # Open tickets per agent for assignment, kept up to date by processing (maildesk.batch).
+    # Open tickets per agent for assignment, kept up to date by processing (maildesk.storage.batch).
     loads: AgentLoads = field(default_factory=AgentLoads)
     # True in the daemon's processing worker: agent notifications are recorded as notices and
-    # rendered by the delivery worker (maildesk.notices); False renders them at once.
+    # rendered by the delivery worker (maildesk.outgoing.notices); False renders them at once.
     notices_later: bool = False
 
     @property

@@ -18,7 +18,7 @@
 
 Foreign exceptions (sqlalchemy, smtplib, OSError) are mapped at the module boundary
 with ``raise ... from exc`` so the original cause stays in the traceback. ``exit_code``
-is what the command line exits with (sysexits.h numbers, see :mod:`maildesk.cli_errors`).
+is what the command line exits with (sysexits.h numbers, see :mod:`maildesk.cli.errors`).
 """
 
 from __future__ import annotations

@@ -95,8 +95,8 @@ def config_path(tmp_path):
 @pytest.fixture
 def desk(config_path, clock):
     """The composition root's Desk on a migrated SQLite database, with an injectable clock."""
-    from maildesk.config import load_config
-    from maildesk.daemon import build_desk, sync_directory
+    from maildesk.config.load import load_config
+    from maildesk.daemon.root import build_desk, sync_directory
 
     desk = build_desk(load_config(config_path), clock=clock)
     desk.store.upgrade()

@@ -276,7 +276,7 @@ def deliver(desk, msg, *, rcpt=("support@example.test",), mail_from: str | None 
     from email.utils import parseaddr
 
     from maildesk.ingest.intake import Intake, RawMail
-    from maildesk.pipeline import process_pending
+    from maildesk.process.pipeline import process_pending
 
     raw = msg if isinstance(msg, bytes) else msg.as_bytes()
     if mail_from is None:
@@ -293,7 +293,7 @@ def outbox_mails(desk, kind: str | None = None):
 
     from sqlalchemy import select
 
-    from maildesk.models import Outbox
+    from maildesk.storage.models import Outbox
 
     with desk.store.read() as s:
         q = select(Outbox).order_by(Outbox.id)
@@ -303,8 +303,8 @@ def outbox_mails(desk, kind: str | None = None):
 
 
 def ticket_json(desk, number: int) -> dict:
-    from maildesk.models import Ticket
-    from maildesk.views import ticket_detail
+    from maildesk.storage.models import Ticket
+    from maildesk.tickets.views import ticket_detail
 
     with desk.store.read() as s:
         return ticket_detail(s, s.get(Ticket, number), desk.config.mail.ticket_prefix)

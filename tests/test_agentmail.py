@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from maildesk.config import load_config
-from maildesk.daemon import build_desk, sync_directory
-from maildesk.tokens import ReplyToken, make_address
+from maildesk.config.load import load_config
+from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.outgoing.tokens import ReplyToken, make_address
 from tests.support import deliver, free_port, make_mail, outbox_mails, ticket_json, write_config
 
 AGENTS = """
@@ -129,7 +129,7 @@ def test_large_attachments_are_listed_not_copied_into_notifications(tmp_path, cl
 def test_cc_argument_is_stored_like_incoming_addresses():
     """An IDN domain in #cc is stored in its xn-- form, as the person's own mail will be
     parsed, so their replies match the participant (and prove themselves)."""
-    from maildesk.commands import parse_commands
+    from maildesk.process.commands import parse_commands
 
     parsed = parse_commands("#cc Jan@Bücher.example\nthanks", "MD")
     assert [(c.name, c.arg) for c in parsed.commands] == [("cc", "jan@xn--bcher-kva.example")]

@@ -1,4 +1,4 @@
-"""maildesk.autodetect: the corpus figures (precision, recall) and the rules, table-driven."""
+"""maildesk.parse.autodetect: the corpus figures (precision, recall) and the rules, table-driven."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from email.utils import parseaddr
 import pytest
 
 from bench.autodetect import evaluate, load
-from maildesk.autodetect import SCAN_BYTES, classify, failed_recipients, is_bounce
-from maildesk.autoreply import suppression_reason
-from maildesk.message import parse
+from maildesk.parse.autodetect import SCAN_BYTES, classify, failed_recipients, is_bounce
+from maildesk.parse.message import parse
+from maildesk.process.autoreply import suppression_reason
 from tests.support import make_mail
 
 OWN = ("support@example.test",)
@@ -132,7 +132,7 @@ def test_the_flufl_scan_survives_8bit_headers_and_reads_only_the_top():
 
 
 def test_a_detector_that_breaks_is_a_defect_not_a_failure(monkeypatch):
-    import maildesk.autodetect as autodetect
+    import maildesk.parse.autodetect as autodetect
 
     def broken(tree):
         raise ValueError("detector confused")

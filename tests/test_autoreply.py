@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from maildesk.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
-from maildesk.message import parse
+from maildesk.parse.message import parse
+from maildesk.process.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
 from tests.support import make_mail
 
 OWN = ("support@example.test", "billing@example.test")

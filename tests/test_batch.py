@@ -1,4 +1,4 @@
-"""Processing in batches (maildesk.batch, pipeline._run_optimistic) decides exactly what
+"""Processing in batches (maildesk.storage.batch, pipeline._run_optimistic) decides exactly what
 processing one message at a time decides, on the shipped config, for a mix of mail whose
 messages depend on each other inside one batch."""
 
@@ -11,14 +11,14 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from maildesk import pipeline
-from maildesk.batch import Batch
-from maildesk.config import load_config
-from maildesk.daemon import build_desk, sync_directory
+from maildesk.config.load import load_config
+from maildesk.daemon.root import build_desk, sync_directory
 from maildesk.ingest.intake import Intake, RawMail
-from maildesk.models import Contact, Event, InboxMail, Outbox, Participant, Ticket, TicketMessage
-from maildesk.pipeline import process_pending
-from maildesk.store import open_store
+from maildesk.process import pipeline
+from maildesk.process.pipeline import process_pending
+from maildesk.storage.batch import Batch
+from maildesk.storage.models import Contact, Event, InboxMail, Outbox, Participant, Ticket, TicketMessage
+from maildesk.storage.store import open_store
 from tests.mailfactory import message
 from tests.mailfactory import text as text_part
 from tests.support import free_port, make_mail, write_config
@@ -108,7 +108,7 @@ def test_batches_decide_what_one_at_a_time_decides(tmp_path, clock, caplog, flus
     try:
         _store(batched, mails)
         _store(single, mails)
-        with caplog.at_level(logging.WARNING, logger="maildesk.pipeline"):
+        with caplog.at_level(logging.WARNING, logger="maildesk.process.pipeline"):
             while process_pending(batched):
                 pass
         assert not [r for r in caplog.records if "batched processing" in r.getMessage()], "a batch fell back"
@@ -189,7 +189,7 @@ def test_a_change_made_while_deciding_sends_the_chunk_back_under_the_lock(tmp_pa
             return outcome
 
         monkeypatch.setattr(pipeline, "handle", handle)
-        with caplog.at_level(logging.DEBUG, logger="maildesk.pipeline"):
+        with caplog.at_level(logging.DEBUG, logger="maildesk.process.pipeline"):
             results = process_pending(desk)
         assert [r.status for r in results] == ["processed"] * 3
         assert any("deciding them again under the lock" in r.getMessage() for r in caplog.records)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from maildesk.businesshours import BusinessHours, parse_days, parse_duration, parse_holiday, parse_intervals
+from maildesk.sla.businesshours import BusinessHours, parse_days, parse_duration, parse_holiday, parse_intervals
 
 BER, NY, TYO, SYD = (ZoneInfo(z) for z in ("Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney"))
 H, M = timedelta(hours=1), timedelta(minutes=1)

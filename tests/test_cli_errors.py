@@ -133,7 +133,7 @@ def test_config_error_in_ingest_is_a_temporary_failure(tmp_path):
 
 
 def test_a_bug_is_one_line_exit_70_and_the_traceback_on_request(capsys, monkeypatch):
-    from maildesk.cli_errors import guarded
+    from maildesk.cli.errors import guarded
 
     def broken():
         raise KeyError("nobody expected this")
@@ -148,7 +148,7 @@ def test_a_bug_is_one_line_exit_70_and_the_traceback_on_request(capsys, monkeypa
 
 
 def test_the_status_choices_are_the_real_statuses():
-    from maildesk.cli import TICKET_STATUSES
-    from maildesk.tickets import STATUSES
+    from maildesk.cli.main import TICKET_STATUSES
+    from maildesk.tickets.state import STATUSES
 
     assert TICKET_STATUSES == STATUSES

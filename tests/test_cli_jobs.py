@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from maildesk.config import load_config
-from maildesk.daemon import build_desk, sync_directory
-from maildesk.models import Base
+from maildesk.config.load import load_config
+from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.storage.models import Base
 from tests.support import Clock, MaildeskProcess, deliver, free_port, make_mail, write_config
 from tests.test_jobs import AGENTS, RULES, SLA, T0
 
@@ -106,7 +106,7 @@ def _rows(desk) -> dict[str, list]:
 def test_dry_run_rolls_back_on_every_database(tmp_path, db_url):
     """The rolled-back store in process, on SQLite and PostgreSQL: the jobs see their own
     changes (the escalation step after the breach) and none of them stays."""
-    from maildesk.scheduler import run_jobs
+    from maildesk.daemon.scheduler import run_jobs
 
     cfg = write_config(tmp_path / "cfg", port=free_port(), db_url=db_url,
                        files={"agents.toml": AGENTS, "rules.toml": RULES, "sla.toml": SLA})

@@ -7,7 +7,7 @@ import json
 import os
 from datetime import UTC, datetime
 
-from maildesk.models import Rating
+from maildesk.storage.models import Rating
 from tests.mailfactory import attachment, message, multipart, text
 from tests.support import MaildeskProcess, deliver, make_mail
 

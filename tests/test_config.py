@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.config import find_config_path, load_config
+from maildesk.config.load import find_config_path, load_config
 from maildesk.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

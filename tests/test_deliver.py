@@ -10,9 +10,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from maildesk.credentials import Secret
-from maildesk.deliver import SmtpDeliverer
+from maildesk.config.credentials import Secret
 from maildesk.errors import PermanentDeliveryError, TemporaryDeliveryError
+from maildesk.outgoing.deliver import SmtpDeliverer
 from tests.support import free_port
 
 

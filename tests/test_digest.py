@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 
 from sqlalchemy import select
 
-from maildesk.models import Outbox, Ticket
-from maildesk.scheduler import run_job
+from maildesk.daemon.scheduler import run_job
+from maildesk.storage.models import Outbox, Ticket
 from tests.support import deliver, make_mail, wait_until
 from tests.test_jobs import AGENTS, RULES, SLA, T0, jdesk  # noqa: F401 - jdesk is a fixture
 

@@ -171,7 +171,7 @@ def test_shipped_config_routes_vip_outage(daemon_factory, sink):
     """A VIP domain with "outage" in the subject: urgent, tier2, an on-duty tier-2 agent."""
     from datetime import UTC, datetime
 
-    from maildesk.directory import load_directory
+    from maildesk.policy.agents import load_directory
     from tests.support import ROOT
 
     d = daemon_factory(smarthost=f"127.0.0.1:{sink.port}", shipped_config=True)

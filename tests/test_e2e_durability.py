@@ -4,7 +4,7 @@
   stream of 500 messages arrives over SMTP: after the restart every message that got a
   ``250`` is stored once and processed once, no ticket is doubled, and no outgoing
   Message-ID reaches the sink twice except one that was being delivered at a kill (the
-  outbox's documented at-least-once window, ``maildesk/outbox.py``: a ``sending`` row);
+  outbox's documented at-least-once window, ``maildesk/outgoing/outbox.py``: a ``sending`` row);
 * a full disk (a small tmpfs under the database): ``451`` while it is full, and once space
   is freed every message is accepted and processed, nothing lost or doubled.
 """

@@ -6,8 +6,8 @@ import smtplib
 
 import pytest
 
-from maildesk.config import load_config
-from maildesk.daemon import build_desk, sync_directory
+from maildesk.config.load import load_config
+from maildesk.daemon.root import build_desk, sync_directory
 from tests.support import MaildeskProcess, deliver, free_port, make_mail, outbox_mails, send, write_config
 from tests.test_agentmail import as_agent
 from tests.test_e2e_agents import AGENTS, agent_reply, notification_for, show, to

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from maildesk.config import load_config
-from maildesk.daemon import build_desk, sync_directory
-from maildesk.models import Rating, Ticket
-from maildesk.scheduler import run_job
-from maildesk.tokens import ReplyToken, make_address
+from maildesk.config.load import load_config
+from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.scheduler import run_job
+from maildesk.outgoing.tokens import ReplyToken, make_address
+from maildesk.storage.models import Rating, Ticket
 from tests.support import Clock, MaildeskProcess, deliver, free_port, make_mail, outbox_mails, ticket_json, write_config
 
 AGENTS = """
@@ -141,7 +141,7 @@ def test_answered_in_time_never_warns(jdesk):
 
 
 def _pend(desk, at):
-    from maildesk.tickets import set_status
+    from maildesk.tickets.state import set_status
 
     with desk.store.transaction() as s:
         set_status(s, s.get(Ticket, 1), "pending", "agent:bob", at)
@@ -179,8 +179,8 @@ def test_customer_answer_stops_the_reminder(jdesk):
 
 
 def _resolve(desk):
-    from maildesk.lifecycle import customer_status_mail
-    from maildesk.tickets import set_status
+    from maildesk.outgoing.lifecycle import customer_status_mail
+    from maildesk.tickets.state import set_status
 
     with desk.store.transaction() as s:
         t = s.get(Ticket, 1)
@@ -247,8 +247,8 @@ def test_jobs_run_at_from_the_command_line(tmp_path):
 
 
 def test_housekeeping_forgets_old_counts_and_expired_suppressions(jdesk):
-    from maildesk.autoreply import may_autoreply, record_autoreply, suppress
-    from maildesk.models import AutoReply, Suppression
+    from maildesk.process.autoreply import may_autoreply, record_autoreply, suppress
+    from maildesk.storage.models import AutoReply, Suppression
 
     with jdesk.store.transaction() as s:
         for i in range(3):
@@ -298,9 +298,9 @@ def test_tickets_show_has_deadlines_and_rating(jdesk):
 
 
 def test_directory_sync_follows_agents_toml(jdesk):
-    from maildesk.agentsync import sync_agents
-    from maildesk.directory import parse_directory
-    from maildesk.models import Agent
+    from maildesk.policy.agents import parse_directory
+    from maildesk.policy.sync import sync_agents
+    from maildesk.storage.models import Agent
 
     changed, _ = parse_directory(AGENTS.replace('name = "Bob Agent"', 'name = "Robert Agent"').split("[[agents]]\nlogin = \"bob\"")[0]
                                  + '[[agents]]\nlogin = "bob"\nname = "Robert Agent"\naddress = "robert@example.test"\n')
@@ -328,7 +328,7 @@ def test_check_sla_writes_only_for_tickets_with_something_due(jdesk, monkeypatch
         return real(*args, **kwargs)
 
     monkeypatch.setattr(jdesk.store, "transaction", counting)
-    from maildesk.jobs import check_sla
+    from maildesk.daemon.jobs import check_sla
 
     assert check_sla(jdesk, jdesk.clock()).startswith("1 warning")
     assert len(writes) == 1  # the due ticket's own transaction

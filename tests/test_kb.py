@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildesk.kb import load_kb, suggest
+from maildesk.policy.kb import load_kb, suggest
 from tests.support import ROOT, deliver, make_mail, outbox_mails, ticket_json
 
 

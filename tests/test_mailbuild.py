@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from maildesk.mailbuild import Outgoing, build_body, compose, needs_smtputf8, wire_address
-from maildesk.render import Renderer
+from maildesk.outgoing.mailbuild import Outgoing, build_body, compose, needs_smtputf8, wire_address
+from maildesk.outgoing.render import Renderer
 
 
 def test_crlf_in_values_cannot_add_headers():

@@ -1,4 +1,4 @@
-"""maildesk.message: raw bytes -> InboundMessage.
+"""maildesk.parse.message: raw bytes -> InboundMessage.
 
 Product requirements under test: every charset decodes exactly; HTML-only mail gets a
 readable text body; broken MIME never crashes. Every message is written here (or built by
@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-import maildesk.mimewalk as mimewalk_module
-from maildesk.message import Attachment, DeliveryReport, InboundMessage, clean_header, parse, parse_msgids
+import maildesk.parse.mimewalk as mimewalk_module
+from maildesk.parse.message import Attachment, DeliveryReport, InboundMessage, clean_header, parse, parse_msgids
 from tests.mailfactory import attachment, encoded_word, encoded_words, forwarded, message, multipart, raw_part, text, tnef
 
 SAMPLES = {  # charset: (subject, display name, body)

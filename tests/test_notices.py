@@ -1,14 +1,14 @@
-"""Notifications decided by processing and rendered later by the delivery worker (maildesk.notices)."""
+"""Notifications decided by processing and rendered later by the delivery worker (maildesk.outgoing.notices)."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, text
 
-from maildesk.config import load_config
-from maildesk.daemon import build_desk, sync_directory
-from maildesk.models import Event, Notice
-from maildesk.notices import send_notices
+from maildesk.config.load import load_config
+from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.outgoing.notices import send_notices
+from maildesk.storage.models import Event, Notice
 from tests.support import MaildeskProcess, deliver, free_port, make_mail, outbox_mails, write_config
 
 

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from maildesk.config import OutboundConfig
-from maildesk.deliver import MaildirDeliverer, SmtpDeliverer
-from maildesk.models import Event, Outbox, Suppression
-from maildesk.outbox import backoff, drain, retry
-from maildesk.tokens import verify_bounce
+from maildesk.config.load import OutboundConfig
+from maildesk.outgoing.deliver import MaildirDeliverer, SmtpDeliverer
+from maildesk.outgoing.outbox import backoff, drain, retry
+from maildesk.outgoing.tokens import verify_bounce
+from maildesk.storage.models import Event, Outbox, Suppression
 from tests.support import deliver, free_port, make_mail
 
 CFG = OutboundConfig(smarthost="127.0.0.1:1", retry_base=30, retry_max=3600, max_attempts=4)

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from maildesk.config import load_config
-from maildesk.daemon import build_desk, sync_directory
-from maildesk.models import Event, TicketMessage
-from maildesk.search import TicketQuery, fts5_query, search_tickets
-from maildesk.store import open_store
+from maildesk.config.load import load_config
+from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.storage.models import Event, TicketMessage
+from maildesk.storage.store import open_store
+from maildesk.tickets.search import TicketQuery, fts5_query, search_tickets
 from tests.mailfactory import encoded_word, message, text
 from tests.reporting.dataset import store_dataset
 from tests.support import Clock, MaildeskProcess, deliver, free_port, make_mail, write_config

@@ -56,7 +56,7 @@ def _multipart(text: str, attachment: bytes, forwarded: bytes) -> bytes:
 
 
 def test_parse_keeps_at_most_max_text_and_the_rest_whole():
-    from maildesk.message import parse
+    from maildesk.parse.message import parse
 
     text = _big_text(3_000_000)
     inner_body = _big_text(400_000)
@@ -78,7 +78,7 @@ def test_parse_keeps_at_most_max_text_and_the_rest_whole():
 
 
 def test_parse_of_a_huge_html_only_mail_is_cut():
-    from maildesk.message import parse
+    from maildesk.parse.message import parse
 
     html = "".join(f"<p>Absatz {i}: <b>fett</b> &amp; normal.</p>\r\n" for i in range(80_000)).encode()
     raw = (b"From: a@customer.test\r\nTo: support@example.test\r\nSubject: html\r\nMIME-Version: 1.0\r\n"
@@ -100,9 +100,9 @@ def _store(desk, sizes: list[int]) -> list[int]:
 
 
 def test_a_processing_step_loads_at_most_batch_bytes(tmp_path, clock):
-    from maildesk.config import load_config
-    from maildesk.daemon import build_desk, sync_directory
-    from maildesk.pipeline import process_pending
+    from maildesk.config.load import load_config
+    from maildesk.daemon.root import build_desk, sync_directory
+    from maildesk.process.pipeline import process_pending
 
     desk = build_desk(load_config(write_config(tmp_path, port=free_port(), processing={"batch_bytes": 700_000})), clock=clock)
     desk.store.upgrade()
@@ -148,8 +148,8 @@ def test_a_3mb_text_mail_gives_notifications_under_the_cut(daemon_factory, sink)
 
 
 def test_a_long_agent_relay_is_text_only(desk):
-    from maildesk.mailer import prepare
-    from maildesk.models import Ticket
+    from maildesk.outgoing.mailer import prepare
+    from maildesk.storage.models import Ticket
 
     result = deliver(desk, make_mail())
     with desk.store.read() as s:
@@ -162,16 +162,16 @@ def test_a_long_agent_relay_is_text_only(desk):
 
 # -- outgoing bytes after delivery --------------------------------------------------------
 def _sent(desk):
-    from maildesk.daemon import make_deliverer_for
-    from maildesk.outbox import drain
+    from maildesk.daemon.root import make_deliverer_for
+    from maildesk.outgoing.outbox import drain
 
     res = drain(desk.store, make_deliverer_for(desk.config), desk.config.outbound, desk.clock)
     assert res.sent >= 1
 
 
 def test_purge_job_removes_old_sent_bodies_and_threading_still_works(desk, clock, config_path):
-    from maildesk.models import Outbox, OutboxBody
-    from maildesk.scheduler import run_job
+    from maildesk.daemon.scheduler import run_job
+    from maildesk.storage.models import Outbox, OutboxBody
     from tests.support import outbox_mails
 
     first = deliver(desk, make_mail(subject="Printer on fire"))
@@ -197,9 +197,9 @@ def test_purge_job_removes_old_sent_bodies_and_threading_still_works(desk, clock
 
 
 def test_db_vacuum_purges_due_bodies_and_reports_bytes(tmp_path, db_url):
-    from maildesk.config import load_config
-    from maildesk.models import Outbox, OutboxBody
-    from maildesk.store import store_for
+    from maildesk.config.load import load_config
+    from maildesk.storage.models import Outbox, OutboxBody
+    from maildesk.storage.store import store_for
 
     config = write_config(tmp_path / "d", port=free_port(), db_url=db_url, smtp={"max_message_size": 4_000_000})
     proc = MaildeskProcess(config)
@@ -232,7 +232,7 @@ def test_db_vacuum_purges_due_bodies_and_reports_bytes(tmp_path, db_url):
 @pytest.mark.parametrize("section,key,value", [("processing", "batch_bytes", 0), ("mail", "max_text_kept", 10),
                                                ("workflow", "notification_text_max", 0), ("outbound", "keep_sent_days", -1)])
 def test_size_limits_are_checked(tmp_path, section, key, value):
-    from maildesk.config import load_config
+    from maildesk.config.load import load_config
     from maildesk.errors import ConfigError
 
     path = write_config(tmp_path, port=free_port())
@@ -250,9 +250,9 @@ def test_a_processing_step_reads_one_raw_mail_at_a_time(tmp_path, clock):
     message's with it, never through the ORM (identity map)."""
     from sqlalchemy import event
 
-    from maildesk.config import load_config
-    from maildesk.daemon import build_desk, sync_directory
-    from maildesk.pipeline import process_pending
+    from maildesk.config.load import load_config
+    from maildesk.daemon.root import build_desk, sync_directory
+    from maildesk.process.pipeline import process_pending
 
     desk = build_desk(load_config(write_config(tmp_path, port=free_port())), clock=clock)
     desk.store.upgrade()

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from maildesk.businesshours import BusinessHours
 from maildesk.errors import ConfigError
-from maildesk.sla import (
+from maildesk.sla.businesshours import BusinessHours
+from maildesk.sla.deadlines import (
     Policy,
     TicketClock,
     check_sla,

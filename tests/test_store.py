@@ -11,8 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from maildesk.ingest.intake import Intake, RawMail
-from maildesk.models import Base, InboxMail, InboxRaw, Ticket
-from maildesk.store import open_store
+from maildesk.storage.models import Base, InboxMail, InboxRaw, Ticket
+from maildesk.storage.store import open_store
 from tests.support import ROOT, make_mail
 
 
@@ -63,8 +63,8 @@ def test_unique_ticket_numbers_from_concurrent_processes(pg_url):
     script = textwrap.dedent(f"""
         import sys
         from datetime import datetime, UTC
-        from maildesk.store import open_store
-        from maildesk.models import Contact, Ticket
+        from maildesk.storage.store import open_store
+        from maildesk.storage.models import Contact, Ticket
         store = open_store({pg_url!r})
         tag = sys.argv[1]
         with store.transaction() as s:
@@ -166,8 +166,7 @@ def test_checkpoint_bounds_the_wal_under_steady_commits(tmp_path, monkeypatch):
     import time
     from datetime import UTC, datetime
 
-    from maildesk import store as store_module
-
+    from maildesk.storage import store as store_module
     monkeypatch.setattr(store_module, "WAL_LIMIT", 64 * 1024)
     url = f"sqlite:///{tmp_path}/wal.db"
     ckpt, writer = open_store(url, own_checkpoints=True), open_store(url, own_checkpoints=True)
@@ -231,7 +230,7 @@ def test_outbox_bodies_migration_keeps_queued_mail(db_url):
     command.upgrade(cfg, "head")
     from sqlalchemy.orm import Session
 
-    from maildesk.models import Outbox
+    from maildesk.storage.models import Outbox
 
     with Session(store.engine) as s:
         assert [(o.message_id, o.raw) for o in s.scalars(select(Outbox).order_by(Outbox.id))] == [

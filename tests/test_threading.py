@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from email.utils import make_msgid
 
-from maildesk.mailbuild import continue_thread_index
-from maildesk.tokens import ReplyToken, make_address
+from maildesk.outgoing.mailbuild import continue_thread_index
+from maildesk.outgoing.tokens import ReplyToken, make_address
 from tests.support import deliver, make_mail, outbox_mails, ticket_json
 
 
@@ -115,7 +115,7 @@ def test_same_message_id_twice_is_stored_once(desk):
 
 
 def test_reply_reopens_resolved_and_pending(desk):
-    from maildesk.models import Ticket
+    from maildesk.storage.models import Ticket
 
     number, _ = _open(desk)
     ack = outbox_mails(desk, "ack")[0]
@@ -129,7 +129,7 @@ def test_reply_reopens_resolved_and_pending(desk):
 def test_unverified_mail_reopens_pending_but_not_resolved(desk):
     """The subject reference proves nothing: a pending ticket opens (the customer is not left
     to be closed as silent), a resolved one stays resolved (its survey is the customer's)."""
-    from maildesk.models import Ticket
+    from maildesk.storage.models import Ticket
 
     number, _ = _open(desk)
     for status, after in (("pending", "open"), ("resolved", "resolved")):
@@ -142,7 +142,7 @@ def test_unverified_mail_reopens_pending_but_not_resolved(desk):
 
 
 def test_reply_to_closed_ticket_opens_linked_follow_up(desk):
-    from maildesk.models import Ticket
+    from maildesk.storage.models import Ticket
 
     number, _ = _open(desk)
     with desk.store.transaction() as s:
@@ -168,8 +168,8 @@ def test_unknown_in_reply_to_opens_new_ticket(desk):
 
 
 def test_attachment_over_the_limit_is_refused_but_the_message_kept(tmp_path, clock):
-    from maildesk.config import load_config
-    from maildesk.daemon import build_desk
+    from maildesk.config.load import load_config
+    from maildesk.daemon.root import build_desk
     from tests.support import free_port, write_config
 
     desk = build_desk(load_config(write_config(tmp_path, port=free_port(), max_attachment_size=1000)), clock=clock)

@@ -1,4 +1,4 @@
-"""Per-thread serialization across instances on PostgreSQL (maildesk/threadlock.py): a
+"""Per-thread serialization across instances on PostgreSQL (maildesk/process/threadlock.py): a
 reply decided while the mail it answers is held by another instance's processing waits
 for it instead of forking a second ticket, and the advisory locks make related messages
 wait for each other's commit."""
@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
-from maildesk.config import load_config
-from maildesk.daemon import build_desk, sync_directory
+from maildesk.config.load import load_config
+from maildesk.daemon.root import build_desk, sync_directory
 from maildesk.ingest.intake import Intake, RawMail
-from maildesk.message import parse
-from maildesk.models import InboxMail
-from maildesk.pipeline import process_pending
-from maildesk.threadlock import lock_threads, thread_keys
+from maildesk.parse.message import parse
+from maildesk.process.pipeline import process_pending
+from maildesk.process.threadlock import lock_threads, thread_keys
+from maildesk.storage.models import InboxMail
 from tests.support import free_port, make_mail, write_config
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maildesk.subjects import base_subject, find_refs, reply_subject
-from maildesk.tokens import (
+from maildesk.outgoing.tokens import (
     ReplyToken,
     bounce_address,
     find_token,
@@ -16,6 +15,7 @@ from maildesk.tokens import (
     verify_bounce,
     verify_token,
 )
+from maildesk.parse.subjects import base_subject, find_refs, reply_subject
 
 S = "secret-1-0123456789-abcdefghijklmnop"
 

@@ -1,5 +1,5 @@
 """End to end: ``maildesk run`` with its processing and delivery workers in child processes
-(:mod:`maildesk.workers`): started at a lower priority, restarted when they die, stopped with
+(:mod:`maildesk.daemon.workers`): started at a lower priority, restarted when they die, stopped with
 the daemon, dead with it when it is killed; ``[processing] processes = false`` runs them as threads."""
 
 from __future__ import annotations

@@ -34,13 +34,13 @@ from datetime import UTC, datetime
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from maildesk.config import ImapConfig
+from maildesk.config.load import ImapConfig
+from maildesk.daemon.logsetup import bind
 from maildesk.errors import MaildeskError
 from maildesk.ingest.imapconn import ConnectionLost, connect, describe_error
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.ingest.lease import MailboxLease
-from maildesk.logsetup import bind
-from maildesk.models import ImapState
+from maildesk.storage.models import ImapState
 
 __all__ = ["ImapSource", "UidMark"]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, LoginError
 
-from maildesk.config import ImapConfig
+from maildesk.config.load import ImapConfig
 
 __all__ = ["ConnectionLost", "connect", "describe_error"]
 

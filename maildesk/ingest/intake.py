@@ -25,11 +25,11 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from maildesk.daemon.memtrim import TRIM_AFTER, trim
 from maildesk.errors import StorageError
-from maildesk.memtrim import TRIM_AFTER, trim
-from maildesk.models import InboxMail
-from maildesk.rawblob import store_raw
-from maildesk.store import Store
+from maildesk.storage.models import InboxMail
+from maildesk.storage.rawblob import store_raw
+from maildesk.storage.store import Store
 
 __all__ = ["Intake", "RawMail"]
 
@@ -89,7 +89,7 @@ class Intake:
         if self.on_stored is not None and rows:
             self.on_stored()
         if sum(len(item.raw) for item in items) >= TRIM_AFTER:
-            trim()  # the freed pages of a large mail go back now, not when glibc gets to it (maildesk.memtrim)
+            trim()  # the freed pages of a large mail go back now, not when glibc gets to it (maildesk.daemon.memtrim)
         return ids
 
     def store_one(self, item: RawMail) -> int:

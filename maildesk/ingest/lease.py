@@ -13,7 +13,7 @@ import hashlib
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from maildesk.store import Store
+from maildesk.storage.store import Store
 
 __all__ = ["MailboxLease"]
 

@@ -15,7 +15,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 from maildesk.errors import StorageError
-from maildesk.writerlock import WriterLock, fcntl
+from maildesk.storage.writerlock import WriterLock, fcntl
 
 __all__ = ["sqlite_path", "store_sqlite"]
 

@@ -19,12 +19,12 @@ import os
 
 from aiosmtpd.smtp import Envelope, Session
 
-from maildesk.config import Config
+from maildesk.config.load import Config
+from maildesk.daemon.logsetup import redact
 from maildesk.errors import ListenerUnavailable, StorageError
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.ingest.smtpdata import FastLMTP, FastSMTP
 from maildesk.ingest.smtplimits import AcceptErrors, Gate
-from maildesk.logsetup import redact
 
 __all__ = ["SmtpHandler", "SmtpListener", "is_support_address"]
 

@@ -9,9 +9,9 @@ import statistics
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
-from maildesk.businesshours import BusinessHours
 from maildesk.reporting.rows import Dataset, RatingRow, Reply, StatusChange, TicketRow
-from maildesk.sla import SlaConfig, TicketClock, evaluate
+from maildesk.sla.businesshours import BusinessHours
+from maildesk.sla.deadlines import SlaConfig, TicketClock, evaluate
 
 __all__ = [
     "AGE_BUCKETS",

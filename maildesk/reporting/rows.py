@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from maildesk.models import Agent, Contact, Event, InboxMail, Rating, Ticket
+from maildesk.storage.models import Agent, Contact, Event, InboxMail, Rating, Ticket
 
 __all__ = ["Dataset", "RatingRow", "Reply", "StatusChange", "TicketRow", "load_dataset"]
 

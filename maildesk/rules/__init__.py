@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from maildesk.businesshours import BusinessHours
-from maildesk.directory import Directory
 from maildesk.errors import ConfigError
+from maildesk.policy.agents import Directory
 from maildesk.rules.engine import Decision, Hit, RuleContext, evaluate
 from maildesk.rules.schema import Actions, Rule, RuleSet, parse_rules
+from maildesk.sla.businesshours import BusinessHours
 
 __all__ = [
     "Actions",

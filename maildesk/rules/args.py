@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from maildesk.businesshours import BusinessHours
-from maildesk.directory import Directory
+from maildesk.policy.agents import Directory
 from maildesk.rules.facts import normalize_charset
+from maildesk.sla.businesshours import BusinessHours
 
 __all__ = [
     "ArgError",

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from maildesk.directory import Agent, Directory, Team
-from maildesk.message import InboundMessage
+from maildesk.parse.message import InboundMessage
+from maildesk.policy.agents import Agent, Directory, Team
 
 __all__ = ["EVERYONE", "REGISTRY", "AssignState", "Assignment", "candidates", "ineligible", "strategy"]
 

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from maildesk.businesshours import BusinessHours
 from maildesk.rules.args import (
     Env,
     p_bool,
@@ -32,6 +31,7 @@ from maildesk.rules.args import (
     p_words,
 )
 from maildesk.rules.facts import Facts
+from maildesk.sla.businesshours import BusinessHours
 
 __all__ = ["REGISTRY", "ConditionSpec", "condition"]
 

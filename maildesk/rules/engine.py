@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from maildesk.directory import Directory, Team
-from maildesk.message import InboundMessage
+from maildesk.parse.message import InboundMessage
+from maildesk.policy.agents import Directory, Team
 from maildesk.rules import assign
 from maildesk.rules.facts import Facts
 from maildesk.rules.schema import RuleSet

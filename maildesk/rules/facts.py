@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from maildesk.message import InboundMessage
+from maildesk.parse.message import InboundMessage
 from maildesk.rules.language import detect_language
 
 __all__ = ["BODY_LIMIT", "Facts", "normalize_charset"]

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from maildesk.businesshours import BusinessHours
-from maildesk.directory import Directory, read_directory
 from maildesk.errors import ConfigError
+from maildesk.policy.agents import Directory, read_directory
 from maildesk.rules import read_rules
 from maildesk.rules.schema import RuleSet
+from maildesk.sla.businesshours import BusinessHours
 
 __all__ = ["ReloadResult", "Reloader"]
 

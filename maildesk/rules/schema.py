@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from maildesk.businesshours import BusinessHours
-from maildesk.directory import Directory, TomlLocator, parse_hours, toml_error
 from maildesk.errors import ConfigError
+from maildesk.policy.agents import Directory, TomlLocator, parse_hours, toml_error
 from maildesk.rules import assign
 from maildesk.rules.args import ArgError, Env
 from maildesk.rules.tree import ACTION_KEYS, compile_when, misplaced, unknown
+from maildesk.sla.businesshours import BusinessHours
 
 __all__ = ["ON", "PRIORITIES", "STATUSES", "Actions", "Rule", "RuleSet", "parse_rules"]
 

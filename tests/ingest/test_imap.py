@@ -17,11 +17,11 @@ import time
 import pytest
 from imapclient import IMAPClient
 
-from maildesk.config import ImapConfig
-from maildesk.credentials import Secret
+from maildesk.config.credentials import Secret
+from maildesk.config.load import ImapConfig
 from maildesk.ingest.imap import ImapSource, UidMark
 from maildesk.ingest.intake import Intake
-from maildesk.models import ImapState
+from maildesk.storage.models import ImapState
 from tests.support import MaildeskProcess, free_port, make_mail, send, wait_until, write_config
 
 pytestmark = pytest.mark.services
@@ -239,7 +239,7 @@ def _state(desk, box) -> tuple[int, int] | None:
 def _stored(desk) -> list[bytes]:
     from sqlalchemy import select
 
-    from maildesk.models import InboxMail
+    from maildesk.storage.models import InboxMail
 
     with desk.store.read() as session:
         return list(session.scalars(select(InboxMail.raw).select_from(InboxMail).order_by(InboxMail.id)))
@@ -376,7 +376,7 @@ def test_without_idle_and_move_it_polls_and_copies_deletes_expunges(desk, accoun
     ({"security": "ssl"}, "expected one of tls, starttls, none"),
 ])
 def test_imap_config_errors_name_the_key(tmp_path, options, message):
-    from maildesk.config import load_config
+    from maildesk.config.load import load_config
     from maildesk.errors import ConfigError
 
     lines = "\n".join(f"{k} = {v}" if isinstance(v, str) and v.startswith("{") else f"{k} = {json.dumps(v)}"

@@ -6,10 +6,10 @@ import asyncio
 
 from sqlalchemy import select
 
-from maildesk.config import load_config
+from maildesk.config.load import load_config
 from maildesk.ingest.intake import Intake, RawMail
-from maildesk.models import InboxMail
-from maildesk.store import open_store
+from maildesk.storage.models import InboxMail
+from maildesk.storage.store import open_store
 from tests.support import free_port, make_mail, write_config
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from maildesk.ingest.lease import MailboxLease
-from maildesk.store import open_store
+from maildesk.storage.store import open_store
 
 
 def test_only_one_holder_and_takeover(pg_url):

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.ingest.pipe import sqlite_path, store_sqlite
-from maildesk.models import InboxMail
-from maildesk.store import open_store
+from maildesk.storage.models import InboxMail
+from maildesk.storage.store import open_store
 from tests.support import ROOT, make_mail
 
 NOW = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)
@@ -52,7 +52,7 @@ def test_ingest_does_not_load_sqlalchemy(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/var/maildesk.db")
     store.upgrade()
     store.dispose()
-    probe = ("import sys; from maildesk.cli import main; code = main(['--config', sys.argv[1], 'ingest']); "
+    probe = ("import sys; from maildesk.cli.main import main; code = main(['--config', sys.argv[1], 'ingest']); "
              "print('loaded' if 'sqlalchemy' in sys.modules else 'not loaded'); sys.exit(code)")
     res = subprocess.run([sys.executable, "-c", probe, str(cfg)], input=make_mail().as_bytes(), capture_output=True,
                          cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=60)

@@ -10,10 +10,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 
-from maildesk.config import load_config
+from maildesk.config.load import load_config
 from maildesk.ingest.intake import Intake
 from maildesk.ingest.smtp import SmtpHandler, is_support_address
-from maildesk.store import open_store
+from maildesk.storage.store import open_store
 from tests.support import free_port, make_mail, write_config
 
 

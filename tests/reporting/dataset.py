@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from maildesk.businesshours import BusinessHours
-from maildesk.models import Agent, Contact, Event, InboxMail, Rating, Ticket
-from maildesk.sla import Policy, SlaConfig
+from maildesk.sla.businesshours import BusinessHours
+from maildesk.sla.deadlines import Policy, SlaConfig
+from maildesk.storage.models import Agent, Contact, Event, InboxMail, Rating, Ticket
 
 __all__ = ["SINCE", "SLA", "TICKETS", "UNTIL", "at", "store_dataset"]
 

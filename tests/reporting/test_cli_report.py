@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from maildesk.store import open_store
+from maildesk.storage.store import open_store
 from tests.reporting.dataset import store_dataset
 from tests.support import MaildeskProcess, free_port, write_config
 

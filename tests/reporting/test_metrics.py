@@ -7,7 +7,7 @@ import pytest
 
 from maildesk.reporting import build_report, load_dataset
 from maildesk.reporting.metrics import p90
-from maildesk.store import open_store
+from maildesk.storage.store import open_store
 from tests.reporting.dataset import SINCE, SLA, UNTIL, store_dataset
 
 

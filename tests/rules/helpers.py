@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from maildesk.directory import Directory, parse_directory, read_directory
-from maildesk.message import InboundMessage, parse
+from maildesk.parse.message import InboundMessage, parse
+from maildesk.policy.agents import Directory, parse_directory, read_directory
 from maildesk.rules.schema import RuleSet, parse_rules
 
 __all__ = ["AGENTS", "MONDAY_10_BERLIN", "ROOT", "directory", "mail", "ruleset", "write"]
@@ -103,7 +103,7 @@ def mail(subject: str = "Question about my account", body: str = "Hello, I have 
          headers: dict[str, str] | None = None, attachments: tuple[tuple[str, str, bytes], ...] = (),
          charset: str = "utf-8", html: str | None = None, rcpt_to: tuple[str, ...] = (), queue: str | None = None,
          source: str = "smtp", mail_from: str = "") -> InboundMessage:
-    """A message built with the stdlib email package and parsed by maildesk.message.parse."""
+    """A message built with the stdlib email package and parsed by maildesk.parse.message.parse."""
     m = EmailMessage()
     m["From"] = sender
     m["To"] = to

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from maildesk.directory import STRATEGIES, Team
+from maildesk.policy.agents import STRATEGIES, Team
 from maildesk.rules.assign import EVERYONE, REGISTRY, AssignState, candidates, ineligible, strategy
 from tests.rules.helpers import MONDAY_10_BERLIN, directory, mail
 

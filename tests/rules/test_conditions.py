@@ -149,7 +149,7 @@ def test_business_hours(when, now, expected):
 
 
 def test_hours_handed_in_from_elsewhere_can_be_named():
-    from maildesk.businesshours import BusinessHours
+    from maildesk.sla.businesshours import BusinessHours
 
     rs = ruleset('[[rule]]\nname = "r"\nwhen = { business_hours = "sla_office" }\nthen = { tags = ["in"] }\n', DIRECTORY,
                  hours={"sla_office": BusinessHours.parse("UTC", {"mon": "00:00-24:00"})})

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from maildesk.directory import load_directory
+from maildesk.policy.agents import load_directory
 from maildesk.rules import RuleContext, evaluate, load_rules
 from tests.rules.helpers import MONDAY_10_BERLIN, ROOT, directory, mail, ruleset
 

@@ -6,8 +6,8 @@ import tomllib
 
 import pytest
 
-from maildesk.directory import load_directory
 from maildesk.errors import ConfigError
+from maildesk.policy.agents import load_directory
 from maildesk.rules import check_rules, load_rules
 from maildesk.rules.schema import Actions, parse_rules
 from tests.rules.helpers import ROOT, directory, ruleset, write

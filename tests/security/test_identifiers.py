@@ -64,13 +64,13 @@ def test_outgoing_message_ids_are_random(desk_factory):
 
 
 def _via_compose(domain: str) -> str:
-    from maildesk.mailbuild import Outgoing, compose
+    from maildesk.outgoing.mailbuild import Outgoing, compose
 
     return compose(Outgoing(f"support@{domain}", "Support", [("", "jane@customer.test")], "Subject", "text"))[1]
 
 
 def _via_new_message_id(domain: str) -> str:
-    from maildesk.mailbuild import new_message_id
+    from maildesk.outgoing.mailbuild import new_message_id
 
     return new_message_id(domain)
 

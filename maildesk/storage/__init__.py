@@ -1,0 +1,12 @@
+"""Where everything is kept: engine and sessions, the schema, migrations, the writer.
+
+::
+
+    store.py       engine, session factory, transactions, ``db upgrade`` (Alembic)
+    models.py      the SQLAlchemy schema in one place
+    migrations/    Alembic revisions
+    batch.py       group commit: the writes of many messages in one go
+    writerlock.py  SQLite's one writer across processes (flock)
+    rawblob.py     large values written and read in pieces on SQLite
+    vacuum.py      ``maildesk db vacuum``
+"""
