@@ -10,7 +10,7 @@ import pytest
 from maildesk.config.load import find_config_path, load_config
 from maildesk.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 BASE = """
 [database]

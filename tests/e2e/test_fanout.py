@@ -9,8 +9,8 @@ import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+from tests.e2e.test_agents import AGENTS, to
 from tests.support import make_mail, send, wait_until
-from tests.test_e2e_agents import AGENTS, to
 
 LIMITED = "[workflow]\nnotify_limit = 3\nnotify_window = 3600\n"
 

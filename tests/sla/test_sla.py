@@ -30,7 +30,7 @@ from maildesk.sla.deadlines import (
 
 BER = ZoneInfo("Europe/Berlin")
 H, M = timedelta(hours=1), timedelta(minutes=1)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = """\
 [select]

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from maildesk.daemon.scheduler import run_job
 from maildesk.storage.models import Outbox, Ticket
+from tests.daemon.test_jobs import AGENTS, RULES, SLA, T0, jdesk  # noqa: F401 - jdesk is a fixture
 from tests.support import deliver, make_mail, wait_until
-from tests.test_jobs import AGENTS, RULES, SLA, T0, jdesk  # noqa: F401 - jdesk is a fixture
 
 MONDAY = T0 + timedelta(days=7, hours=1)  # T0 is Monday 2026-11-23 09:00 UTC: the digest of that week goes out a week later
 
@@ -52,7 +52,7 @@ def check_digest(raw: bytes, team_word: str) -> str:
     return text
 
 
-def test_digest_goes_to_the_team_lead_once_a_week(jdesk):  # noqa: F811 - the fixture of tests/test_jobs.py
+def test_digest_goes_to_the_team_lead_once_a_week(jdesk):  # noqa: F811 - the fixture of tests/daemon/test_jobs.py
     deliver(jdesk, make_mail(subject="VPN down"))
     deliver(jdesk, make_mail(subject="Second", sender="Max <max@other.test>"))
     with jdesk.store.transaction() as s:

@@ -8,9 +8,9 @@ import pytest
 
 from maildesk.config.load import load_config
 from maildesk.daemon.root import build_desk, sync_directory
+from tests.e2e.test_agents import AGENTS, agent_reply, notification_for, show, to
+from tests.process.test_agentmail import as_agent
 from tests.support import MaildeskProcess, deliver, free_port, make_mail, outbox_mails, send, write_config
-from tests.test_agentmail import as_agent
-from tests.test_e2e_agents import AGENTS, agent_reply, notification_for, show, to
 
 
 @pytest.fixture

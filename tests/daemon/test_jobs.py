@@ -236,7 +236,7 @@ def test_jobs_run_at_from_the_command_line(tmp_path):
     md.cli("ingest", "--process", input=make_mail().as_bytes())
     created = datetime.fromisoformat(md.json("tickets", "show", "MD-1")["created_at"])
     out = md.cli("jobs", "run", "check_sla", "--at", (created + timedelta(hours=4, minutes=30)).isoformat(),
-                 "--force").stdout.decode()  # ahead of now: --force (tests/test_cli_jobs.py)
+                 "--force").stdout.decode()  # ahead of now: --force (tests/cli/test_cli_jobs.py)
     assert out.strip() == "check_sla: 1 warning(s), 1 breach(es), 1 escalation step(s)"
     t = md.json("tickets", "show", "MD-1")
     kinds = [e["kind"] for e in t["events"]]
