@@ -108,7 +108,7 @@ def test_batches_decide_what_one_at_a_time_decides(tmp_path, clock, caplog, flus
     try:
         _store(batched, mails)
         _store(single, mails)
-        with caplog.at_level(logging.WARNING, logger="maildesk.process.pipeline"):
+        with caplog.at_level(logging.WARNING, logger="maildesk.pipeline"):
             while process_pending(batched):
                 pass
         assert not [r for r in caplog.records if "batched processing" in r.getMessage()], "a batch fell back"
@@ -189,7 +189,7 @@ def test_a_change_made_while_deciding_sends_the_chunk_back_under_the_lock(tmp_pa
             return outcome
 
         monkeypatch.setattr(pipeline, "handle", handle)
-        with caplog.at_level(logging.DEBUG, logger="maildesk.process.pipeline"):
+        with caplog.at_level(logging.DEBUG, logger="maildesk.pipeline"):
             results = process_pending(desk)
         assert [r.status for r in results] == ["processed"] * 3
         assert any("deciding them again under the lock" in r.getMessage() for r in caplog.records)
