@@ -11,7 +11,7 @@ from typing import Any
 from maildesk.config.load import Config
 from maildesk.outgoing.mailer import MailContext
 from maildesk.outgoing.render import Renderer
-from maildesk.storage.batch import AgentLoads
+from maildesk.storage.loads import AgentLoads
 from maildesk.storage.store import Store
 
 __all__ = ["Desk", "loop_id_for"]
@@ -32,7 +32,7 @@ class Desk:
     # The admin's files in config/ (agents.toml, rules.toml, sla.toml), reloaded on change.
     policy: Any = None
     wakeups: dict[str, Callable[[], None]] = field(default_factory=dict)
-    # Open tickets per agent for assignment, kept up to date by processing (maildesk.storage.batch).
+    # Open tickets per agent for assignment, kept up to date by processing (maildesk.storage.loads).
     loads: AgentLoads = field(default_factory=AgentLoads)
     # True in the daemon's processing worker: agent notifications are recorded as notices and
     # rendered by the delivery worker (maildesk.outgoing.notices); False renders them at once.

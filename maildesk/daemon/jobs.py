@@ -27,6 +27,7 @@ from maildesk.outgoing.notify import agents_on_ticket, notify_addresses, notify_
 from maildesk.sla import clock as slaclock
 from maildesk.sla.deadlines import _share, escalation_due, evaluate, raised_priority
 from maildesk.storage.models import AutoReply, Suppression, Ticket
+from maildesk.storage.writer import Writer
 from maildesk.tickets.state import record, set_status
 
 __all__ = ["JOBS", "Job", "check_sla", "close_resolved", "housekeeping", "purge_sent_mail", "remind_pending"]
@@ -43,7 +44,7 @@ class Job:
     help: str
 
 
-def _each(desk: Desk, query, handle: Callable[[Session, Ticket], bool],
+def _each(desk: Desk, query, handle: Callable[[Writer, Ticket], bool],
           needs: Callable[[Ticket], bool] | None = None) -> int:
     """Run ``handle`` for each matching ticket in its own transaction; returns how many acted.
     ``needs(ticket)``, when given, is asked first in one read-only pass: only tickets it
@@ -61,7 +62,7 @@ def _each(desk: Desk, query, handle: Callable[[Session, Ticket], bool],
             if not desk.store.is_sqlite:
                 q = q.with_for_update(skip_locked=True, of=Ticket)  # its eager joins (requester, assignee) may not be locked
             ticket = session.scalars(q).first()
-            if ticket is not None and handle(session, ticket):
+            if ticket is not None and handle(Writer(session), ticket):
                 done += 1
     return done
 
@@ -71,9 +72,9 @@ def _local(desk: Desk, policy, when: datetime) -> str:
     return f"{local:%a %Y-%m-%d %H:%M} {local.tzname() or ''}".strip()
 
 
-def _mail_agents(session: Session, desk: Desk, ticket: Ticket, agents, template: str, now: datetime, extra: dict) -> None:
+def _mail_agents(w: Writer, desk: Desk, ticket: Ticket, agents, template: str, now: datetime, extra: dict) -> None:
     """SLA mails to agents (they may opt out of sla_warning / sla_breach like any event)."""
-    notify_agents(session, desk, ticket, template, now, recipients=list(agents), template=template, extra=extra)
+    notify_agents(w, desk, ticket, template, now, recipients=list(agents), template=template, extra=extra)
 
 
 def _sla_due(desk: Desk, ticket: Ticket, now: datetime) -> list[tuple[str, str, object]]:
@@ -118,7 +119,8 @@ def check_sla(desk: Desk, now: datetime) -> str:
         return "no sla.toml: nothing to check"
     counts = {"warnings": 0, "breaches": 0, "steps": 0}
 
-    def handle(session: Session, ticket: Ticket) -> bool:
+    def handle(w: Writer, ticket: Ticket) -> bool:
+        session = w.session
         todo = _sla_due(desk, ticket, now)
         if not todo:
             return False
@@ -132,19 +134,19 @@ def check_sla(desk: Desk, now: datetime) -> str:
                 recipients = [ticket.assignee] if ticket.assignee else []
                 agents = [desk.directory.agent(a.login) for a in recipients if desk.directory.agent(a.login)] \
                     or agents_on_ticket(session, desk, ticket)
-                _mail_agents(session, desk, ticket, agents, "sla_warning", now,
+                _mail_agents(w, desk, ticket, agents, "sla_warning", now,
                              {"target_words": TARGET_WORDS[target], "due_local": _local(desk, policy, detail.due),
                               "policy": policy.name})
-                record(session, ticket, "system", "sla_warning", now, target=target, due=detail.due.isoformat(),
+                record(w, ticket, "system", "sla_warning", now, target=target, due=detail.due.isoformat(),
                        to=[a.login for a in agents])
                 counts["warnings"] += 1
             elif kind == "breach":
                 breached[target] = detail
-                record(session, ticket, "system", "sla_breach", now, target=target, policy=policy.name, due=detail)
+                record(w, ticket, "system", "sla_breach", now, target=target, policy=policy.name, due=detail)
                 counts["breaches"] += 1
             else:
                 since = datetime.fromisoformat(breached[target])
-                _escalate(session, desk, ticket, policy, detail, target, now, since)
+                _escalate(w, desk, ticket, policy, detail, target, now, since)
                 steps.setdefault(target, []).append(detail.index)
                 counts["steps"] += 1
         ticket.sla_state = state
@@ -154,15 +156,16 @@ def check_sla(desk: Desk, now: datetime) -> str:
     return f"{counts['warnings']} warning(s), {counts['breaches']} breach(es), {counts['steps']} escalation step(s)"
 
 
-def _escalate(session: Session, desk: Desk, ticket: Ticket, policy, step, target: str, now: datetime, breached_at) -> None:
+def _escalate(w: Writer, desk: Desk, ticket: Ticket, policy, step, target: str, now: datetime, breached_at) -> None:
+    session = w.session
     detail = {"target": target, "step": step.index, "action": step.action}
     if step.notify:
         agents, role = _escalation_recipients(session, desk, ticket, step.notify)
-        _mail_agents(session, desk, ticket, agents, "sla_breach", now,
+        _mail_agents(w, desk, ticket, agents, "sla_breach", now,
                      {"target_words": TARGET_WORDS[target], "due_local": _local(desk, policy, breached_at),
                       "policy": policy.name, "step": step.index, "role": role})
         if "@" in step.notify:
-            notify_addresses(session, desk, ticket, [step.notify], "sla_breach", now, template="sla_breach",
+            notify_addresses(w, desk, ticket, [step.notify], "sla_breach", now, template="sla_breach",
                              extra={"target_words": TARGET_WORDS[target], "role": "escalation contact",
                                     "due_local": _local(desk, policy, breached_at), "policy": policy.name, "step": step.index})
         detail["notified"] = [a.login for a in agents] or [step.notify]
@@ -174,7 +177,7 @@ def _escalate(session: Session, desk: Desk, ticket: Ticket, policy, step, target
         detail.update(old=ticket.team, new=step.reassign_team,
                       unassigned=ticket.assignee.login if ticket.assignee else None)
         ticket.team, ticket.assignee = step.reassign_team, None
-    record(session, ticket, "system", "escalation", now, **detail)
+    record(w, ticket, "system", "escalation", now, **detail)
 
 
 def _escalation_recipients(session: Session, desk: Desk, ticket: Ticket, who: str):
@@ -197,21 +200,21 @@ def remind_pending(desk: Desk, now: datetime) -> str:
     counts = {"reminded": 0, "resolved": 0}
     remind_at, resolve_after = timedelta(days=wf.reminder_after_days), timedelta(days=wf.auto_resolve_after_days)
 
-    def handle(session: Session, ticket: Ticket) -> bool:
+    def handle(w: Writer, ticket: Ticket) -> bool:
         if ticket.pending_since is None or (ticket.team or "") in wf.no_reminders_for_teams:
             return False
         if ticket.reminded_at is None and now >= ticket.pending_since + remind_at:
             address = ticket.requester.address
-            queue_mail(session, desk.mail, ticket, kind="reminder", template="reminder", to=[(ticket.requester.name, address)],
+            queue_mail(w, desk.mail, ticket, kind="reminder", template="reminder", to=[(ticket.requester.name, address)],
                        now=now, auto=True, extra={"days": int(wf.auto_resolve_after_days)}, record_kind="reminder")
             ticket.reminded_at = now
-            record(session, ticket, "system", "reminder", now, to=address, pending_since=ticket.pending_since.isoformat())
+            record(w, ticket, "system", "reminder", now, to=address, pending_since=ticket.pending_since.isoformat())
             counts["reminded"] += 1
             return True
         if ticket.reminded_at is not None and wf.auto_resolve_after_days > 0 and now >= ticket.reminded_at + resolve_after:
-            set_status(session, ticket, "resolved", "system", now, reason="no answer after the reminder")
+            set_status(w, ticket, "resolved", "system", now, reason="no answer after the reminder")
             if "resolved" in wf.notify_customer_on:
-                customer_status_mail(session, desk, ticket, "resolved", now)
+                customer_status_mail(w, desk, ticket, "resolved", now)
             counts["resolved"] += 1
             return True
         return False
@@ -228,12 +231,12 @@ def close_resolved(desk: Desk, now: datetime) -> str:
         return "auto-close is off"
     limit = now - timedelta(days=days)
 
-    def handle(session: Session, ticket: Ticket) -> bool:
+    def handle(w: Writer, ticket: Ticket) -> bool:
         if ticket.resolved_at is None or ticket.resolved_at > limit:
             return False
-        set_status(session, ticket, "closed", "system", now, reason=f"resolved for {days:g} days")
+        set_status(w, ticket, "closed", "system", now, reason=f"resolved for {days:g} days")
         if "closed" in desk.config.workflow.notify_customer_on:
-            customer_status_mail(session, desk, ticket, "closed", now)
+            customer_status_mail(w, desk, ticket, "closed", now)
         return True
 
     n = _each(desk, select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at <= limit), handle)

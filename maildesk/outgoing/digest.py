@@ -24,6 +24,7 @@ from maildesk.outgoing.tokens import bounce_address, new_key
 from maildesk.parse.subjects import format_ref
 from maildesk.process.autoreply import LOOP_HEADER
 from maildesk.storage.models import HeldNotification, Notified
+from maildesk.storage.writer import Writer
 
 __all__ = ["LISTED", "send_digests"]
 
@@ -69,7 +70,7 @@ def _digest(desk: Desk, recipient: str, now: datetime) -> int:
         to = _address_of(desk, recipient)
         if to is None or not rows:  # an agent removed from agents.toml: nothing to send, nothing kept
             return 0
-        _queue(session, desk, to, rows, now)
+        _queue(Writer(session), desk, to, rows, now)
         return len(rows)
 
 
@@ -80,7 +81,7 @@ def _address_of(desk: Desk, recipient: str) -> tuple[str, str] | None:
     return (agent.name, agent.address) if agent is not None else None
 
 
-def _queue(session, desk: Desk, to: tuple[str, str], rows: list, now: datetime) -> None:
+def _queue(w: Writer, desk: Desk, to: tuple[str, str], rows: list, now: datetime) -> None:
     cfg, prefix = desk.config, desk.config.mail.ticket_prefix
     items = [{"when": f"{r.at:%Y-%m-%d %H:%M}", "ref": format_ref(prefix, r.ticket_id), "sender": r.sender or "(no sender)",
               "subject": r.subject or "(no subject)", "event": r.event, "why": r.why} for r in rows]
@@ -96,6 +97,6 @@ def _queue(session, desk: Desk, to: tuple[str, str], rows: list, now: datetime) 
         html=rendered.html, auto_headers={"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"},
         extra_headers={LOOP_HEADER: desk.loop_id, "X-Maildesk-Event": "digest"},
         message_id=new_message_id(message_id_domain(support), key)), now)
-    enqueue(session, ticket_id=None, kind="digest", raw=raw, message_id=message_id,
+    enqueue(w, ticket_id=None, kind="digest", raw=raw, message_id=message_id,
             mail_from=bounce_address(desk.secret, support, key), rcpt_to=[to[1]], now=now)
 

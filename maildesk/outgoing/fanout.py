@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from maildesk.desk import Desk
-from maildesk.storage.batch import active, opened_here
 from maildesk.storage.models import HeldNotification, Notified, Ticket
+from maildesk.storage.writer import Writer, opened_here
 from maildesk.tickets.state import record
 
 __all__ = ["Gate"]
@@ -38,8 +38,6 @@ _BY_SENDER = select(func.count()).select_from(Notified).where(Notified.sender ==
                                                                Notified.at > bindparam("since"))
 _BY_TICKET = select(func.count()).select_from(Notified).where(Notified.ticket_id == bindparam("ticket"),
                                                                Notified.at > bindparam("since"))
-_INSERT_NOTIFIED = insert(Notified.__table__)
-_INSERT_HELD = insert(HeldNotification.__table__)
 
 
 class Gate:
@@ -52,25 +50,26 @@ class Gate:
         self._decided = False
         self._held: list[str] = []
 
-    def admits(self, session: Session) -> bool:
+    def admits(self, w: Writer) -> bool:
         """True: notify as usual (the first call counts this mail); False: hold (see :meth:`hold`)."""
+        session = w.session
         if not self._decided:
             self._decided = True
             self.why = self._over_limit(session)
             if self.why is None and self.desk.config.workflow.notify_limit > 0:
-                _write(session, Notified, _INSERT_NOTIFIED, {"at": self.now, "sender": self.sender, "ticket_id": self.ticket.id})
+                _write(w, Notified, {"at": self.now, "sender": self.sender, "ticket_id": self.ticket.id})
         return self.why is None
 
-    def hold(self, session: Session, recipients: list[str], event: str) -> None:
+    def hold(self, w: Writer, recipients: list[str], event: str) -> None:
         """Keep ``recipients`` (agent logins or plain addresses) for their digests instead of mailing them now."""
         for recipient in recipients:
-            _write(session, HeldNotification, _INSERT_HELD, {
+            _write(w, HeldNotification, {
                 "at": self.now, "recipient": recipient, "ticket_id": self.ticket.id, "sender": self.sender,
                 "subject": self.subject, "event": event, "why": self.why, "digest_at": None})
         if recipients and not self._held:
             wf = self.desk.config.workflow
             whose = f"from {self.sender}" if self.why == "sender" else "on this ticket"
-            record(session, self.ticket, "system", "notifications_held", self.now, why=self.why, event=event,
+            record(w, self.ticket, "system", "notifications_held", self.now, why=self.why, event=event,
                    recipients=recipients[:20], reason=f"more than {wf.notify_limit} mails {whose} within "
                    f"{wf.notify_window} s ([workflow] notify_limit): listed in the next digest instead")
         self._held += recipients
@@ -88,9 +87,5 @@ class Gate:
         return None
 
 
-def _write(session: Session, model, statement, row: dict) -> None:
-    batch = active(session)
-    if batch is not None:
-        batch.add(model.__table__, row)
-    else:
-        session.execute(statement, row)
+def _write(w: Writer, model, row: dict) -> None:
+    w.insert(model.__table__, row)

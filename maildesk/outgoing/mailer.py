@@ -21,8 +21,8 @@ from maildesk.outgoing.render import Rendered, Renderer
 from maildesk.outgoing.tokens import ReplyToken, bounce_address, make_address, new_key
 from maildesk.parse.subjects import base_subject, format_ref
 from maildesk.process.autoreply import AUTO_HEADERS, LOOP_HEADER
-from maildesk.storage.batch import opened_here
 from maildesk.storage.models import Ticket, TicketMessage
+from maildesk.storage.writer import Writer, opened_here
 
 __all__ = ["Letter", "MailContext", "Queued", "last_customer_message", "prepare", "queue_mail", "thread_refs", "ticket_context"]
 
@@ -102,7 +102,7 @@ def prepare(ctx: MailContext, ticket: Ticket, template: str, extra: dict | None 
     return Letter(rendered, build_body(rendered.text, html, attachments))
 
 
-def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str, template: str,
+def queue_mail(w: Writer, ctx: MailContext, ticket: Ticket, *, kind: str, template: str,
                to: list[tuple[str, str]], now: datetime, auto: bool, extra: dict | None = None,
                cc: list[tuple[str, str]] | None = None, agent: str | None = None, from_name: str | None = None,
                answering: str | None = None, attachments: tuple = (), record_kind: str | None = None,
@@ -112,6 +112,7 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
     ``record=False`` keeps it off the ticket's message list (agent notifications); its
     Message-ID is remembered for threading either way. ``letter`` (from :func:`prepare`)
     is a mail already rendered for someone else, ``refs`` the ticket's :func:`thread_refs`."""
+    session = w.session
     support = ticket.support_address or ctx.support_addresses[0]
     letter = letter or prepare(ctx, ticket, template, extra, attachments)
     rendered = letter.rendered
@@ -141,7 +142,7 @@ def queue_mail(session: Session, ctx: MailContext, ticket: Ticket, *, kind: str,
     if new_index:
         ticket.thread_index = new_index
     rcpt = [a for _, a in to] + [a for _, a in (cc or [])]
-    enqueue(session, ticket_id=ticket.id, kind=kind, raw=raw, message_id=message_id,
+    enqueue(w, ticket_id=ticket.id, kind=kind, raw=raw, message_id=message_id,
             mail_from=bounce_address(ctx.secret, support, key), rcpt_to=rcpt, now=now)
     message = None
     if record:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
 
 from maildesk.desk import Desk
 from maildesk.outgoing.notify import send_to_addresses, send_to_agents
 from maildesk.storage.batch import Batch
 from maildesk.storage.models import Notice, Ticket, TicketMessage
+from maildesk.storage.writer import Writer
 from maildesk.tickets.state import record
 
 __all__ = ["send_notices"]
@@ -61,7 +61,7 @@ def _drop_first(desk: Desk, exc: Exception) -> None:
         log.error("notification %s about ticket %d could not be rendered, dropped: %s: %s", notice.event,
                   notice.ticket_id, type(exc).__name__, exc)
         notice.done_at = desk.clock()
-        record(session, notice.ticket_id, "system", "notification_failed", desk.clock(), event=notice.event,
+        record(Writer(session), notice.ticket_id, "system", "notification_failed", desk.clock(), event=notice.event,
                agents=notice.agents, addresses=notice.addresses, error=f"{type(exc).__name__}: {exc}"[:500])
 
 
@@ -78,7 +78,7 @@ def _send_batch(desk: Desk, limit: int) -> int:
             batch = Batch(session)
             with batch:
                 for notice in notices:
-                    _send(session, desk, notice)
+                    _send(batch, desk, notice)
             batch.detach(keep=lambda o: not isinstance(o, Notice))  # notices are marked done by _DONE below
     finally:
         session.close()
@@ -98,7 +98,8 @@ def _send_batch(desk: Desk, limit: int) -> int:
     return len(notices)
 
 
-def _send(session: Session, desk: Desk, notice: Notice) -> None:
+def _send(w: Writer, desk: Desk, notice: Notice) -> None:
+    session = w.session
     ticket = session.get(Ticket, notice.ticket_id)
     message = session.get(TicketMessage, notice.message_id) if notice.message_id else None
     if ticket is None:
@@ -107,8 +108,8 @@ def _send(session: Session, desk: Desk, notice: Notice) -> None:
     if notice.agents and desk.directory is not None:
         agents = [a for a in (desk.directory.agent(login) for login in notice.agents) if a is not None]
         if agents:
-            send_to_agents(session, desk, ticket, notice.event, now, message, agents, notice.actor, notice.template,
+            send_to_agents(w, desk, ticket, notice.event, now, message, agents, notice.actor, notice.template,
                            notice.extra)
     if notice.addresses:
-        send_to_addresses(session, desk, ticket, notice.addresses, notice.event, now, message, notice.template,
+        send_to_addresses(w, desk, ticket, notice.addresses, notice.event, now, message, notice.template,
                           notice.extra)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from maildesk.desk import Desk
@@ -25,8 +25,8 @@ from maildesk.outgoing.fanout import Gate
 from maildesk.outgoing.mailer import Letter, prepare, queue_mail, thread_refs
 from maildesk.parse.quotes import REPLY_MARKER
 from maildesk.parse.subjects import format_ref
-from maildesk.storage.batch import active, opened_here
-from maildesk.storage.models import Blob, Notice, Participant, Ticket, TicketMessage
+from maildesk.storage.models import Blob, Participant, Ticket, TicketMessage
+from maildesk.storage.writer import Writer, opened_here
 
 __all__ = ["agents_on_ticket", "notify_addresses", "notify_agents", "reaches", "send_to_addresses", "send_to_agents"]
 
@@ -40,7 +40,6 @@ _HISTORY = (select(TicketMessage.id, TicketMessage.created_at, TicketMessage.fro
                    TicketMessage.id < bindparam("before"))  # the history up to the message, also when rendered later
             .order_by(TicketMessage.id.desc()).limit(bindparam("limit")))
 _BEFORE_ALL = 2**62
-_INSERT_NOTICE = insert(Notice.__table__)
 _BLOB = select(Blob.data).where(Blob.sha256 == bindparam("sha256"))
 
 
@@ -69,24 +68,25 @@ def agents_on_ticket(session: Session, desk: Desk, ticket: Ticket) -> list:
     return list(found.values())
 
 
-def notify_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now: datetime, *,
+def notify_agents(w: Writer, desk: Desk, ticket: Ticket, event: str, now: datetime, *,
                   message: TicketMessage | None = None, recipients: list | None = None, actor: str = "",
                   exclude: tuple[str, ...] = (), template: str = "notification", extra: dict | None = None,
                   explicit: bool = False, gate: Gate | None = None) -> int:
     """Queue one notification per agent (or record the notice for later); returns how many.
     ``explicit``: the recipients were named on purpose (a rule's ``notify``), so their opt-outs do not apply.
     ``gate``: the fan-out limit of the inbound mail that caused it (:mod:`maildesk.outgoing.fanout`)."""
+    session = w.session
     if desk.directory is None or ticket.spam:
         return 0
     agents = recipients if recipients is not None else agents_on_ticket(session, desk, ticket)
     agents = [a for a in agents if a.login not in exclude and reaches(a, event, explicit)]
-    if not agents or _held(session, gate, [a.login for a in agents], event):
+    if not agents or _held(w, gate, [a.login for a in agents], event):
         return 0
     if desk.notices_later:
-        _later(session, ticket, event, now, message, template, actor, extra, agents=[a.login for a in agents])
+        _later(w, ticket, event, now, message, template, actor, extra, agents=[a.login for a in agents])
         desk.wake("outbox")
     else:
-        send_to_agents(session, desk, ticket, event, now, message, agents, actor, template, extra)
+        send_to_agents(w, desk, ticket, event, now, message, agents, actor, template, extra)
     return len(agents)
 
 
@@ -96,34 +96,35 @@ def reaches(agent, event: str, explicit: bool = False) -> bool:
     return agent.available and (explicit or agent.wants(event))
 
 
-def notify_addresses(session: Session, desk: Desk, ticket: Ticket, addresses, event: str, now: datetime, *,
+def notify_addresses(w: Writer, desk: Desk, ticket: Ticket, addresses, event: str, now: datetime, *,
                      message: TicketMessage | None = None, template: str = "notification", extra: dict | None = None,
                      gate: Gate | None = None) -> int:
     """The same notification to plain addresses (not agents): no agent token, so no commands."""
     addresses = list(addresses)
-    if not addresses or _held(session, gate, addresses, event):
+    if not addresses or _held(w, gate, addresses, event):
         return 0
     if desk.notices_later:
-        _later(session, ticket, event, now, message, template, "", extra, addresses=addresses)
+        _later(w, ticket, event, now, message, template, "", extra, addresses=addresses)
         desk.wake("outbox")
     else:
-        send_to_addresses(session, desk, ticket, addresses, event, now, message, template, extra)
+        send_to_addresses(w, desk, ticket, addresses, event, now, message, template, extra)
     return len(addresses)
 
 
-def _held(session: Session, gate: Gate | None, recipients: list[str], event: str) -> bool:
+def _held(w: Writer, gate: Gate | None, recipients: list[str], event: str) -> bool:
     """True when the fan-out limit holds this notification back for the recipients' digests."""
-    if gate is None or gate.admits(session):
+    if gate is None or gate.admits(w):
         return False
-    gate.hold(session, recipients, event)
+    gate.hold(w, recipients, event)
     return True
 
 
-def send_to_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now: datetime, message: TicketMessage | None,
+def send_to_agents(w: Writer, desk: Desk, ticket: Ticket, event: str, now: datetime, message: TicketMessage | None,
                    agents: list, actor: str = "", template: str = "notification", extra: dict | None = None) -> None:
     """Render and queue the notification for each of ``agents`` (directory entries)."""
+    session = w.session
     history = _history(session, desk, ticket, message)
-    attachments = _forwardable(session, message, desk.config.workflow.notification_attachments_max)
+    attachments = _forwardable(w, message, desk.config.workflow.notification_attachments_max)
     answering = message.message_id if message is not None else None
     refs = thread_refs(session, ticket, answering)
     held_back = _held_back(message, attachments)
@@ -135,13 +136,14 @@ def send_to_agents(session: Session, desk: Desk, ticket: Ticket, event: str, now
                                                     "held_back": held_back, **(extra or {})})
         if letter is None or per_agent:
             letter = prepare(desk.mail, ticket, template, context, attachments)
-        _queue(session, desk, ticket, (agent.name, agent.address), event, now, template, agent=agent.login,
+        _queue(w, desk, ticket, (agent.name, agent.address), event, now, template, agent=agent.login,
                answering=answering, letter=letter, refs=refs)
     desk.wake("outbox")
 
 
-def send_to_addresses(session: Session, desk: Desk, ticket: Ticket, addresses: list[str], event: str, now: datetime,
+def send_to_addresses(w: Writer, desk: Desk, ticket: Ticket, addresses: list[str], event: str, now: datetime,
                       message: TicketMessage | None, template: str = "notification", extra: dict | None = None) -> None:
+    session = w.session
     answering = message.message_id if message is not None else None
     context = _context(ticket, event, _shown(desk, ticket, message),
                        {"history": [], "actor": "", "agent_name": "", "marker": "", "held_back": _held_back(message, ()),
@@ -149,21 +151,15 @@ def send_to_addresses(session: Session, desk: Desk, ticket: Ticket, addresses: l
     letter = prepare(desk.mail, ticket, template, context)
     refs = thread_refs(session, ticket, answering)
     for address in addresses:
-        _queue(session, desk, ticket, ("", address), event, now, template, answering=answering, letter=letter, refs=refs)
+        _queue(w, desk, ticket, ("", address), event, now, template, answering=answering, letter=letter, refs=refs)
     desk.wake("outbox")
 
 
-def _later(session: Session, ticket: Ticket, event: str, now: datetime, message: TicketMessage | None, template: str,
+def _later(w: Writer, ticket: Ticket, event: str, now: datetime, message: TicketMessage | None, template: str,
            actor: str, extra: dict | None, agents: list[str] = (), addresses: list[str] = ()) -> None:
-    row = {"ticket_id": ticket.id, "event": event, "template": template, "agents": list(agents),
-           "addresses": list(addresses), "actor": actor, "extra": dict(extra or {}), "created_at": now, "done_at": None}
-    batch = active(session)
-    if batch is not None:  # the message may not have its id yet: it is taken when the batch is written
-        batch.add(Notice.__table__, {**row, "message_id": (lambda: message.id) if message is not None else None})
-        return
-    if message is not None and message.id is None:
-        session.flush()
-    session.execute(_INSERT_NOTICE, {**row, "message_id": message.id if message is not None else None})
+    w.notice({"ticket_id": ticket.id, "event": event, "template": template, "agents": list(agents),
+              "addresses": list(addresses), "actor": actor, "extra": dict(extra or {}), "created_at": now, "done_at": None},
+             message)
 
 
 class _Cut:
@@ -193,23 +189,23 @@ def _context(ticket: Ticket, event: str, message: TicketMessage | None, extra: d
             "assignee": ticket.assignee.name if ticket.assignee else None, **extra}
 
 
-def _queue(session: Session, desk: Desk, ticket: Ticket, to: tuple[str, str], event: str, now: datetime, template: str, *,
+def _queue(w: Writer, desk: Desk, ticket: Ticket, to: tuple[str, str], event: str, now: datetime, template: str, *,
            letter: Letter, refs: tuple[str, ...], answering: str | None, agent: str | None = None) -> None:
-    queue_mail(session, desk.mail, ticket, kind="notification", template=template, to=[to], now=now, auto=True,
+    queue_mail(w, desk.mail, ticket, kind="notification", template=template, to=[to], now=now, auto=True,
                agent=agent, record=False, answering=answering, letter=letter, refs=refs,
                headers={"Auto-Submitted": "auto-generated", "X-Maildesk-Event": event})
 
 
-def _forwardable(session: Session, message: TicketMessage | None, budget: int) -> tuple:
+def _forwardable(w: Writer, message: TicketMessage | None, budget: int) -> tuple:
     """The message's attachments to copy into notifications, smallest first, within ``budget`` bytes."""
     out = []
     for a in sorted(message.attachments if message is not None else (), key=lambda a: a.size):
         if a.size > budget:
             break
         budget -= a.size
-        data = batch.blobs.get(a.sha256) if (batch := active(session)) is not None else None
+        data = w.blob(a.sha256)
         if data is None:
-            data = session.execute(_BLOB, {"sha256": a.sha256}).scalar_one()
+            data = w.session.execute(_BLOB, {"sha256": a.sha256}).scalar_one()
         out.append(_Att(a.filename, a.content_type, data))
     return tuple(out)
 

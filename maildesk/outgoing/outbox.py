@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config.load import OutboundConfig
@@ -31,9 +31,9 @@ from maildesk.daemon.logsetup import redact
 from maildesk.errors import PermanentDeliveryError, TemporaryDeliveryError
 from maildesk.outgoing.deliver import Deliverer
 from maildesk.process.autoreply import suppress
-from maildesk.storage.batch import active
-from maildesk.storage.models import Event, MessageRef, Outbox, OutboxBody
+from maildesk.storage.models import Event, Outbox, OutboxBody
 from maildesk.storage.store import Store
+from maildesk.storage.writer import Writer
 
 __all__ = ["INSTANCE", "DrainResult", "backoff", "drain", "enqueue", "purge_sent", "release_dead_claims", "retry"]
 
@@ -47,9 +47,6 @@ _PURGEABLE = (select(OutboxBody.message_id, func.length(OutboxBody.raw))
               .join(Outbox, Outbox.message_id == OutboxBody.message_id)
               .where(Outbox.status.in_(("sent", "bounced")), Outbox.sent_at < bindparam("before"))
               .limit(PURGE_CHUNK))
-_INSERT_OUTBOX = insert(Outbox.__table__)
-_INSERT_BODY = insert(OutboxBody.__table__)
-_INSERT_REF = insert(MessageRef.__table__)
 
 
 @dataclass
@@ -63,25 +60,14 @@ class DrainResult:
         return self.sent + self.retried + self.failed
 
 
-def enqueue(session: Session, *, ticket_id: int | None, kind: str, raw: bytes, message_id: str,
+def enqueue(w: Writer, *, ticket_id: int | None, kind: str, raw: bytes, message_id: str,
             mail_from: str, rcpt_to: list[str], now: datetime) -> None:
     """Store a rendered mail for delivery, in the caller's transaction, and remember its Message-ID."""
     row = {"ticket_id": ticket_id, "kind": kind, "created_at": now, "mail_from": mail_from, "rcpt_to": rcpt_to,
            "message_id": message_id, "status": "queued", "attempts": 0, "next_attempt_at": now}
     body = {"message_id": message_id, "raw": raw}
-    ref = {"message_id": message_id, "ticket_id": ticket_id, "direction": "out"}
-    batch = active(session)
-    if batch is not None:
-        batch.add(Outbox.__table__, row)
-        batch.add(OutboxBody.__table__, body)
-        if ticket_id is not None:
-            batch.add(MessageRef.__table__, ref)
-        batch.sent(message_id)
-        return
-    session.execute(_INSERT_OUTBOX, row)
-    session.execute(_INSERT_BODY, body)
-    if ticket_id is not None:  # our Message-IDs are unique (128 random bits): a plain insert
-        session.execute(_INSERT_REF, ref)
+    ref = {"message_id": message_id, "ticket_id": ticket_id, "direction": "out"} if ticket_id is not None else None
+    w.enqueue(row, body, ref)
 
 
 def backoff(attempts: int, cfg: OutboundConfig) -> timedelta:

@@ -33,55 +33,57 @@ from maildesk.process.commands import Command, parse_commands
 from maildesk.process.outcome import Outcome
 from maildesk.sla import clock as slaclock
 from maildesk.storage.models import InboxMail, MessageRef, Participant, Ticket, TicketMessage
+from maildesk.storage.writer import Writer
 from maildesk.tickets.state import add_participants, insert_ignore, record, resolve_merged, set_status, store_attachments
 
 __all__ = ["handle_agent_mail"]
 
 
-def handle_agent_mail(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, ticket: Ticket,
+def handle_agent_mail(w: Writer, desk: Desk, row: InboxMail, msg: InboundMessage, ticket: Ticket,
                       agent, how: str, now: datetime) -> Outcome:
+    session = w.session
     actor = f"agent:{agent.login}"
     ref = format_ref(desk.config.mail.ticket_prefix, ticket.id)
     parsed = parse_commands(reply_text(msg), desk.config.mail.ticket_prefix)
     errors = parsed.errors + _semantic_errors(session, desk, ticket, parsed.commands)
     if errors:
-        queue_mail(session, desk.mail, ticket, kind="error", template="command_error", to=[(agent.name, agent.address)],
+        queue_mail(w, desk.mail, ticket, kind="error", template="command_error", to=[(agent.name, agent.address)],
                    now=now, auto=True, agent=agent.login, record=False, answering=msg.message_id,
                    extra={"agent_name": agent.name, "errors": errors})
-        record(session, ticket, actor, "command_rejected", now, errors=errors, inbox=row.id)
+        record(w, ticket, actor, "command_rejected", now, errors=errors, inbox=row.id)
         desk.wake("outbox")
         return Outcome("processed", f"agent {agent.login} on {ref}: rejected ({'; '.join(errors)[:200]}); error mail queued", ticket.id)
 
     if msg.message_id:  # replies to the agent's own mail thread here too
-        insert_ignore(session, MessageRef, message_id=msg.message_id, ticket_id=ticket.id, direction="in")
-    add_participants(session, ticket, [agent.address], "agent")
+        insert_ignore(w, MessageRef, message_id=msg.message_id, ticket_id=ticket.id, direction="in")
+    add_participants(w, ticket, [agent.address], "agent")
     status_before = {ticket.id: ticket.status}
     original = ticket
-    ticket, explicit_status = _apply(session, desk, ticket, agent, actor, parsed.commands, now, status_before)
+    ticket, explicit_status = _apply(w, desk, ticket, agent, actor, parsed.commands, now, status_before)
     did = [c.line for c in parsed.commands]
     if ticket is not original:  # everything after #merge, commands and text, is about the target
         did.append(f"now on {format_ref(desk.config.mail.ticket_prefix, ticket.id)}")
 
     if parsed.is_note:
-        note = _store(session, ticket, msg, agent, "note", "int", parsed.text, now, row.id)
-        record(session, ticket, actor, "note", now, message=note.id)
+        note = _store(w, ticket, msg, agent, "note", "int", parsed.text, now, row.id)
+        record(w, ticket, actor, "note", now, message=note.id)
         others = [a for a in agents_on_ticket(session, desk, ticket) if a.login != agent.login]
-        notify_agents(session, desk, ticket, "note", now, message=note, recipients=others, actor=agent.name)
+        notify_agents(w, desk, ticket, "note", now, message=note, recipients=others, actor=agent.name)
         did.append("internal note")
     elif parsed.text:
-        _relay(session, desk, ticket, msg, agent, parsed.text, now, row.id)
+        _relay(w, desk, ticket, msg, agent, parsed.text, now, row.id)
         if ticket.first_response_at is None:
-            record(session, ticket, actor, "first_response", now)
+            record(w, ticket, actor, "first_response", now)
         slaclock.agent_replied(ticket, now)
         if explicit_status is None:
-            set_status(session, ticket, desk.config.workflow.agent_reply_status, actor, now, reason="agent replied")
+            set_status(w, ticket, desk.config.workflow.agent_reply_status, actor, now, reason="agent replied")
         did.append("reply sent to the customer")
 
     if ticket is not original:  # its customer hears where the request lives now, not "closed"
-        customer_merge_mail(session, desk, original, ticket, now)
+        customer_merge_mail(w, desk, original, ticket, now)
         original.updated_at = now
     if ticket.status != status_before.get(ticket.id) and ticket.status in desk.config.workflow.notify_customer_on:
-        customer_status_mail(session, desk, ticket, ticket.status, now)
+        customer_status_mail(w, desk, ticket, ticket.status, now)
     ticket.updated_at = now
     desk.wake("outbox")
     return Outcome("processed", f"agent {agent.login} ({how}) on {ref}: {', '.join(did) or 'nothing to do'}", ticket.id)
@@ -112,76 +114,80 @@ def _merge_target(session: Session, desk: Desk, arg: str) -> Ticket | None:
     return resolve_merged(session, session.get(Ticket, numbers[0]))
 
 
-def _apply(session: Session, desk: Desk, ticket: Ticket, agent, actor: str, commands: list[Command], now: datetime,
+def _apply(w: Writer, desk: Desk, ticket: Ticket, agent, actor: str, commands: list[Command], now: datetime,
            status_before: dict[int, str]) -> tuple[Ticket, str | None]:
     """Apply commands in order; after ``#merge`` the rest apply to its target. Returns the
     ticket the mail ends on and the status an explicit command set on it, if any;
     ``status_before`` gets each ticket's status before the commands touched it."""
+    session = w.session
     explicit = None
     for c in commands:
         if c.name in ("status", "close"):
             explicit = "closed" if c.name == "close" else c.arg
-            set_status(session, ticket, explicit, actor, now, reason=c.line)
+            set_status(w, ticket, explicit, actor, now, reason=c.line)
         elif c.name == "priority" and ticket.priority != c.arg:
-            record(session, ticket, actor, "priority", now, old=ticket.priority, new=c.arg)
+            record(w, ticket, actor, "priority", now, old=ticket.priority, new=c.arg)
             ticket.priority = c.arg
             slaclock.recompute(desk.sla, ticket)
         elif c.name == "assign":
             target = agent if c.arg == "me" else desk.directory.agent(c.arg)
             row = db_agent(session, target.login)
             if ticket.assignee_id != row.id:
-                record(session, ticket, actor, "assigned", now, old=ticket.assignee.login if ticket.assignee else None,
+                record(w, ticket, actor, "assigned", now, old=ticket.assignee.login if ticket.assignee else None,
                        new=target.login)
                 ticket.assignee = row
                 if target.login != agent.login:
-                    notify_agents(session, desk, ticket, "assigned", now, recipients=[target], actor=agent.name)
+                    notify_agents(w, desk, ticket, "assigned", now, recipients=[target], actor=agent.name)
         elif c.name == "team" and ticket.team != c.arg:
-            record(session, ticket, actor, "team", now, old=ticket.team, new=c.arg)
+            record(w, ticket, actor, "team", now, old=ticket.team, new=c.arg)
             ticket.team = c.arg
         elif c.name == "tag" and c.arg not in (ticket.tags or []):
             ticket.tags = [*(ticket.tags or []), c.arg]
-            record(session, ticket, actor, "tag", now, tag=c.arg)
+            record(w, ticket, actor, "tag", now, tag=c.arg)
         elif c.name == "untag" and c.arg in (ticket.tags or []):
             ticket.tags = [t for t in ticket.tags if t != c.arg]
-            record(session, ticket, actor, "untag", now, tag=c.arg)
+            record(w, ticket, actor, "untag", now, tag=c.arg)
         elif c.name == "cc":
-            add_participants(session, ticket, [c.arg], "cc")
-            record(session, ticket, actor, "cc", now, address=c.arg)
+            add_participants(w, ticket, [c.arg], "cc")
+            record(w, ticket, actor, "cc", now, address=c.arg)
         elif c.name == "merge":
-            ticket = _merge(session, desk, ticket, c.arg, actor, now)
+            ticket = _merge(w, desk, ticket, c.arg, actor, now)
             status_before.setdefault(ticket.id, ticket.status)
             explicit = None
     return ticket, explicit
 
 
-def _merge(session: Session, desk: Desk, ticket: Ticket, arg: str, actor: str, now: datetime) -> Ticket:
+def _merge(w: Writer, desk: Desk, ticket: Ticket, arg: str, actor: str, now: datetime) -> Ticket:
     """Close ``ticket`` into its target; its people take part in the target (its requester
     as a Cc'd party, so agents' replies there reach them too). Returns the target."""
+    session = w.session
     target = _merge_target(session, desk, arg)
     for address, role in session.execute(select(Participant.address, Participant.role).where(Participant.ticket_id == ticket.id)):
-        insert_ignore(session, Participant, ticket_id=target.id, address=address, role="cc" if role == "requester" else role)
+        insert_ignore(w, Participant, ticket_id=target.id, address=address, role="cc" if role == "requester" else role)
     ticket.merged_into_id = target.id
     prefix = desk.config.mail.ticket_prefix
-    record(session, ticket, actor, "merged", now, into=format_ref(prefix, target.id))
-    record(session, target, actor, "merged_in", now, ticket=format_ref(prefix, ticket.id))
+    record(w, ticket, actor, "merged", now, into=format_ref(prefix, target.id))
+    record(w, target, actor, "merged_in", now, ticket=format_ref(prefix, ticket.id))
     if ticket.status != "closed":
         ticket.status, ticket.closed_at = "closed", now
     return target
 
 
-def _store(session: Session, ticket: Ticket, msg: InboundMessage, agent, kind: str, direction: str, text: str,
+def _store(w: Writer, ticket: Ticket, msg: InboundMessage, agent, kind: str, direction: str, text: str,
            now: datetime, inbox_id: int | None, message_id: str | None = None) -> TicketMessage:
+    session = w.session
     m = TicketMessage(ticket_id=ticket.id, inbox_id=inbox_id, direction=direction, kind=kind, from_addr=agent.address,
                       from_name=agent.name, to=[a for _, a in msg.to], cc=[a for _, a in msg.cc], subject=msg.subject,
                       message_id=message_id or msg.message_id, text=text, thread_via=None, created_at=now)
     session.add(m)
     session.flush()  # its id goes into the note event
-    store_attachments(session, m, msg.attachments)
+    store_attachments(w, m, msg.attachments)
     return m
 
 
-def _relay(session: Session, desk: Desk, ticket: Ticket, msg: InboundMessage, agent, text: str, now: datetime,
+def _relay(w: Writer, desk: Desk, ticket: Ticket, msg: InboundMessage, agent, text: str, now: datetime,
            inbox_id: int) -> None:
+    session = w.session
     requester = ticket.requester
     ours = {a.lower() for a in desk.config.mail.addresses}
     agents = {a.address.lower() for a in desk.directory.agents} if desk.directory else set()
@@ -189,13 +195,13 @@ def _relay(session: Session, desk: Desk, ticket: Ticket, msg: InboundMessage, ag
                                                  .where(Participant.ticket_id == ticket.id, Participant.role == "cc"))
           if a != requester.address and a not in ours and a not in agents]
     last = last_customer_message(session, ticket.id)
-    queued = queue_mail(session, desk.mail, ticket, kind="reply", template="agent_reply", to=[(requester.name, requester.address)],
+    queued = queue_mail(w, desk.mail, ticket, kind="reply", template="agent_reply", to=[(requester.name, requester.address)],
                         cc=cc, now=now, auto=False, from_name=f"{agent.name} via {desk.config.mail.support_name}",
                         answering=last.message_id if last else None, attachments=msg.attachments,
                         extra={"text": text, "agent_name": agent.name}, record_kind="agent_reply")
     m = queued.message
     m.from_name, m.text, m.inbox_id = agent.name, text, inbox_id
     session.flush()  # its id goes into the event below
-    store_attachments(session, m, msg.attachments)
-    record(session, ticket, f"agent:{agent.login}", "agent_reply", now, message=m.id, to=requester.address,
+    store_attachments(w, m, msg.attachments)
+    record(w, ticket, f"agent:{agent.login}", "agent_reply", now, message=m.id, to=requester.address,
            cc=[a for _, a in cc], attachments=len(msg.attachments))

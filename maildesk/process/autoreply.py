@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from maildesk.parse.autodetect import classify
 from maildesk.parse.message import InboundMessage
-from maildesk.storage.batch import active, known
 from maildesk.storage.models import AutoReply, Suppression
+from maildesk.storage.writer import Writer
 
 __all__ = ["AUTO_HEADERS", "LOOP_HEADER", "may_autoreply", "record_autoreply", "suppress", "suppression_reason"]
 
@@ -28,7 +28,6 @@ AUTO_HEADERS = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "A
 _SUPPRESSED = select(Suppression.until, Suppression.reason).where(Suppression.address == bindparam("address"))
 _SENT_SINCE = (select(func.count()).select_from(AutoReply)
                .where(AutoReply.address == bindparam("address"), AutoReply.at > bindparam("since")))
-_INSERT_AUTOREPLY = insert(AutoReply.__table__)
 _SYSTEM_LOCALS = ("mailer-daemon", "postmaster", "no-reply", "noreply", "do-not-reply", "donotreply",
                   "bounce", "bounces", "mail-daemon", "listserv", "majordomo")
 
@@ -68,32 +67,27 @@ def suppression_reason(msg: InboundMessage, own_addresses: tuple[str, ...], loop
     return None
 
 
-def may_autoreply(session: Session, address: str, now: datetime, limit: int, window_s: int) -> str | None:
+def may_autoreply(w: Writer, address: str, now: datetime, limit: int, window_s: int) -> str | None:
     """None if an automatic mail to ``address`` is allowed now, else the reason it is not."""
     address = address.lower()
     since = now - timedelta(seconds=window_s)
-    hit, blocked = known(session, "suppressed", address)
+    hit, blocked = w.known("suppressed", address)
     if not hit:
-        blocked = session.execute(_SUPPRESSED, {"address": address}).first()
+        blocked = w.session.execute(_SUPPRESSED, {"address": address}).first()
     if blocked is not None and blocked[0] > now:
         return f"address suppressed until {blocked[0]:%Y-%m-%d} ({blocked[1]})"
-    hit, times = known(session, "autoreplies", address)
+    hit, times = w.known("autoreplies", address)
     if hit:
         sent = sum(1 for at in times or () if at > since)
     else:
-        sent = session.execute(_SENT_SINCE, {"address": address, "since": since}).scalar()
+        sent = w.session.execute(_SENT_SINCE, {"address": address, "since": since}).scalar()
     if sent >= limit:
         return f"rate limit: {sent} automatic replies to this address in the last {window_s // 60} minutes"
     return None
 
 
-def record_autoreply(session: Session, address: str, now: datetime) -> None:
-    row = {"address": address.lower(), "at": now}
-    batch = active(session)
-    if batch is not None:
-        batch.add(AutoReply.__table__, row)
-    else:
-        session.execute(_INSERT_AUTOREPLY, row)
+def record_autoreply(w: Writer, address: str, now: datetime) -> None:
+    w.insert(AutoReply.__table__, {"address": address.lower(), "at": now})
 
 
 def suppress(session: Session, address: str, until: datetime, reason: str) -> None:

@@ -27,6 +27,7 @@ from maildesk.process.autoreply import suppress
 from maildesk.process.correlate import recipient_tokens
 from maildesk.process.outcome import Outcome
 from maildesk.storage.models import Outbox, Ticket
+from maildesk.storage.writer import Writer
 from maildesk.tickets.state import add_message, record
 
 __all__ = ["handle_bounce", "is_bounce_candidate", "is_null_sender"]
@@ -89,7 +90,8 @@ def _named(msg: InboundMessage, row: Outbox) -> list[str]:
     return [a for a in sent_to if a in text]
 
 
-def handle_bounce(session: Session, desk: Desk, msg: InboundMessage, now: datetime) -> Outcome:
+def handle_bounce(w: Writer, desk: Desk, msg: InboundMessage, now: datetime) -> Outcome:
+    session = w.session
     report = msg.delivery_report
     what = f"delivery report ({report.action or 'unknown'} {report.status})" if report is not None else "null-sender mail"
     row, why = _sent_mail(session, desk, msg)
@@ -113,8 +115,8 @@ def handle_bounce(session: Session, desk: Desk, msg: InboundMessage, now: dateti
         return Outcome("processed", f"verified {what} for outgoing mail {row.id}; {marked}")
     text = (f"Delivery status notification for our {row.kind} mail {row.message_id}: {action} {status} to "
             f"{', '.join(named)}\n{diagnostic}").strip()
-    add_message(session, ticket, msg, inbox_id=None, kind="system", via="bounce", now=now, direction="int", text=text)
-    record(session, ticket, "system", "bounce", now, outbox=row.id, status=status, action=action, recipients=named,
+    add_message(w, ticket, msg, inbox_id=None, kind="system", via="bounce", now=now, direction="int", text=text)
+    record(w, ticket, "system", "bounce", now, outbox=row.id, status=status, action=action, recipients=named,
            diagnostic=diagnostic[:500])
     ref = format_ref(desk.config.mail.ticket_prefix, ticket.id)
     return Outcome("processed", f"verified {what} {status} attached to {ref}; {marked}", ticket.id)

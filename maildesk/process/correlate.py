@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from maildesk.outgoing.tokens import ReplyToken, find_token, is_bounce_token, verify_token
 from maildesk.parse.message import InboundMessage
 from maildesk.parse.subjects import find_refs
-from maildesk.storage.batch import known
 from maildesk.storage.models import MessageRef, Outbox, Participant, Ticket
+from maildesk.storage.writer import Writer
 from maildesk.tickets.state import resolve_merged
 
 __all__ = ["ThreadMatch", "find_ticket", "first_valid_token", "is_participant", "recipient_tokens", "reply_tokens", "token_addresses"]
@@ -90,18 +90,19 @@ def is_participant(session: Session, ticket_id: int, address: str) -> bool:
 _REFS = select(MessageRef.message_id, MessageRef.ticket_id).where(MessageRef.message_id.in_(bindparam("ids", expanding=True)))
 
 
-def _tickets_of(session: Session, ids) -> dict[str, int]:
-    """Message-ID -> ticket for those of ``ids`` that are stored (read ahead by the batch, if any)."""
-    found = [known(session, "ref", mid) for mid in ids]
+def _tickets_of(w: Writer, ids) -> dict[str, int]:
+    """Message-ID -> ticket for those of ``ids`` that are stored (read ahead by the writer, if it did)."""
+    found = [w.known("ref", mid) for mid in ids]
     if all(hit for hit, _ in found):
         return {mid: row[0] for mid, (_, row) in zip(ids, found, strict=True) if row is not None}
-    return dict(session.execute(_REFS, {"ids": list(ids)}).all())
+    return dict(w.session.execute(_REFS, {"ids": list(ids)}).all())
 
 
-def find_ticket(session: Session, msg: InboundMessage, *, secret: str, support: tuple[str, ...], prefix: str,
+def find_ticket(w: Writer, msg: InboundMessage, *, secret: str, support: tuple[str, ...], prefix: str,
                 sender_is_agent: bool = False) -> ThreadMatch:
     """``sender_is_agent``: an authenticated agent takes part in every ticket, so a subject
     reference from them is accepted without the participant check."""
+    session = w.session
     security: list[str] = []
     for raw_token in reply_tokens(msg, support):
         tok = verify_token(secret, raw_token)
@@ -115,7 +116,7 @@ def find_ticket(session: Session, msg: InboundMessage, *, secret: str, support: 
 
     ids = msg.thread_ids
     if ids:
-        refs = _tickets_of(session, ids)
+        refs = _tickets_of(w, ids)
         for mid in ids:
             if mid in refs:
                 ticket = resolve_merged(session, session.get(Ticket, refs[mid]))

@@ -10,7 +10,6 @@ batch of N messages costs one fsync. Rows are re-checked under the write lock (a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import traceback
@@ -30,6 +29,7 @@ from maildesk.process.threadlock import defer_younger, lock_threads
 from maildesk.storage.batch import Batch, Cut, Isolate
 from maildesk.storage.models import InboxMail
 from maildesk.storage.rawblob import read_raw
+from maildesk.storage.writer import Writer
 
 __all__ = ["ProcessResult", "process_pending", "retry_inbox"]
 
@@ -170,7 +170,7 @@ def _run_optimistic(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage
                         batch.prefetch([parsed[r.id] for r in rows[k:k + PREFETCH]], desk.clock() - window)
                     msg, now = parsed[row.id], desk.clock()
                     try:
-                        outcome: Outcome = handle(session, desk, row, msg, now)
+                        outcome: Outcome = handle(batch, desk, row, msg, now)
                     except (Cut, Isolate):
                         break  # it starts the next chunk
                     batch.finished(row.id, _done(row, msg, outcome, now))
@@ -186,7 +186,7 @@ def _run_optimistic(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage
                       out[0].inbox_id, out[-1].inbox_id)
             return None
         batch.write_into(write)
-    desk.loads.committed(batch.load_changes)
+    batch.settle()
     return out, out[-1].inbox_id
 
 
@@ -207,50 +207,46 @@ def _run_chunk(desk: Desk, ids: list[int], parsed: dict[int, InboundMessage], ba
         if not desk.store.is_sqlite and desk.config.processing.serialize_threads:  # one thread at a time, in order (threadlock)
             rows, _later = defer_younger(session, rows, parsed)
             lock_threads(session, (parsed[r.id] for r in rows))
-        batch = Batch(session, desk.loads) if batched else None
-        with batch or contextlib.nullcontext():
+        # batched: the writes grouped (a Batch); else written at once, nothing kept count of the load changes
+        writer = Batch(session, desk.loads) if batched else Writer(session, desk.loads)
+        apply = _apply_batched if batched else _apply
+        with writer:
             for row in rows:
                 if out and (time.monotonic() - started > COMMIT_BUDGET or desk.store.priority_waiting()):
                     last = out[-1].inbox_id
                     break
-                if batch is None:
-                    out.append(_apply(session, desk, row, parsed[row.id]))
-                else:
-                    out.append(_apply_batched(session, desk, batch, row, parsed[row.id]))
-            if batch is not None:
-                batch.flush()
-    if batch is not None:
-        desk.loads.committed(batch.load_changes)
-    else:
-        desk.loads.forget()  # one at a time, nothing kept count of the changes
+                out.append(apply(writer, desk, row, parsed[row.id]))
+            writer.flush()
+    writer.settle()
     return out, last
 
 
-def _apply_batched(session: Session, desk: Desk, batch: Batch, row, msg: InboundMessage) -> ProcessResult:
+def _apply_batched(batch: Batch, desk: Desk, row, msg: InboundMessage) -> ProcessResult:
     """``row``: the inbox row's (id, attempts)."""
     now = desk.clock()
     try:
         try:
-            outcome: Outcome = handle(session, desk, row, msg, now)
+            outcome: Outcome = handle(batch, desk, row, msg, now)
         except Cut:  # it reads what the batch holds: write that first; in a fresh batch it cannot cut again
             batch.flush()
-            outcome = handle(session, desk, row, msg, now)
+            outcome = handle(batch, desk, row, msg, now)
     except Isolate:
         batch.flush()
         desk.loads.forget()  # e.g. an agent's #assign: counted afresh
-        with batch.suspended():
-            return _apply(session, desk, row, msg)
+        with batch.suspended() as writer:
+            return _apply(writer, desk, row, msg)
     batch.finished(row.id, _done(row, msg, outcome, now))
     return ProcessResult(row.id, outcome.status, outcome.text, outcome.ticket_id)
 
 
-def _apply(session: Session, desk: Desk, row, msg: InboundMessage) -> ProcessResult:
+def _apply(writer: Writer, desk: Desk, row, msg: InboundMessage) -> ProcessResult:
     """One message in its own savepoint, writes going out at once."""
+    session = writer.session
     now = desk.clock()
     attempts = (row.attempts or 0) + 1
     savepoint = session.begin_nested()
     try:
-        outcome: Outcome = handle(session, desk, row, msg, now)
+        outcome: Outcome = handle(writer, desk, row, msg, now)
         savepoint.commit()
     except Exception as exc:  # per-message isolation: keep the message, record why, carry on
         savepoint.rollback()

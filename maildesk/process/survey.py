@@ -14,8 +14,6 @@ import re
 from datetime import datetime
 from urllib.parse import quote
 
-from sqlalchemy.orm import Session
-
 from maildesk.desk import Desk
 from maildesk.outgoing.mailer import queue_mail
 from maildesk.outgoing.notify import notify_agents
@@ -23,6 +21,7 @@ from maildesk.outgoing.tokens import ReplyToken, make_address
 from maildesk.parse.quotes import new_text
 from maildesk.parse.subjects import format_ref
 from maildesk.storage.models import Rating, Ticket
+from maildesk.storage.writer import Writer
 from maildesk.tickets.state import record
 
 __all__ = ["digit_rating", "record_rating", "survey_links"]
@@ -54,22 +53,23 @@ def digit_rating(text: str) -> tuple[int, str] | None:
     return int(m.group(1)), (m.group(2) or "").strip()
 
 
-def record_rating(session: Session, desk: Desk, ticket: Ticket, score: int, comment: str, via: str, now: datetime) -> str:
+def record_rating(w: Writer, desk: Desk, ticket: Ticket, score: int, comment: str, via: str, now: datetime) -> str:
+    session = w.session
     rating = session.query(Rating).filter_by(ticket_id=ticket.id).one_or_none()
     first = rating is None
     if first:
         session.add(Rating(ticket_id=ticket.id, score=score, comment=comment[:4000], at=now))
     else:
         rating.score, rating.comment, rating.at = score, comment[:4000] or rating.comment, now
-    record(session, ticket, "customer", "rating", now, score=score, comment=comment[:500], via=via, first=first)
+    record(w, ticket, "customer", "rating", now, score=score, comment=comment[:500], via=via, first=first)
     if first:
-        queue_mail(session, desk.mail, ticket, kind="survey_thanks", template="survey_thanks",
+        queue_mail(w, desk.mail, ticket, kind="survey_thanks", template="survey_thanks",
                    to=[(ticket.requester.name, ticket.requester.address)], now=now, auto=True,
                    extra={"score": score}, record_kind="survey_thanks")
     if score <= desk.config.workflow.bad_rating_at_most and desk.directory is not None:
         lead = desk.directory.lead_for(ticket.team)
         if lead is not None:
-            notify_agents(session, desk, ticket, "bad_rating", now, recipients=[lead], actor=f"rating {score}",
+            notify_agents(w, desk, ticket, "bad_rating", now, recipients=[lead], actor=f"rating {score}",
                           extra={"score": score, "comment": comment[:4000]})
     desk.wake("outbox")
     return f"rating {score} recorded on {format_ref(desk.config.mail.ticket_prefix, ticket.id)}" + ("" if first else " (replaces the earlier one)")

@@ -119,6 +119,7 @@ def digest_job(desk: Desk, now: datetime) -> str:
     if not targets:
         return "nobody to send it to (no team with a lead in agents.toml, no [workflow] digest_to)"
     from maildesk.outgoing.outbox import enqueue
+    from maildesk.storage.writer import Writer
 
     with desk.store.transaction() as session:
         if session.scalar(select(Event.id).where(Event.kind == "digest_sent", Event.ticket_id.is_(None), Event.at >= since).limit(1)):
@@ -133,7 +134,7 @@ def digest_job(desk: Desk, now: datetime) -> str:
             raw, mid = compose(Outgoing(from_addr=desk.config.mail.primary, from_name=desk.config.mail.support_name,
                                         to=[("", a) for a in rcpts], subject=subject, text=text,
                                         auto_headers={"Auto-Submitted": "auto-generated"}), now, body=_body(text, html, charts))
-            enqueue(session, ticket_id=None, kind="digest", raw=raw, message_id=mid, mail_from=desk.config.mail.primary, rcpt_to=rcpts, now=now)
+            enqueue(Writer(session), ticket_id=None, kind="digest", raw=raw, message_id=mid, mail_from=desk.config.mail.primary, rcpt_to=rcpts, now=now)
         if not sent:
             return f"nothing to report for the week of {week}: no ticket, backlog or rating"
         session.add(Event(ticket_id=None, at=now, actor="system", kind="digest_sent", detail={"week": week, "digests": sent}))

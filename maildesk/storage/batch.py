@@ -1,27 +1,26 @@
 """Group commit for processing: the writes of many messages in one go.
 
-While a :class:`Batch` is active on a session (``pipeline.process_pending`` starts one per
-transaction), the append-only rows a message produces (events, participants,
+A :class:`Batch` is the buffered :class:`~maildesk.storage.writer.Writer`
+(``pipeline.process_pending`` makes one per transaction and hands it down): the append-only rows a message produces (events, participants,
 Message-IDs, outgoing mail, auto-reply counts, attachment blobs) are collected and
 written with one executemany per table when the batch is flushed. New tickets get their
 number up front, so their mail can be rendered before anything is written; the session
 does not autoflush, so new contacts, tickets and messages are inserted by one ORM flush.
-Without an active batch (``maildesk inbox process --id``, jobs, the CLI) every helper
-writes at once, exactly as before.
+The immediate :class:`~maildesk.storage.writer.Writer` (``maildesk inbox process --id``,
+jobs, the CLI) answers the same calls by writing at once.
 
 Reads never see a batch's unflushed rows, so a message that depends on an earlier message
 of the same batch must not run in it: :meth:`Batch.guard_message` and
 :meth:`Batch.guard_ticket` raise :class:`Cut` (same sender, same or referenced
 Message-ID, same ticket) before the message changes anything, and the pipeline flushes
 and starts a new batch. A message taking a rare path (a bounce, mail from an agent, a
-survey answer) raises :class:`Isolate` through :func:`isolate` and runs alone in a
+survey answer) raises :class:`Isolate` through :meth:`Batch.isolate` and runs alone in a
 savepoint with immediate writes. Both are signals between this module, ``inbound`` and
 ``pipeline``, never errors: they cannot escape ``process_pending``.
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
+from maildesk.storage.loads import AgentLoads
 from maildesk.storage.models import (
     AssignState,
     AutoReply,
@@ -48,10 +48,10 @@ from maildesk.storage.models import (
     Ticket,
     TicketMessage,
 )
+from maildesk.storage.writer import Writer, write_ignore
 
-__all__ = ["AgentLoads", "Batch", "Cut", "Isolate", "active", "isolate", "known", "opened_here"]
+__all__ = ["Batch", "Cut", "Isolate"]
 
-_KEY = "maildesk.storage.batch"
 OPEN = ("new", "open", "pending")
 # Flush order: blobs before the ORM flush (attachments point at them), the rest after it
 # (they point at tickets).
@@ -81,64 +81,11 @@ class Isolate(Exception):
     """This message takes a rare path: run it alone, with immediate writes."""
 
 
-class AgentLoads:
-    """Open tickets per agent login, as committed: counting them is a scan of every open
-    ticket, so the count is read from the database at most every ``max_age`` seconds and
-    the batches this process commits are added to it in between. Changes made elsewhere
-    (the scheduler, the CLI, another instance) show up within ``max_age``; capacity and
-    least-loaded decisions are at most that stale."""
+class Batch(Writer):
+    loads: AgentLoads
 
-    def __init__(self, max_age: float = 5.0):
-        self.max_age = max_age
-        self._committed: Counter | None = None
-        self._read_at = 0.0
-
-    def current(self, session: Session, query, pending: Counter) -> Counter:
-        """The committed count plus ``pending`` (changes flushed, not yet committed, in ``session``'s transaction)."""
-        now = time.monotonic()
-        if self._committed is None or now - self._read_at > self.max_age:
-            seen = Counter(dict(session.execute(query).all()))  # this transaction's own changes included
-            seen.subtract(pending)
-            self._committed, self._read_at = seen, now
-        total = Counter(self._committed)
-        total.update(pending)
-        return total
-
-    def committed(self, changes: Counter) -> None:
-        if self._committed is not None:
-            self._committed.update(changes)
-
-    def forget(self) -> None:
-        self._committed = None
-
-
-def active(session: Session) -> Batch | None:
-    return session.info.get(_KEY)
-
-
-def known(session: Session, kind: str, key) -> tuple[bool, object]:
-    """What the session's batch read ahead for ``key`` (:meth:`Batch.known`); (False, None)
-    outside a batch or for a key it did not read: ask the database."""
-    batch = active(session)
-    return batch.known(kind, key) if batch is not None else (False, None)
-
-
-def opened_here(session: Session, ticket: Ticket) -> bool:
-    """True for a ticket opened by the batch and not written yet: it has no rows of its own
-    in the database (messages, participants), so reading them can be skipped."""
-    return ticket in session.new
-
-
-def isolate(session: Session, why: str) -> None:
-    """Inside a batch, hand this message over to the one-at-a-time path (raises :class:`Isolate`)."""
-    if active(session) is not None:
-        raise Isolate(why)
-
-
-class Batch:
     def __init__(self, session: Session, loads: AgentLoads | None = None):
-        self.session = session
-        self.loads = loads or AgentLoads(max_age=0.0)
+        super().__init__(session, loads or AgentLoads(max_age=0.0))
         self.load_changes: Counter = Counter()  # what the batches flushed in this transaction did to agent loads
         self._rows: dict[Table, list[dict]] = {}
         self._ignore: dict[Table, list[dict]] = {}
@@ -160,12 +107,10 @@ class Batch:
 
     # -- activation ----------------------------------------------------------------------
     def __enter__(self) -> Batch:
-        self.session.info[_KEY] = self
         self._autoflush, self.session.autoflush = self.session.autoflush, False
         return self
 
     def __exit__(self, *exc) -> None:
-        self.session.info.pop(_KEY, None)
         self.session.autoflush = self._autoflush
 
     def detach(self, keep: Callable[[Any], bool] | None = None) -> None:
@@ -185,8 +130,11 @@ class Batch:
             self.flush(new)
 
     def suspended(self) -> _Suspended:
-        """Run one message the ordinary way (autoflush, immediate writes) inside the batch's transaction."""
+        """Run one message the ordinary way (autoflush, an immediate :class:`Writer`) inside the batch's transaction."""
         return _Suspended(self)
+
+    def settle(self) -> None:
+        self.loads.committed(self.load_changes)
 
     # -- buffered writes -----------------------------------------------------------------
     def add(self, table: Table, row: dict) -> None:
@@ -194,6 +142,43 @@ class Batch:
 
     def add_ignore(self, table: Table, rows: Iterable[dict]) -> None:
         self._ignore.setdefault(table, []).extend(rows)
+
+    # the Writer's calls, answered by collecting
+    insert = add
+    insert_ignore = add_ignore
+
+    def enqueue(self, row: dict, body: dict, ref: dict | None) -> None:
+        self.add(Outbox.__table__, row)
+        self.add(OutboxBody.__table__, body)
+        if ref is not None:
+            self.add(MessageRef.__table__, ref)
+        self.sent(row["message_id"])
+
+    def notice(self, row: dict, message) -> None:
+        """The message may not have its id yet: it is taken when the batch is written."""
+        self.add(Notice.__table__, {**row, "message_id": (lambda: message.id) if message is not None else None})
+
+    def new_contact(self, address: str, name: str, now) -> Contact:
+        """Inserted with the batch (a race makes the batch retry alone)."""
+        contact = Contact(address=address, name=name or "", created_at=now)
+        self.session.add(contact)
+        return contact
+
+    def new_ticket(self, ticket: Ticket) -> None:
+        """Numbered now, inserted when the batch is flushed."""
+        ticket.id = self.next_ticket_id()
+        self.session.add(ticket)
+        self.touch(ticket)
+
+    def keep_blob(self, digest: str, data: bytes) -> None:
+        self.blobs[digest] = data
+
+    def blob(self, digest: str) -> bytes | None:
+        return self.blobs.get(digest)
+
+    def isolate(self, why: str) -> None:
+        """Hand this message over to the one-at-a-time path (raises :class:`Isolate`)."""
+        raise Isolate(why)
 
     def finished(self, inbox_id: int, values: dict) -> None:
         """What processing did to an inbox row, written after the ticket it names."""
@@ -206,10 +191,8 @@ class Batch:
         """Write everything collected, in an order the foreign keys accept, and start afresh.
         ``new``: the objects created for the batch, when they are not (or no longer) in the session."""
         session = self.session
-        from maildesk.tickets.state import write_ignore  # tickets imports this module
-
         for table in _BEFORE_ORM:
-            self._write(table, write_ignore)
+            self._write(table)
         self._insert_new(new)
         for team, login in self._round_robin.items():
             state = session.get(AssignState, team)
@@ -220,7 +203,7 @@ class Batch:
         session.flush()
         self.load_changes.update(self._changes())
         for table in _AFTER_ORM:
-            self._write(table, write_ignore)
+            self._write(table)
         if self._finished:
             session.connection().execute(_FINISH, self._finished)
             self._finished = []
@@ -254,7 +237,7 @@ class Batch:
                 att.message_id = message.id
         _insert(conn, by_type[MessageAttachment])
 
-    def _write(self, table: Table, write_ignore) -> None:
+    def _write(self, table: Table) -> None:
         ignore, rows = self._ignore.pop(table, None), self._rows.pop(table, None)
         if ignore:
             write_ignore(self.session, table, ignore)
@@ -389,13 +372,10 @@ class _Suspended:
     def __init__(self, batch: Batch):
         self.batch = batch
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Writer:
         session = self.batch.session
-        session.info.pop(_KEY, None)
         session.autoflush = True
-        return session
+        return Writer(session, self.batch.loads)
 
     def __exit__(self, *exc) -> None:
-        session = self.batch.session
-        session.autoflush = False
-        session.info[_KEY] = self.batch
+        self.batch.session.autoflush = False

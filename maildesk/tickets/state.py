@@ -1,4 +1,7 @@
-"""Ticket state as plain functions over a session: contacts, tickets, messages, events.
+"""Ticket state as plain functions over a writer: contacts, tickets, messages, events.
+
+Every function that changes something takes the :class:`~maildesk.storage.writer.Writer`
+it writes through (immediate, or a processing batch) and reads through ``w.session``.
 
 The statements run for every processed message are built once (module constants and
 :func:`insert_ignore`'s cache) and executed with parameters: building a SQLAlchemy
@@ -10,16 +13,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk.daemon.logsetup import redact_text
 from maildesk.parse.message import InboundMessage
 from maildesk.sla.clock import pause_for_status
-from maildesk.storage.batch import active, known
 from maildesk.storage.models import Blob, Contact, Event, MessageAttachment, MessageRef, Participant, Ticket, TicketMessage
-from maildesk.storage.rawblob import store_large_blobs
+from maildesk.storage.writer import Writer
 
 __all__ = [
     "PRIORITIES",
@@ -41,49 +42,22 @@ log = logging.getLogger("maildesk.security")
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 
-
-_INSERT_IGNORE: dict[tuple[str, type], object] = {}
-_INSERT_EVENT = insert(Event.__table__)  # a Core insert: the ORM bulk path costs more than the statement
 _CONTACT = select(Contact).where(Contact.address == bindparam("address"))
 
 
-def insert_ignore(session: Session, model, rows: list[dict] | None = None, /, **values) -> None:
+def insert_ignore(w: Writer, model, rows: list[dict] | None = None, /, **values) -> None:
     """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike: one row given as
     keywords, or several as ``rows`` (one executemany). ``model``: a mapped class or a Table.
-    Inside a processing batch the rows are written when the batch is flushed."""
-    table = getattr(model, "__table__", model)
-    batch = active(session)
-    if batch is not None:
-        batch.add_ignore(table, [values] if rows is None else rows)
-        return
-    write_ignore(session, table, [values] if rows is None else rows)
+    A processing batch writes the rows when it is flushed."""
+    w.insert_ignore(getattr(model, "__table__", model), [values] if rows is None else rows)
 
 
-def write_ignore(session: Session, table, rows: list[dict]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING of ``rows`` into ``table`` now, batch or not."""
-    if table is Blob.__table__:
-        rows = store_large_blobs(session, rows)  # SQLite: large attachments in pieces, no bound copy kept
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    stmt = _INSERT_IGNORE.get((dialect, table))
-    if stmt is None:
-        stmt = (postgresql if dialect == "postgresql" else sqlite).insert(table).on_conflict_do_nothing()
-        _INSERT_IGNORE[(dialect, table)] = stmt
-    session.execute(stmt, rows[0] if len(rows) == 1 else rows)
-
-
-def record(session: Session, ticket: Ticket | int | None, actor: str, kind: str, now: datetime, /, **detail) -> None:
+def record(w: Writer, ticket: Ticket | int | None, actor: str, kind: str, now: datetime, /, **detail) -> None:
     """One event in the ticket's audit log; a ``security`` event is also a WARNING in the log."""
     ticket_id = ticket.id if isinstance(ticket, Ticket) else ticket
     if kind == "security":
         _warn_security(ticket_id, detail)
-    row = {"ticket_id": ticket_id, "at": now, "actor": actor, "kind": kind, "detail": detail}
-    batch = active(session)
-    if batch is not None:
-        batch.add(Event.__table__, row)
-    else:
-        session.execute(_INSERT_EVENT, row)
+    w.insert(Event.__table__, {"ticket_id": ticket_id, "at": now, "actor": actor, "kind": kind, "detail": detail})
 
 
 def _warn_security(ticket_id: int | None, detail: dict) -> None:
@@ -93,85 +67,72 @@ def _warn_security(ticket_id: int | None, detail: dict) -> None:
                 redact_text(str(detail.get("reason", "(no reason given)"))), f" ({extra})" if extra else "")
 
 
-def find_contact(session: Session, address: str) -> Contact | None:
-    hit, contact = known(session, "contact", address.lower())
-    return contact if hit else session.scalars(_CONTACT, {"address": address.lower()}).first()
+def find_contact(w: Writer, address: str) -> Contact | None:
+    hit, contact = w.known("contact", address.lower())
+    return contact if hit else w.session.scalars(_CONTACT, {"address": address.lower()}).first()
 
 
-def contact_for(session: Session, address: str, name: str, now: datetime) -> tuple[Contact, bool]:
+def contact_for(w: Writer, address: str, name: str, now: datetime) -> tuple[Contact, bool]:
     """The contact for ``address`` (created when new, its name filled in when it had none),
     and whether it existed before."""
     address = address.lower()
-    contact = find_contact(session, address)
+    contact = find_contact(w, address)
     known = contact is not None
-    if contact is None and active(session) is not None:  # inserted with the batch (a race makes the batch retry alone)
-        contact = Contact(address=address, name=name or "", created_at=now)
-        session.add(contact)
-    elif contact is None:  # another instance may be adding the same address right now
-        insert_ignore(session, Contact, address=address, name=name or "", created_at=now)
-        contact = session.scalars(_CONTACT, {"address": address}).one()
+    if contact is None:
+        contact = w.new_contact(address, name, now)
     if name and not contact.name:
         contact.name = name
     return contact, known
 
 
-def open_ticket(session: Session, msg: InboundMessage, requester: Contact, now: datetime,
+def open_ticket(w: Writer, msg: InboundMessage, requester: Contact, now: datetime,
                 parent_id: int | None = None, **fields) -> Ticket:
     ticket = Ticket(subject=msg.subject, status="new", priority="normal", requester=requester, tags=[], spam=False,
                     sla_state={}, pauses=[], created_at=now, updated_at=now, queue=msg.queue, parent_id=parent_id,
                     thread_topic=msg.header("thread-topic") or None, thread_index=msg.header("thread-index") or None,
                     **fields)
-    batch = active(session)
-    if batch is not None:  # numbered now, inserted when the batch is flushed
-        ticket.id = batch.next_ticket_id()
-        session.add(ticket)
-        batch.touch(ticket)
-        return ticket
-    session.add(ticket)
-    session.flush()
+    w.new_ticket(ticket)
     return ticket
 
 
-def add_message(session: Session, ticket: Ticket, msg: InboundMessage, *, inbox_id: int | None, kind: str,
+def add_message(w: Writer, ticket: Ticket, msg: InboundMessage, *, inbox_id: int | None, kind: str,
                 via: str, now: datetime, direction: str = "in", text: str | None = None,
                 max_attachment_size: int | None = None) -> TicketMessage:
     row = TicketMessage(ticket_id=ticket.id, inbox_id=inbox_id, direction=direction, kind=kind,
                         from_addr=msg.sender if direction == "in" else msg.from_addr, from_name=msg.from_name, to=[a for _, a in msg.to],
                         cc=[a for _, a in msg.cc], subject=msg.subject, message_id=msg.message_id,
                         text=msg.text if text is None else text, html=msg.html, thread_via=via, created_at=now)
-    session.add(row)
+    w.session.add(row)
     limit = max_attachment_size or 0
     kept = [a for a in msg.attachments if not limit or a.size <= limit]
     for att in msg.attachments:
         if limit and att.size > limit:
-            record(session, ticket, "system", "attachment_refused", now, filename=att.filename, size=att.size, limit=limit,
+            record(w, ticket, "system", "attachment_refused", now, filename=att.filename, size=att.size, limit=limit,
                    inbox=inbox_id, hint=f"larger than [mail] max_attachment_size; the whole raw message stays in inbox {inbox_id}")
-    store_attachments(session, row, kept)
+    store_attachments(w, row, kept)
     if msg.message_id:
-        insert_ignore(session, MessageRef, message_id=msg.message_id, ticket_id=ticket.id, direction=direction)
+        insert_ignore(w, MessageRef, message_id=msg.message_id, ticket_id=ticket.id, direction=direction)
     ticket.updated_at = now
     return row
 
 
-def store_attachments(session: Session, row: TicketMessage, attachments) -> None:
+def store_attachments(w: Writer, row: TicketMessage, attachments) -> None:
     """Attachments are content-addressed: each distinct content is stored once."""
     if row.id is None:
         row.attachments = []  # a new message: its list is known, reading it never costs a query
-    batch = active(session)
     for att in attachments:
         digest = att.sha256
-        insert_ignore(session, Blob, sha256=digest, size=att.size, data=att.data)
-        if batch is not None:
-            batch.blobs[digest] = att.data
+        insert_ignore(w, Blob, sha256=digest, size=att.size, data=att.data)
+        w.keep_blob(digest, att.data)
         row.attachments.append(MessageAttachment(sha256=digest, filename=att.filename, content_type=att.content_type,
                                                  size=att.size))
 
 
-def add_participants(session: Session, ticket: Ticket, addresses, role: str, is_ours=lambda address: False) -> None:
+def add_participants(w: Writer, ticket: Ticket, addresses, role: str, is_ours=lambda address: False) -> None:
     """Remember who a ticket's mail came from or went to (never our own support addresses)."""
     rows = [{"ticket_id": ticket.id, "address": address, "role": role}
             for address in dict.fromkeys(a.lower() for a in addresses if a) if not is_ours(address)]
-    insert_ignore(session, Participant, rows)
+    insert_ignore(w, Participant, rows)
 
 
 def participants(session: Session, ticket_id: int) -> dict[str, str]:
@@ -179,7 +140,7 @@ def participants(session: Session, ticket_id: int) -> dict[str, str]:
     return dict(rows.all())
 
 
-def set_status(session: Session, ticket: Ticket, status: str, actor: str, now: datetime, reason: str = "") -> bool:
+def set_status(w: Writer, ticket: Ticket, status: str, actor: str, now: datetime, reason: str = "") -> bool:
     """Change the status with an event; False (and nothing recorded) when it is unchanged."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
@@ -196,7 +157,7 @@ def set_status(session: Session, ticket: Ticket, status: str, actor: str, now: d
         ticket.closed_at = None if old == "closed" else ticket.closed_at
         if old in ("resolved", "closed"):
             ticket.resolved_at = None
-    record(session, ticket, actor, "status", now, old=old, new=status, reason=reason)
+    record(w, ticket, actor, "status", now, old=old, new=status, reason=reason)
     return True
 
 

@@ -13,6 +13,7 @@ from maildesk.daemon.root import build_desk, sync_directory
 from maildesk.daemon.scheduler import run_job
 from maildesk.outgoing.tokens import ReplyToken, make_address
 from maildesk.storage.models import Rating, Ticket
+from maildesk.storage.writer import Writer
 from tests.support import Clock, MaildeskProcess, deliver, free_port, make_mail, outbox_mails, ticket_json, write_config
 
 AGENTS = """
@@ -144,7 +145,7 @@ def _pend(desk, at):
     from maildesk.tickets.state import set_status
 
     with desk.store.transaction() as s:
-        set_status(s, s.get(Ticket, 1), "pending", "agent:bob", at)
+        set_status(Writer(s), s.get(Ticket, 1), "pending", "agent:bob", at)
 
 
 def test_pending_reminder_then_auto_resolve_then_close(jdesk):
@@ -184,8 +185,8 @@ def _resolve(desk):
 
     with desk.store.transaction() as s:
         t = s.get(Ticket, 1)
-        set_status(s, t, "resolved", "agent:bob", desk.clock())
-        customer_status_mail(s, desk, t, "resolved", desk.clock())
+        set_status(Writer(s), t, "resolved", "agent:bob", desk.clock())
+        customer_status_mail(Writer(s), desk, t, "resolved", desk.clock())
 
 
 def test_survey_by_mailto_link(jdesk):
@@ -252,14 +253,14 @@ def test_housekeeping_forgets_old_counts_and_expired_suppressions(jdesk):
 
     with jdesk.store.transaction() as s:
         for i in range(3):
-            record_autoreply(s, "a@b.test", T0 + timedelta(minutes=i))
+            record_autoreply(Writer(s), "a@b.test", T0 + timedelta(minutes=i))
         suppress(s, "gone@b.test", T0 + timedelta(days=1), "bounce")
     assert run_job(jdesk, "housekeeping", T0 + timedelta(minutes=30)).startswith("0 old")
     out = run_job(jdesk, "housekeeping", T0 + timedelta(days=2))
     assert out == "3 old rate-limit entries, 1 expired suppression(s) removed"
     with jdesk.store.read() as s:
         assert s.scalars(select(AutoReply)).all() == [] and s.scalars(select(Suppression)).all() == []
-        assert may_autoreply(s, "a@b.test", T0 + timedelta(days=2), 3, 3600) is None
+        assert may_autoreply(Writer(s), "a@b.test", T0 + timedelta(days=2), 3, 3600) is None
 
 
 def test_report_counts_volume_times_breaches_and_ratings(jdesk):

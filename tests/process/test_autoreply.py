@@ -8,6 +8,7 @@ import pytest
 
 from maildesk.parse.message import parse
 from maildesk.process.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
+from maildesk.storage.writer import Writer
 from tests.support import make_mail
 
 OWN = ("support@example.test", "billing@example.test")
@@ -55,10 +56,10 @@ def test_rate_limit_and_suppression_list(desk):
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     with desk.store.transaction() as s:
         for i in range(3):
-            assert may_autoreply(s, "Jane@Customer.test", now + timedelta(minutes=i), 3, 3600) is None
-            record_autoreply(s, "jane@customer.test", now + timedelta(minutes=i))
-        assert "rate limit" in may_autoreply(s, "jane@customer.test", now + timedelta(minutes=5), 3, 3600)
-        assert may_autoreply(s, "jane@customer.test", now + timedelta(minutes=61), 3, 3600) is None
+            assert may_autoreply(Writer(s), "Jane@Customer.test", now + timedelta(minutes=i), 3, 3600) is None
+            record_autoreply(Writer(s), "jane@customer.test", now + timedelta(minutes=i))
+        assert "rate limit" in may_autoreply(Writer(s), "jane@customer.test", now + timedelta(minutes=5), 3, 3600)
+        assert may_autoreply(Writer(s), "jane@customer.test", now + timedelta(minutes=61), 3, 3600) is None
         suppress(s, "gone@customer.test", now + timedelta(days=30), "bounce 5.1.1")
-        assert "suppressed until" in may_autoreply(s, "GONE@customer.test", now, 3, 3600)
-        assert may_autoreply(s, "gone@customer.test", now + timedelta(days=31), 3, 3600) is None
+        assert "suppressed until" in may_autoreply(Writer(s), "GONE@customer.test", now, 3, 3600)
+        assert may_autoreply(Writer(s), "gone@customer.test", now + timedelta(days=31), 3, 3600) is None
