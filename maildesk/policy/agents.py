@@ -22,9 +22,9 @@ from pathlib import Path
 
 from maildesk.errors import ConfigError
 from maildesk.sla.businesshours import BusinessHours, hours_from_table
+from maildesk.vocab import NOTIFY_EVENTS
 
 __all__ = [
-    "NOTIFY_EVENTS",
     "ROLES",
     "STRATEGIES",
     "Agent",
@@ -41,7 +41,6 @@ __all__ = [
 
 ROLES = ("agent", "admin")
 STRATEGIES = ("none", "round_robin", "least_loaded", "skills")
-NOTIFY_EVENTS = ("new_ticket", "customer_reply", "assigned", "note", "status_change", "sla_warning", "sla_breach", "no_assignee")
 _LOGIN = re.compile(r"[a-z][a-z0-9._-]{0,63}")
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]+|[a-z0-9-]+")

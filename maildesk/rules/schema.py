@@ -20,11 +20,10 @@ from maildesk.rules import assign
 from maildesk.rules.args import ArgError, Env
 from maildesk.rules.tree import ACTION_KEYS, compile_when, misplaced, unknown
 from maildesk.sla.businesshours import BusinessHours
+from maildesk.vocab import PRIORITIES, STATUSES
 
-__all__ = ["ON", "PRIORITIES", "STATUSES", "Actions", "Rule", "RuleSet", "parse_rules"]
+__all__ = ["ON", "Actions", "Rule", "RuleSet", "parse_rules"]
 
-PRIORITIES = ("low", "normal", "high", "urgent")
-STATUSES = ("new", "open", "pending", "resolved", "closed")
 ON = ("new", "reply", "any")
 _RULE_KEYS = ("name", "description", "enabled", "on", "when", "then", "stop")
 _TAG = re.compile(r"[^\s,#\"']{1,64}")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from maildesk.errors import ConfigError
 from maildesk.sla.businesshours import BusinessHours, hours_from_table, parse_duration
+from maildesk.vocab import PRIORITIES
 
-__all__ = ["PRIORITIES", "TARGETS", "EscalationStep", "Policy", "SlaConfig", "check_sla", "load_sla"]
+__all__ = ["TARGETS", "EscalationStep", "Policy", "SlaConfig", "check_sla", "load_sla"]
 
-PRIORITIES = ("low", "normal", "high", "urgent")
 TARGETS = ("first_response", "next_response", "resolution")
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
 

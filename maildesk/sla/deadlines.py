@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from maildesk.sla.businesshours import Pause
-from maildesk.sla.config import PRIORITIES, TARGETS, EscalationStep, Policy, SlaConfig, check_sla, load_sla
+from maildesk.sla.config import TARGETS, EscalationStep, Policy, SlaConfig, check_sla, load_sla
+from maildesk.vocab import PRIORITIES
 
 __all__ = [
-    "PRIORITIES",
     "TARGETS",
     "Deadline",
     "Deadlines",

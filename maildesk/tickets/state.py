@@ -20,10 +20,9 @@ from maildesk.sla.clock import pause_for_status
 from maildesk.storage.batch import active, known
 from maildesk.storage.models import Blob, Contact, Event, MessageAttachment, MessageRef, Participant, Ticket, TicketMessage
 from maildesk.storage.rawblob import store_large_blobs
+from maildesk.vocab import DONE_STATES, STATUSES
 
 __all__ = [
-    "PRIORITIES",
-    "STATUSES",
     "add_message",
     "add_participants",
     "contact_for",
@@ -38,8 +37,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("maildesk.security")
-STATUSES = ("new", "open", "pending", "resolved", "closed")
-PRIORITIES = ("low", "normal", "high", "urgent")
 
 
 _INSERT_IGNORE: dict[tuple[str, type], object] = {}
@@ -194,7 +191,7 @@ def set_status(session: Session, ticket: Ticket, status: str, actor: str, now: d
         ticket.closed_at = now
     elif status in ("open", "new", "pending"):
         ticket.closed_at = None if old == "closed" else ticket.closed_at
-        if old in ("resolved", "closed"):
+        if old in DONE_STATES:
             ticket.resolved_at = None
     record(session, ticket, actor, "status", now, old=old, new=status, reason=reason)
     return True
