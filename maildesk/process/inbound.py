@@ -14,10 +14,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk.desk import Desk
-from maildesk.ingest.smtp import is_support_address
 from maildesk.outgoing.fanout import Gate
 from maildesk.outgoing.mailer import queue_mail
 from maildesk.outgoing.notify import agents_on_ticket, notify_addresses, notify_agents, reaches
+from maildesk.parse.addresses import base_address, is_support_address
 from maildesk.parse.message import InboundMessage
 from maildesk.parse.quotes import new_text
 from maildesk.parse.subjects import base_subject, find_refs, format_ref
@@ -223,8 +223,7 @@ def _new(session: Session, desk: Desk, row: InboxMail, msg: InboundMessage, matc
         batch.touch(parent)
     support = next((a for a in (*msg.rcpt_to, *msg.recipients) if _is_ours(desk)(a)), None)
     if support:
-        local, _, domain = support.partition("@")
-        support = f"{local.split('+', 1)[0]}@{domain}"
+        support = base_address(support)
     ticket = open_ticket(session, msg, requester, now, parent_id=parent.id if parent else None, support_address=support,
                          team=next((b.team for b in desk.config.imap if b.team and (b.queue or b.name) == msg.queue), None))
     if parent is not None and not referenced:  # "Re: [MD-14] Closed: Printer" -> "Printer"
