@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from maildesk.config.toml import TomlLocator, toml_error
 from maildesk.errors import ConfigError
-from maildesk.policy.agents import Directory, TomlLocator, parse_hours, toml_error
+from maildesk.policy.agents import Directory, parse_hours
 from maildesk.rules import assign
 from maildesk.rules.args import ArgError, Env
 from maildesk.rules.tree import ACTION_KEYS, compile_when, misplaced, unknown
