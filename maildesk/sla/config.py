@@ -19,7 +19,7 @@ from maildesk.errors import ConfigError
 from maildesk.sla.businesshours import BusinessHours, hours_from_table, parse_duration
 from maildesk.vocab import PRIORITIES
 
-__all__ = ["TARGETS", "EscalationStep", "Policy", "SlaConfig", "check_sla", "load_sla"]
+__all__ = ["TARGETS", "EscalationStep", "SlaConfig", "SlaPolicy", "check_sla", "load_sla"]
 
 TARGETS = ("first_response", "next_response", "resolution")
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
@@ -42,7 +42,7 @@ class EscalationStep:
 
 
 @dataclass(frozen=True)
-class Policy:
+class SlaPolicy:
     name: str
     hours: BusinessHours
     targets: dict[str, dict[str, timedelta]] = field(default_factory=dict)  # target -> priority -> goal
@@ -58,13 +58,13 @@ class Policy:
 class SlaConfig:
     """Policies by name and how a ticket finds its policy (see :meth:`policy_for`)."""
 
-    policies: dict[str, Policy]
+    policies: dict[str, SlaPolicy]
     default: str
     teams: dict[str, str] = field(default_factory=dict)  # team -> policy name
     priorities: dict[str, str] = field(default_factory=dict)  # priority -> policy name
     path: Path | None = None
 
-    def policy_for(self, priority: str | None = None, team: str | None = None, policy_name: str | None = None) -> Policy:
+    def policy_for(self, priority: str | None = None, team: str | None = None, policy_name: str | None = None) -> SlaPolicy:
         """Precedence: ``policy_name`` (set by a rule or stored on the ticket) > the team's
         policy > the priority's policy > the default. A name no longer in the file falls
         through to the next choice, so a config change never stops the scheduler."""
@@ -100,7 +100,7 @@ class _Loader:
             self.error(("hours", name), key, hint)
         return hours
 
-    def policy(self, name: str, raw, hours: dict[str, BusinessHours]) -> Policy | None:
+    def policy(self, name: str, raw, hours: dict[str, BusinessHours]) -> SlaPolicy | None:
         path = ("policy", name)
         t = self.table(raw, path, {"hours", "warn_at", "pause_when_pending", "escalation", *TARGETS})
         hname = t.get("hours")
@@ -127,7 +127,7 @@ class _Loader:
             self.error(path, "escalation", "expected [[policy.NAME.escalation]] tables")
             raw_steps = []
         steps = tuple(s for i, r in enumerate(raw_steps) if (s := self.step(i, r, h, (*path, "escalation"), targets)))
-        return Policy(name, h, targets, float(warn_at) if isinstance(warn_at, int | float) else 0.75,
+        return SlaPolicy(name, h, targets, float(warn_at) if isinstance(warn_at, int | float) else 0.75,
                       pause is not False, steps)
 
     def step(self, i: int, raw, h: BusinessHours, path, targets) -> EscalationStep | None:
