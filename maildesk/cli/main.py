@@ -26,11 +26,9 @@ from maildesk.config.credentials import without_generating
 from maildesk.config.load import Config, find_config_path, load_config
 from maildesk.daemon.logsetup import configure
 from maildesk.errors import EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_UNAVAILABLE, DataError, NotFound, StorageError, UsageError
+from maildesk.vocab import INBOX_STATUSES, STATUSES
 
 __all__ = ["main"]
-
-INBOX_STATUSES = ("pending", "processed", "failed", "duplicate")
-TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")  # tickets.STATUSES, without loading SQLAlchemy
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     tl = tickets.add_parser("list", help="list tickets")
     from maildesk.cli.search import add_list_arguments
 
-    add_list_arguments(tl, TICKET_STATUSES)
+    add_list_arguments(tl, STATUSES)
     tl.add_argument("--limit", type=positive(), default=200)
     tl.add_argument("--json", action="store_true")
     from maildesk.cli.people import add_attachment_parser

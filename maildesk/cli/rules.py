@@ -43,7 +43,7 @@ def _test(args, config: Config, renderer) -> int:
 
     from maildesk.daemon.root import utcnow
     from maildesk.parse.message import parse
-    from maildesk.policy.files import Policy
+    from maildesk.policy.files import PolicyFiles
     from maildesk.process.decisions import rule_context
     from maildesk.rules import evaluate
     from maildesk.rules.report import decision_json, format_test
@@ -57,7 +57,7 @@ def _test(args, config: Config, renderer) -> int:
                        "standard input") from exc
     msg = parse(raw, rcpt_to=(config.mail.primary,), max_depth=config.mail.max_mime_depth,
                 max_addresses=config.mail.max_addresses_per_mail)
-    policy = Policy(config.config_dir, renderer.names())
+    policy = PolicyFiles(config.config_dir, renderer.names())
     desk_view = _View(policy)
     try:
         store = store_for(config, create=False, writes=False)

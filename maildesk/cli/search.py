@@ -6,6 +6,7 @@ import csv
 import io
 
 from maildesk.cli.report import _when
+from maildesk.vocab import PRIORITIES
 
 __all__ = ["CSV_COLUMNS", "add_list_arguments", "list_rows", "to_csv"]
 
@@ -35,7 +36,7 @@ def add_list_arguments(tl, statuses) -> None:
     tl.add_argument("--assignee", metavar="LOGIN")
     tl.add_argument("--team")
     tl.add_argument("--tag")
-    tl.add_argument("--priority", choices=("low", "normal", "high", "urgent"))
+    tl.add_argument("--priority", choices=PRIORITIES)
     tl.add_argument("--created-since", type=_since, metavar="DATE")
     tl.add_argument("--created-until", type=_until, metavar="DATE", help="excluded; a bare date counts whole")
     tl.add_argument("--updated-since", type=_since, metavar="DATE")

@@ -16,9 +16,11 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from maildesk.config.credentials import Secret, parse_secret
+from maildesk.config.toml import TomlLocator, decode_error_line
 from maildesk.errors import ConfigError
 
 __all__ = [
@@ -316,9 +318,7 @@ def load_config(path: str | os.PathLike) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        found = re.search(r"at line (\d+)", str(exc))
-        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
-        raise ConfigError(str(path), "", f"not valid TOML: {exc}", line) from exc
+        raise ConfigError(str(path), "", f"not valid TOML: {exc}", decode_error_line(exc)) from exc
     base = path.resolve().parent
     ctx = _Ctx(str(path), text, base)
     unknown = set(data) - set(_SECTIONS) - {"imap"}
@@ -352,19 +352,11 @@ class _Ctx:
 
     def line_of(self, section: str, key: str | None) -> int | None:
         """Best-effort line number of ``key`` in ``[section]`` (tomllib gives none)."""
-        lines = self.text.splitlines()
-        head = section.split(".")[0]
-        in_section = False
-        for no, line in enumerate(lines, 1):
-            stripped = line.strip()
-            if stripped.startswith("["):
-                in_section = stripped.strip("[]").strip() == head
-                if key is None and in_section:
-                    return no
-                continue
-            if in_section and key and re.match(rf"{re.escape(key)}\s*=", stripped):
-                return no
-        return None
+        return self.where.section_line(section, key)
+
+    @cached_property
+    def where(self) -> TomlLocator:
+        return TomlLocator(self.text)
 
     def error(self, section: str, key: str, hint: str) -> ConfigError:
         shown = re.sub(r"\.\d+$", "", section)

@@ -29,6 +29,7 @@ from maildesk.sla.deadlines import _share, escalation_due, evaluate, raised_prio
 from maildesk.storage.models import AutoReply, Suppression, Ticket
 from maildesk.storage.writer import Writer
 from maildesk.tickets.state import record, set_status
+from maildesk.vocab import OPEN_STATES
 
 __all__ = ["JOBS", "Job", "check_sla", "close_resolved", "housekeeping", "purge_sent_mail", "remind_pending"]
 
@@ -105,7 +106,7 @@ def _sla_candidates(desk: Desk, now: datetime):
     goal ago cannot be in warning yet: during a mail storm the new tickets are not looked at."""
     shares = [_share(goal, policy.warn_at) for policy in desk.sla.policies.values()
               for goals in policy.targets.values() for goal in goals.values()]
-    query = select(Ticket).where(Ticket.status.in_(("new", "open", "pending")), Ticket.spam.is_(False),
+    query = select(Ticket).where(Ticket.status.in_(OPEN_STATES), Ticket.spam.is_(False),
                                  Ticket.merged_into_id.is_(None))
     if shares:
         started_before = now - min(shares) + timedelta(minutes=1)  # a minute of slack for rounding

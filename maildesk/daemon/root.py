@@ -29,7 +29,7 @@ from maildesk.ingest.smtp import SmtpListener
 from maildesk.outgoing.deliver import Deliverer, make_deliverer
 from maildesk.outgoing.outbox import release_dead_claims
 from maildesk.outgoing.render import Renderer
-from maildesk.policy.files import Policy
+from maildesk.policy.files import PolicyFiles
 from maildesk.policy.sync import sync_agents
 from maildesk.storage.store import Store, store_for
 
@@ -51,7 +51,7 @@ def build_desk(config: Config, store: Store | None = None, clock: Callable[[], d
     """``own_checkpoints``: for the daemon, whose delivery worker checkpoints SQLite's WAL."""
     store = store or build_store(config, own_checkpoints)
     renderer = Renderer(config.config_dir / "templates")
-    policy = Policy(config.config_dir, renderer.names())
+    policy = PolicyFiles(config.config_dir, renderer.names())
     return Desk(config=config, store=store, clock=clock, renderer=renderer, secret=config.mail.secret.reveal(), policy=policy)
 
 

@@ -25,17 +25,11 @@ from maildesk.errors import ListenerUnavailable, StorageError
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.ingest.smtpdata import FastLMTP, FastSMTP
 from maildesk.ingest.smtplimits import AcceptErrors, Gate
+from maildesk.parse.addresses import is_support_address
 
-__all__ = ["SmtpHandler", "SmtpListener", "is_support_address"]
+__all__ = ["SmtpHandler", "SmtpListener"]
 
 log = logging.getLogger("maildesk.ingest")
-
-
-def is_support_address(address: str, addresses: tuple[str, ...]) -> bool:
-    """True for a support address or its sub-address (``support+anything@domain``)."""
-    local, _, domain = address.lower().partition("@")
-    base = local.split("+", 1)[0]
-    return f"{base}@{domain}" in {a.lower() for a in addresses}
 
 
 def _utf8(address: str) -> bool:

@@ -25,6 +25,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from maildesk.parse.addresses import support_tag, tagged_address
+
 __all__ = ["ReplyToken", "bounce_address", "find_token", "is_bounce_token", "make_address", "make_token", "new_key",
            "verify_bounce", "verify_token"]
 
@@ -55,9 +57,8 @@ def new_key() -> str:
 
 def bounce_address(secret: str, support_address: str, key: str) -> str:
     """The envelope sender for the mail whose Message-ID holds ``key``."""
-    local, _, domain = support_address.partition("@")
     payload = f"b{key}"
-    return f"{local.split('+', 1)[0]}+{payload}-{_mac(secret, 'bounce:' + payload, _BOUNCE_MAC_LEN)}@{domain}"
+    return tagged_address(support_address, f"{payload}-{_mac(secret, 'bounce:' + payload, _BOUNCE_MAC_LEN)}")
 
 
 def is_bounce_token(token: str) -> bool:
@@ -84,8 +85,7 @@ def make_token(secret: str, tok: ReplyToken) -> str:
 
 
 def make_address(secret: str, support_address: str, tok: ReplyToken) -> str:
-    local, _, domain = support_address.partition("@")
-    return f"{local.split('+', 1)[0]}+{make_token(secret, tok)}@{domain}"
+    return tagged_address(support_address, make_token(secret, tok))
 
 
 def verify_token(secret: str, token: str) -> ReplyToken | None:
@@ -102,10 +102,4 @@ def verify_token(secret: str, token: str) -> ReplyToken | None:
 def find_token(addresses: tuple[str, ...], support: tuple[str, ...]) -> list[str]:
     """The ``+token`` parts of recipient addresses that are sub-addresses of a support address."""
     bases = {a.lower() for a in support}
-    found = []
-    for addr in addresses:
-        local, _, domain = addr.lower().partition("@")
-        base, plus, token = local.partition("+")
-        if plus and token and f"{base}@{domain}" in bases:
-            found.append(token)
-    return found
+    return [tag for tag in (support_tag(addr, bases) for addr in addresses) if tag]

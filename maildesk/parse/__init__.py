@@ -10,4 +10,5 @@ Pure functions over bytes and text; no database, no configuration.
     quotes.py      the new text of a reply (quoted history and signature removed)
     subjects.py    reply prefixes and the ``[MD-1042]`` reference
     autodetect.py  bounce / autoresponder recognition without the standard markers
+    addresses.py   sub-addresses (``support+TAG@domain``): base, tag, the support-address predicate
 """

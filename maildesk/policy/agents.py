@@ -20,28 +20,26 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from maildesk.config.toml import TomlLocator, toml_error
 from maildesk.errors import ConfigError
 from maildesk.sla.businesshours import BusinessHours, hours_from_table
+from maildesk.vocab import NOTIFY_EVENTS
 
 __all__ = [
-    "NOTIFY_EVENTS",
     "ROLES",
     "STRATEGIES",
     "Agent",
     "Directory",
     "Team",
-    "TomlLocator",
     "check_directory",
     "load_directory",
     "parse_directory",
     "parse_hours",
     "read_directory",
-    "toml_error",
 ]
 
 ROLES = ("agent", "admin")
 STRATEGIES = ("none", "round_robin", "least_loaded", "skills")
-NOTIFY_EVENTS = ("new_ticket", "customer_reply", "assigned", "note", "status_change", "sla_warning", "sla_breach", "no_assignee")
 _LOGIN = re.compile(r"[a-z][a-z0-9._-]{0,63}")
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]+|[a-z0-9-]+")
@@ -146,49 +144,6 @@ class Directory:
                 return True
             domain = domain.partition(".")[2]
         return False
-
-
-class TomlLocator:
-    """Best-effort line numbers in a TOML text (tomllib gives none for valid files)."""
-
-    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-
-    def __init__(self, text: str):
-        self.lines = text.splitlines()
-        self.headers = [(no, m.group(1)) for no, line in enumerate(self.lines, 1) if (m := self._HEADER.match(line))]
-
-    def block(self, table: str, index: int) -> tuple[int, int] | None:
-        """(first, last) line of the ``index``-th ``[[table]]`` including its sub-tables."""
-        starts = [no for no, name in self.headers if name == table]
-        if index >= len(starts):
-            return None
-        start = starts[index]
-        after = [no for no, name in self.headers if no > start and not name.startswith(table + ".")]
-        return start, (after[0] - 1 if after else len(self.lines))
-
-    def key_line(self, key: str, span: tuple[int, int] | None = None) -> int | None:
-        """The first line in ``span`` (default: before any table) where ``key =`` is written."""
-        if span is None:
-            span = (1, self.headers[0][0] - 1 if self.headers else len(self.lines))
-        pattern = re.compile(rf"(?:^|[{{,\s])[\"']?{re.escape(key)}[\"']?\s*=")
-        for no in range(span[0], span[1] + 1):
-            line = self.lines[no - 1]
-            if not line.lstrip().startswith("#") and pattern.search(line):
-                return no
-        return None
-
-    def header_line(self, table: str, index: int = 0) -> int | None:
-        span = self.block(table, index)
-        return span[0] if span else None
-
-
-def toml_error(file: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
-    """A TOML syntax error as a ConfigError with its line (tomllib puts it in the message)."""
-    text = str(exc)
-    m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", text)
-    line = getattr(exc, "lineno", None) or (int(m.group(1)) if m else None)
-    where = f" (column {m.group(2)})" if m else ""
-    return ConfigError(file, "", f"not valid TOML: {text[: m.start()] if m else text}{where}", line)
 
 
 def load_directory(config_dir: Path) -> Directory:

@@ -1,6 +1,6 @@
 """The admin's files in config/: agents.toml, rules.toml and sla.toml, held and reloaded.
 
-:class:`Policy` keeps the last good version of each. :meth:`Policy.poll` (called every few
+:class:`PolicyFiles` keeps the last good version of each. :meth:`PolicyFiles.poll` (called every few
 seconds by the daemon and on SIGHUP) re-reads files whose content changed; a broken file
 is refused with the same messages as ``maildesk rules check`` and the last good version
 stays in force. After a reload the database's agent rows follow agents.toml.
@@ -18,7 +18,7 @@ from maildesk.policy.kb import load_kb
 from maildesk.rules.reload import Reloader
 from maildesk.sla.deadlines import SlaConfig, check_sla, load_sla
 
-__all__ = ["Policy", "PolicyReload", "check_all"]
+__all__ = ["PolicyFiles", "PolicyReload", "check_all"]
 
 log = logging.getLogger("maildesk.rules")
 
@@ -47,7 +47,7 @@ def _hash(path: Path) -> str | None:
         return None
 
 
-class Policy:
+class PolicyFiles:
     def __init__(self, config_dir: Path, template_names: set[str]):
         self.config_dir = Path(config_dir)
         self.sla_path = self.config_dir / "sla.toml"

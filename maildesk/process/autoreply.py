@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from maildesk.parse.addresses import base_address
 from maildesk.parse.autodetect import classify
 from maildesk.parse.message import InboundMessage
 from maildesk.storage.models import AutoReply, Suppression
@@ -61,8 +62,7 @@ def suppression_reason(msg: InboundMessage, own_addresses: tuple[str, ...], loop
     if local in _SYSTEM_LOCALS or local.startswith(("mailer-daemon", "no-reply", "noreply")):
         return f"system sender {local}@"
     own = {a.lower() for a in own_addresses}
-    base = local.split("+", 1)[0] + "@" + sender.split("@", 1)[-1]
-    if sender in own or base in own:
+    if sender in own or base_address(sender) in own:
         return "mail from our own address"
     return None
 

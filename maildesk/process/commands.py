@@ -19,11 +19,10 @@ import re
 from dataclasses import dataclass, field
 
 from maildesk.parse.message import normalize_address
+from maildesk.vocab import COMMAND_STATUSES, PRIORITIES
 
 __all__ = ["Command", "Parsed", "parse_commands"]
 
-STATUSES = ("open", "pending", "resolved", "closed")
-PRIORITIES = ("low", "normal", "high", "urgent")
 _LINE = re.compile(r"^\s*#([A-Za-z][A-Za-z_-]*)\b[ \t:]*(.*?)\s*$")
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _TAG = re.compile(r"^[\w.:/+-]{1,50}$")
@@ -87,8 +86,8 @@ def _check(name: str, arg: str, prefix: str) -> str | None:
         return None if not arg else f"#{name} takes no argument"
     if not arg:
         return f"#{name} needs an argument"
-    if name == "status" and arg.lower() not in STATUSES:
-        return f"expected one of {', '.join(STATUSES)}"
+    if name == "status" and arg.lower() not in COMMAND_STATUSES:
+        return f"expected one of {', '.join(COMMAND_STATUSES)}"
     if name == "priority" and arg.lower() not in PRIORITIES:
         return f"expected one of {', '.join(PRIORITIES)}"
     if name in ("assign", "team") and not re.fullmatch(r"[\w.-]{1,64}", arg):

@@ -19,12 +19,12 @@ from maildesk.rules import Decision, RuleContext, evaluate
 from maildesk.storage.models import Agent, AssignState, Ticket
 from maildesk.storage.writer import Writer
 from maildesk.tickets.state import record, set_status
+from maildesk.vocab import OPEN_STATES
 
 __all__ = ["apply_decision", "decide", "rule_context"]
 
-OPEN = ("new", "open", "pending")
 _LOADS = (select(Agent.login, func.count(Ticket.id)).join(Ticket, Ticket.assignee_id == Agent.id)
-          .where(Ticket.status.in_(OPEN)).group_by(Agent.login))
+          .where(Ticket.status.in_(OPEN_STATES)).group_by(Agent.login))
 _LAST = select(AssignState.team, AssignState.last_login)
 
 

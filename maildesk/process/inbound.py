@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 
 from maildesk.desk import Desk
-from maildesk.ingest.smtp import is_support_address
 from maildesk.outgoing.fanout import Gate
 from maildesk.outgoing.mailer import queue_mail
 from maildesk.outgoing.notify import agents_on_ticket, notify_addresses, notify_agents, reaches
+from maildesk.parse.addresses import base_address, is_support_address
 from maildesk.parse.message import InboundMessage
 from maildesk.parse.quotes import new_text
 from maildesk.parse.subjects import base_subject, find_refs, format_ref
@@ -219,8 +219,7 @@ def _new(w: Writer, desk: Desk, row: InboxMail, msg: InboundMessage, match: Thre
         w.touch(parent)
     support = next((a for a in (*msg.rcpt_to, *msg.recipients) if _is_ours(desk)(a)), None)
     if support:
-        local, _, domain = support.partition("@")
-        support = f"{local.split('+', 1)[0]}@{domain}"
+        support = base_address(support)
     ticket = open_ticket(w, msg, requester, now, parent_id=parent.id if parent else None, support_address=support,
                          team=next((b.team for b in desk.config.imap if b.team and (b.queue or b.name) == msg.queue), None))
     if parent is not None and not referenced:  # "Re: [MD-14] Closed: Printer" -> "Printer"

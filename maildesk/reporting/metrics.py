@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from maildesk.reporting.rows import Dataset, RatingRow, Reply, StatusChange, TicketRow
 from maildesk.sla.businesshours import BusinessHours
 from maildesk.sla.deadlines import SlaConfig, TicketClock, evaluate
+from maildesk.vocab import DONE_STATES, OPEN_STATES
 
 __all__ = [
     "AGE_BUCKETS",
-    "OPEN",
     "agents",
     "backlog",
     "build_report",
@@ -28,8 +28,6 @@ __all__ = [
     "volume",
 ]
 
-OPEN = ("new", "open", "pending")
-DONE = ("resolved", "closed")
 AGE_BUCKETS = (("<1d", 1), ("1-3d", 3), ("3-7d", 7), ("7-30d", 30), (">30d", None))
 BAD = 2  # a score at or below this is a bad rating (scores are 1..5)
 
@@ -147,7 +145,7 @@ def backlog(tickets: list[TicketRow], until: datetime) -> dict:
     """Tickets created before ``until`` and not resolved by then (spam left out); age from
     creation to ``until``; status is the ticket's status now."""
     rows = [t for t in tickets if not t.spam and t.created_at < until and (t.resolved_at is None or t.resolved_at >= until)
-            and (t.status in OPEN or t.resolved_at is not None)]
+            and (t.status in OPEN_STATES or t.resolved_at is not None)]
     ages = Counter(_bucket(until - t.created_at) for t in rows)
     return {"open": len(rows), "by_age": {name: ages.get(name, 0) for name, _ in AGE_BUCKETS},
             "by_status": dict(sorted(Counter(t.status for t in rows).items()))}
@@ -160,9 +158,9 @@ def reopens(tickets: list[TicketRow], changes: list[StatusChange], since: dateti
     same instant: one with a lower number)."""
     done: dict[int, datetime] = {}
     for c in changes:
-        if c.new in DONE and c.old not in DONE and _in(c.at, since, until):
+        if c.new in DONE_STATES and c.old not in DONE_STATES and _in(c.at, since, until):
             done.setdefault(c.ticket_id, c.at)
-    reopened = {c.ticket_id for c in changes if c.ticket_id in done and c.old in DONE and c.new in OPEN and done[c.ticket_id] <= c.at < until}
+    reopened = {c.ticket_id for c in changes if c.ticket_id in done and c.old in DONE_STATES and c.new in OPEN_STATES and done[c.ticket_id] <= c.at < until}
     by_requester: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for t in tickets:
         if not t.spam:
@@ -211,7 +209,7 @@ def agents(tickets: list[TicketRow], replies: list[Reply], since: datetime, unti
     for login, hours in firsts.items():
         out[login]["median_first_response_hours"] = round(statistics.median(hours), 2)
     for t in tickets:
-        if t.assignee and not t.spam and t.status in OPEN and t.created_at < until:
+        if t.assignee and not t.spam and t.status in OPEN_STATES and t.created_at < until:
             out[t.assignee]["open_load"] += 1
     return dict(sorted(out.items()))
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from maildesk.storage.models import Agent, Contact, Event, InboxMail, Rating, Ticket
+from maildesk.vocab import OPEN_STATES
 
 __all__ = ["Dataset", "RatingRow", "Reply", "StatusChange", "TicketRow", "load_dataset"]
 
@@ -86,7 +87,7 @@ def load_dataset(session: Session, until: datetime, team: str | None = None, sin
     if since is not None:
         touched = select(Event.ticket_id).where(Event.at >= since, Event.at < until, Event.kind.in_(("status", "agent_reply")))
         rated = select(Rating.ticket_id).where(Rating.at >= since, Rating.at < until)
-        q = q.where(or_(Ticket.created_at >= since - timedelta(days=repeat_days), Ticket.status.in_(("new", "open", "pending")),
+        q = q.where(or_(Ticket.created_at >= since - timedelta(days=repeat_days), Ticket.status.in_(OPEN_STATES),
                         Ticket.resolved_at >= since, Ticket.id.in_(touched), Ticket.id.in_(rated)))
     tickets = []
     for (tid, created, tteam, source, queue, prio, status, address, login, first, resolved, pauses, policy, spam, subject) in session.execute(q):

@@ -24,10 +24,9 @@ from maildesk.reporting.render import to_text
 from maildesk.sla.clock import clock_of
 from maildesk.sla.deadlines import evaluate
 from maildesk.storage.models import Event, Ticket
+from maildesk.vocab import OPEN_STATES
 
 __all__ = ["breaching", "build_digest", "digest_job", "week_of"]
-
-OPEN = ("new", "open", "pending")
 
 
 def week_of(now: datetime) -> tuple[datetime, datetime, datetime]:
@@ -40,7 +39,7 @@ def breaching(session, sla, now: datetime, team: str | None, prefix: str, limit:
     """Open tickets with a target breached or past its warning point, most urgent first."""
     if sla is None:
         return []
-    q = select(Ticket).where(Ticket.status.in_(OPEN), Ticket.merged_into_id.is_(None), Ticket.spam.is_(False))
+    q = select(Ticket).where(Ticket.status.in_(OPEN_STATES), Ticket.merged_into_id.is_(None), Ticket.spam.is_(False))
     if team:
         q = q.where(Ticket.team == team)
     out = []

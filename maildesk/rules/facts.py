@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from maildesk.parse.addresses import base_address
 from maildesk.parse.message import InboundMessage
 from maildesk.rules.language import detect_language
 
@@ -34,9 +35,8 @@ class Facts:
         """Envelope, To and Cc; ``support+x@d`` also counts as ``support@d``."""
         out = dict.fromkeys(self.msg.recipients)
         for addr in self.msg.recipients:
-            local, _, domain = addr.partition("@")
-            if "+" in local:
-                out.setdefault(f"{local.partition('+')[0]}@{domain}", None)
+            if (base := base_address(addr)) != addr:
+                out.setdefault(base, None)
         return tuple(out)
 
     @cached_property

@@ -14,17 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from maildesk.config.toml import TomlLocator, toml_error
 from maildesk.errors import ConfigError
-from maildesk.policy.agents import Directory, TomlLocator, parse_hours, toml_error
+from maildesk.policy.agents import Directory, parse_hours
 from maildesk.rules import assign
 from maildesk.rules.args import ArgError, Env
 from maildesk.rules.tree import ACTION_KEYS, compile_when, misplaced, unknown
 from maildesk.sla.businesshours import BusinessHours
+from maildesk.vocab import PRIORITIES, STATUSES
 
-__all__ = ["ON", "PRIORITIES", "STATUSES", "Actions", "Rule", "RuleSet", "parse_rules"]
+__all__ = ["ON", "Actions", "Rule", "RuleSet", "parse_rules"]
 
-PRIORITIES = ("low", "normal", "high", "urgent")
-STATUSES = ("new", "open", "pending", "resolved", "closed")
 ON = ("new", "reply", "any")
 _RULE_KEYS = ("name", "description", "enabled", "on", "when", "then", "stop")
 _TAG = re.compile(r"[^\s,#\"']{1,64}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from maildesk.sla.deadlines import Policy, SlaConfig, TicketClock, deadlines, describe_promise, next_response_due
+from maildesk.sla.deadlines import SlaConfig, SlaPolicy, TicketClock, deadlines, describe_promise, next_response_due
 from maildesk.storage.models import Ticket
 
 __all__ = ["agent_replied", "clock_of", "customer_replied", "pause_for_status", "policy_of", "recompute", "start"]
@@ -19,7 +19,7 @@ def _dt(value):
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def policy_of(sla: SlaConfig | None, ticket: Ticket) -> Policy | None:
+def policy_of(sla: SlaConfig | None, ticket: Ticket) -> SlaPolicy | None:
     if sla is None:
         return None
     return sla.policy_for(ticket.priority, ticket.team, ticket.sla_policy)

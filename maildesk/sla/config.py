@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from maildesk.config.toml import TomlLocator, decode_error_line
 from maildesk.errors import ConfigError
 from maildesk.sla.businesshours import BusinessHours, hours_from_table, parse_duration
+from maildesk.vocab import PRIORITIES
 
-__all__ = ["PRIORITIES", "TARGETS", "EscalationStep", "Policy", "SlaConfig", "check_sla", "load_sla"]
+__all__ = ["TARGETS", "EscalationStep", "SlaConfig", "SlaPolicy", "check_sla", "load_sla"]
 
-PRIORITIES = ("low", "normal", "high", "urgent")
 TARGETS = ("first_response", "next_response", "resolution")
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
 
@@ -41,7 +42,7 @@ class EscalationStep:
 
 
 @dataclass(frozen=True)
-class Policy:
+class SlaPolicy:
     name: str
     hours: BusinessHours
     targets: dict[str, dict[str, timedelta]] = field(default_factory=dict)  # target -> priority -> goal
@@ -57,13 +58,13 @@ class Policy:
 class SlaConfig:
     """Policies by name and how a ticket finds its policy (see :meth:`policy_for`)."""
 
-    policies: dict[str, Policy]
+    policies: dict[str, SlaPolicy]
     default: str
     teams: dict[str, str] = field(default_factory=dict)  # team -> policy name
     priorities: dict[str, str] = field(default_factory=dict)  # priority -> policy name
     path: Path | None = None
 
-    def policy_for(self, priority: str | None = None, team: str | None = None, policy_name: str | None = None) -> Policy:
+    def policy_for(self, priority: str | None = None, team: str | None = None, policy_name: str | None = None) -> SlaPolicy:
         """Precedence: ``policy_name`` (set by a rule or stored on the ticket) > the team's
         policy > the priority's policy > the default. A name no longer in the file falls
         through to the next choice, so a config change never stops the scheduler."""
@@ -77,40 +78,12 @@ class _Loader:
     """Builds an SlaConfig, collecting every problem as a ConfigError with a line number."""
 
     def __init__(self, path: Path, text: str):
-        self.file, self.lines, self.errors = str(path), text.splitlines(), []
-        self.headers = []  # (line index, name, is_array)
-        for i, line in enumerate(self.lines):
-            m = re.match(r"\s*(\[\[?)([^\]]+)\]", line)
-            if m:
-                self.headers.append((i, ".".join(p.strip().strip("\"'") for p in m.group(2).split(".")), m.group(1) == "[["))
-
-    def line_of(self, path: tuple[str, ...], key: str | None, nth: int = 0) -> int | None:
-        full = ".".join((*path, key) if key else path)
-        if key and (h := next((h for h in self.headers if h[1] == full or h[1].startswith(full + ".")), None)):
-            return h[0] + 1  # the key is itself a table: [policy.x.first_response]
-        for k in range(len(path), -1, -1):
-            name = ".".join(path[:k])
-            heads = [h for h in self.headers if h[1] == name]
-            if k == 0:
-                pos, stop = -1, (self.headers[0][0] if self.headers else len(self.lines))
-            elif len(heads) > (nth if k == len(path) else 0):
-                pos = heads[nth if k == len(path) else 0][0]
-                stop = next((h[0] for h in self.headers if h[0] > pos), len(self.lines))
-            else:
-                continue
-            for part in [*path[k:], *([key] if key else [])]:
-                rx = re.compile(rf"(^|[{{,.\s])[\"']?{re.escape(part)}[\"']?\s*[=.]")
-                hit = next((i for i in range(pos + 1, stop) if rx.search(self.lines[i].split("#")[0])), None)
-                if hit is None:
-                    break
-                pos = hit
-            return pos + 1 if pos >= 0 else None
-        return None
+        self.file, self.where, self.errors = str(path), TomlLocator(text), []
 
     def error(self, path: tuple[str, ...], key: str | None, hint: str, nth: int | None = None) -> None:
         shown = ".".join(path) + (f" #{nth + 1}" if nth is not None else "")
         where = f"[{shown}] {key}" if shown and key else f"[{shown}]" if shown else key or ""
-        self.errors.append(ConfigError(self.file, where, hint, self.line_of(path, key, nth or 0)))
+        self.errors.append(ConfigError(self.file, where, hint, self.where.path_line(path, key, nth or 0)))
 
     def table(self, value, path, allowed: Collection[str] | None, nth=None) -> dict:
         if not isinstance(value, dict):
@@ -127,7 +100,7 @@ class _Loader:
             self.error(("hours", name), key, hint)
         return hours
 
-    def policy(self, name: str, raw, hours: dict[str, BusinessHours]) -> Policy | None:
+    def policy(self, name: str, raw, hours: dict[str, BusinessHours]) -> SlaPolicy | None:
         path = ("policy", name)
         t = self.table(raw, path, {"hours", "warn_at", "pause_when_pending", "escalation", *TARGETS})
         hname = t.get("hours")
@@ -154,7 +127,7 @@ class _Loader:
             self.error(path, "escalation", "expected [[policy.NAME.escalation]] tables")
             raw_steps = []
         steps = tuple(s for i, r in enumerate(raw_steps) if (s := self.step(i, r, h, (*path, "escalation"), targets)))
-        return Policy(name, h, targets, float(warn_at) if isinstance(warn_at, int | float) else 0.75,
+        return SlaPolicy(name, h, targets, float(warn_at) if isinstance(warn_at, int | float) else 0.75,
                       pause is not False, steps)
 
     def step(self, i: int, raw, h: BusinessHours, path, targets) -> EscalationStep | None:
@@ -230,8 +203,7 @@ def _parse(path: Path) -> tuple[SlaConfig | None, list[ConfigError]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None) or (int(m.group(1)) if (m := re.search(r"at line (\d+)", str(exc))) else None)
-        return None, [ConfigError(str(path), "", f"not valid TOML: {exc}", line)]
+        return None, [ConfigError(str(path), "", f"not valid TOML: {exc}", decode_error_line(exc))]
     loader = _Loader(path, text)
     cfg = loader.config(data, path)
     return cfg, sorted(loader.errors, key=lambda e: e.line or 0)

@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from maildesk.sla.businesshours import Pause
-from maildesk.sla.config import PRIORITIES, TARGETS, EscalationStep, Policy, SlaConfig, check_sla, load_sla
+from maildesk.sla.config import TARGETS, EscalationStep, SlaConfig, SlaPolicy, check_sla, load_sla
+from maildesk.vocab import PRIORITIES
 
 __all__ = [
-    "PRIORITIES",
     "TARGETS",
     "Deadline",
     "Deadlines",
     "EscalationStep",
-    "Policy",
     "SlaConfig",
+    "SlaPolicy",
     "TargetStatus",
     "TicketClock",
     "check_sla",
@@ -98,7 +98,7 @@ def raised_priority(priority: str) -> str:
     return PRIORITIES[min(i + 1, len(PRIORITIES) - 1)]
 
 
-def _deadline(policy: Policy, target: str, priority: str, start: datetime) -> Deadline | None:
+def _deadline(policy: SlaPolicy, target: str, priority: str, start: datetime) -> Deadline | None:
     goal = policy.goal(target, priority)
     if goal is None:
         return None
@@ -106,17 +106,17 @@ def _deadline(policy: Policy, target: str, priority: str, start: datetime) -> De
     return Deadline(target, goal, due, warn)
 
 
-def deadlines(policy: Policy, priority: str, opened_at: datetime) -> Deadlines:
+def deadlines(policy: SlaPolicy, priority: str, opened_at: datetime) -> Deadlines:
     """First-response and resolution deadlines of a new ticket (no pauses yet)."""
     return Deadlines(_deadline(policy, "first_response", priority, opened_at), _deadline(policy, "resolution", priority, opened_at))
 
 
-def next_response_due(policy: Policy, priority: str, customer_replied_at: datetime) -> Deadline | None:
+def next_response_due(policy: SlaPolicy, priority: str, customer_replied_at: datetime) -> Deadline | None:
     """Deadline for answering a customer's reply (None when the policy sets no such target)."""
     return _deadline(policy, "next_response", priority, customer_replied_at)
 
 
-def evaluate(policy: Policy, priority: str, clock: TicketClock, now: datetime) -> dict[str, TargetStatus]:
+def evaluate(policy: SlaPolicy, priority: str, clock: TicketClock, now: datetime) -> dict[str, TargetStatus]:
     """State of every target that applies to the ticket now. Pauses count only when the
     policy has ``pause_when_pending``; they stop every clock alike."""
     pauses = clock.pauses if policy.pause_when_pending else ()
@@ -143,7 +143,7 @@ def evaluate(policy: Policy, priority: str, clock: TicketClock, now: datetime) -
 
 
 def escalation_due(
-    policy: Policy, target: str, breached_at: datetime, now: datetime, done: Collection[int] = (), pauses: Sequence[Pause] = ()
+    policy: SlaPolicy, target: str, breached_at: datetime, now: datetime, done: Collection[int] = (), pauses: Sequence[Pause] = ()
 ) -> list[EscalationStep]:
     """Steps for ``target`` whose time (``breached_at`` + ``after`` in business time) has
     come, minus the indices in ``done``. Call it only while the target is ``breached``, with
@@ -175,7 +175,7 @@ _WORDS = {
 }
 
 
-def describe_promise(policy: Policy, priority: str, opened_at: datetime, locale: str = "en") -> tuple[str, str] | None:
+def describe_promise(policy: SlaPolicy, priority: str, opened_at: datetime, locale: str = "en") -> tuple[str, str] | None:
     """What the acknowledgement tells the customer about the first response, e.g.
     ``("within 4 business hours", "Monday 10:00 CET")``; the date is added when the due
     time is 6 or more days away. ``None`` when the policy sets no first-response target.

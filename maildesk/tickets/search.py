@@ -15,10 +15,10 @@ from sqlalchemy import Select, and_, cast, exists, false, func, literal_column, 
 from sqlalchemy.dialects.postgresql import JSONB
 
 from maildesk.storage.models import Agent, Contact, Event, Ticket, TicketMessage
+from maildesk.vocab import OPEN_STATES
 
 __all__ = ["TicketQuery", "fts5_query", "search_tickets"]
 
-OPEN = ("new", "open", "pending")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -99,7 +99,7 @@ def search_tickets(session, f: TicketQuery) -> Select:
     if f.tag:
         conds.append(_tag(dialect, f.tag))
     if f.breached:
-        conds.append(and_(Ticket.status.in_(OPEN), exists().where(Event.ticket_id == Ticket.id, Event.kind == "sla_breach")))
+        conds.append(and_(Ticket.status.in_(OPEN_STATES), exists().where(Event.ticket_id == Ticket.id, Event.kind == "sla_breach")))
     if f.text:
         conds.append(_text_match(dialect, f.text, f.public_only))
     return q.where(*conds).order_by(Ticket.id.desc()).limit(f.limit)

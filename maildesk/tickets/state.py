@@ -21,10 +21,9 @@ from maildesk.parse.message import InboundMessage
 from maildesk.sla.clock import pause_for_status
 from maildesk.storage.models import Blob, Contact, Event, MessageAttachment, MessageRef, Participant, Ticket, TicketMessage
 from maildesk.storage.writer import Writer
+from maildesk.vocab import DONE_STATES, STATUSES
 
 __all__ = [
-    "PRIORITIES",
-    "STATUSES",
     "add_message",
     "add_participants",
     "contact_for",
@@ -39,8 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("maildesk.security")
-STATUSES = ("new", "open", "pending", "resolved", "closed")
-PRIORITIES = ("low", "normal", "high", "urgent")
 
 _CONTACT = select(Contact).where(Contact.address == bindparam("address"))
 
@@ -155,7 +152,7 @@ def set_status(w: Writer, ticket: Ticket, status: str, actor: str, now: datetime
         ticket.closed_at = now
     elif status in ("open", "new", "pending"):
         ticket.closed_at = None if old == "closed" else ticket.closed_at
-        if old in ("resolved", "closed"):
+        if old in DONE_STATES:
             ticket.resolved_at = None
     record(w, ticket, actor, "status", now, old=old, new=status, reason=reason)
     return True

@@ -148,7 +148,12 @@ def test_a_bug_is_one_line_exit_70_and_the_traceback_on_request(capsys, monkeypa
 
 
 def test_the_status_choices_are_the_real_statuses():
-    from maildesk.cli.main import TICKET_STATUSES
-    from maildesk.tickets.state import STATUSES
+    from maildesk.cli.main import _parser
+    from maildesk.tickets import state
+    from maildesk.vocab import STATUSES
 
-    assert TICKET_STATUSES == STATUSES
+    assert state.STATUSES is STATUSES
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["tickets", "list", "--status", "archived"])
+    for status in STATUSES:
+        assert _parser().parse_args(["tickets", "list", "--status", status]).status == status

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from maildesk.config.toml import TomlLocator
 from maildesk.errors import ConfigError
-from maildesk.policy.agents import Directory, TomlLocator, check_directory, load_directory
+from maildesk.policy.agents import Directory, check_directory, load_directory
 from tests.rules.helpers import AGENTS, ROOT, directory, write
 
 

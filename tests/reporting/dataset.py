@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from maildesk.sla.businesshours import BusinessHours
-from maildesk.sla.deadlines import Policy, SlaConfig
+from maildesk.sla.deadlines import SlaConfig, SlaPolicy
 from maildesk.storage.models import Agent, Contact, Event, InboxMail, Rating, Ticket
 
 __all__ = ["SINCE", "SLA", "TICKETS", "UNTIL", "at", "store_dataset"]
@@ -19,7 +19,7 @@ def at(day: int, hour: float = 0, month: int = 11) -> datetime:
 
 SINCE, UNTIL = at(2), at(16)
 H = timedelta(hours=1)
-SLA = SlaConfig(policies={"standard": Policy("standard", BusinessHours.parse("UTC", {"mon-fri": "09:00-17:00"}), targets={
+SLA = SlaConfig(policies={"standard": SlaPolicy("standard", BusinessHours.parse("UTC", {"mon-fri": "09:00-17:00"}), targets={
     "first_response": {"low": 4 * H, "normal": 4 * H, "high": 1 * H},
     "resolution": {"low": 40 * H, "normal": 16 * H, "high": 8 * H}})}, default="standard")
 

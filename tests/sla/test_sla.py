@@ -16,7 +16,7 @@ import pytest
 from maildesk.errors import ConfigError
 from maildesk.sla.businesshours import BusinessHours
 from maildesk.sla.deadlines import (
-    Policy,
+    SlaPolicy,
     TicketClock,
     check_sla,
     deadlines,
@@ -417,5 +417,5 @@ def test_describe_promise_calendar_time(premium):
     (BusinessHours.always("America/Sao_Paulo"), H, datetime(2026, 4, 6, 12, tzinfo=UTC), ("within 1 hour", "Monday 10:00 UTC-03")),
 ])
 def test_describe_promise_zones(hours, goal, opened, expected):
-    policy = Policy("p", hours, {"first_response": {"normal": goal}})
+    policy = SlaPolicy("p", hours, {"first_response": {"normal": goal}})
     assert describe_promise(policy, "normal", opened) == expected
