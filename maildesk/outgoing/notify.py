@@ -156,7 +156,8 @@ def send_to_addresses(session: Session, desk: Desk, ticket: Ticket, addresses: l
 def _later(session: Session, ticket: Ticket, event: str, now: datetime, message: TicketMessage | None, template: str,
            actor: str, extra: dict | None, agents: list[str] = (), addresses: list[str] = ()) -> None:
     row = {"ticket_id": ticket.id, "event": event, "template": template, "agents": list(agents),
-           "addresses": list(addresses), "actor": actor, "extra": dict(extra or {}), "created_at": now, "done_at": None}
+           "addresses": list(addresses), "actor": actor, "extra": dict(extra or {}), "created_at": now, "done_at": None,
+           "status": "pending", "attempts": 0, "next_attempt_at": now}
     batch = active(session)
     if batch is not None:  # the message may not have its id yet: it is taken when the batch is written
         batch.add(Notice.__table__, {**row, "message_id": (lambda: message.id) if message is not None else None})
