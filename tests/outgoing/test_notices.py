@@ -156,24 +156,30 @@ def test_a_notice_failing_every_attempt_is_kept_as_failed_with_an_event(tmp_path
 
 
 def test_the_daemon_mails_a_kept_notice_once_the_template_is_fixed(tmp_path, sink):
+    from tests.daemon.test_status_metrics import _metrics
     from tests.e2e.test_agents import AGENTS, notification_for
 
     template = tmp_path / "d" / "config" / "templates" / "notification.txt.j2"
     template.parent.mkdir(parents=True)
     template.write_text(BROKEN.replace("'assigned'", "'new_ticket'"))
+    mport = free_port()
     d = MaildeskProcess(write_config(tmp_path / "d", port=free_port(), smarthost=f"127.0.0.1:{sink.port}",
-                                     files={"agents.toml": AGENTS}))
+                                     files={"agents.toml": AGENTS}, extra=f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'))
     d.cli("db", "upgrade")
     d.start()
     try:
         send(d.port, make_mail(subject="Printer on fire"))
         wait_until(lambda: any(n["attempts"] >= 1 for n in d.json("notices", "list")), timeout=30, what="a failed attempt")
-        assert d.json("status")["notices_pending"] >= 1
+        backlog = d.json("status")
+        assert backlog["notices_pending"] + backlog["notices_failed"] >= 1
+        m = _metrics(mport)
+        assert m["maildesk_notices_pending"] + m["maildesk_notices_failed"] >= 1
         template.unlink()  # the operator fixes it: the shipped template is used again
         note = notification_for(sink, "alice", event="new_ticket")  # tried again after the backoff, now mailed
         assert "[MD-1]" in note["Subject"]
         wait_until(lambda: all(n["status"] == "done" for n in d.json("notices", "list")), timeout=30, what="every notice done")
         assert d.json("status")["notices_pending"] == 0
+        assert _metrics(mport)["maildesk_notices_pending"] == 0
     finally:
         d.stop()
 
