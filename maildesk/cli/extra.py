@@ -14,7 +14,7 @@ from maildesk.config.load import Config
 __all__ = ["MODULES", "add_commands", "dispatch"]
 
 MODULES = ("maildesk.cli.rules", "maildesk.cli.imap", "maildesk.cli.jobs", "maildesk.cli.events", "maildesk.cli.status",
-           "maildesk.cli.people")
+           "maildesk.cli.people", "maildesk.cli.notices")
 
 
 def _modules():

@@ -16,7 +16,7 @@ __all__ = ["COMMANDS", "add_commands"]
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="liveness of this instance and the backlog (inbox, outbox, jobs)")
+    p = sub.add_parser("status", help="liveness of this instance and the backlog (inbox, outbox, notices, jobs)")
     p.add_argument("--json", action="store_true")
 
 
@@ -26,7 +26,8 @@ def _human(data: dict) -> str:
              f"inbox: {data['inbox_pending']} pending (oldest {_secs(data['inbox_oldest_pending_age_seconds'])}), "
              f"{data['inbox_failed']} failed",
              f"outbox: {data['outbox_queued']} queued, {data['outbox_sending']} sending "
-             f"(oldest {_secs(data['outbox_oldest_queued_age_seconds'])}), {data['outbox_failed']} failed"]
+             f"(oldest {_secs(data['outbox_oldest_queued_age_seconds'])}), {data['outbox_failed']} failed",
+             f"notices: {data['notices_pending']} pending, {data['notices_failed']} failed"]
     lines += [f"job {j['name']}: last run {j['last_run_at'] or 'never'}: {j['result']}" for j in data["jobs"]] or ["jobs: none ran yet"]
     return "\n".join(lines)
 

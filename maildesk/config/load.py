@@ -117,6 +117,10 @@ class OutboundConfig:
     # Exponential backoff: first retry after retry_base seconds, doubling, at most retry_max.
     retry_base: float = 30.0
     retry_max: float = 3600.0
+    # An agent notification that cannot be rendered and queued (a broken template, the
+    # database busy) is tried again with the same backoff, then kept as failed after this
+    # many attempts (about an hour with the defaults): `maildesk notices retry`.
+    notice_max_attempts: int = 8
     poll_interval: float = 1.0
     # Sent mail keeps its bytes (outbox_bodies) this many days after delivery, then only its
     # outbox row (envelope, Message-ID for threading) stays; the purge_sent job removes them.
@@ -490,7 +494,8 @@ def _check_smtp_limits(cfg: Config, ctx: _Ctx) -> None:
 def _check_sizes(cfg: Config, ctx: _Ctx) -> None:
     for section, key, least in (("processing", "batch_size", 1), ("processing", "batch_bytes", 1), ("smtp", "commit_batch_bytes", 1),
                                 ("mail", "max_text_kept", 1024), ("workflow", "notification_text_max", 1024),
-                                ("outbound", "alternative_max", 0), ("outbound", "record_every", 1)):
+                                ("outbound", "alternative_max", 0), ("outbound", "record_every", 1),
+                                ("outbound", "notice_max_attempts", 1)):
         value = getattr(getattr(cfg, section), key)
         if value < least:
             raise ctx.error(section, key, f"expected at least {least}, got {value}")

@@ -3,8 +3,9 @@ Prometheus metrics (:mod:`maildesk.daemon.metrics`).
 
 The backlog is read from the database, so it is the same seen from every instance: mail
 accepted and not yet processed (inbox ``pending``), outgoing mail not yet delivered (outbox
-``queued``/``sending``), how old the oldest of each is, and when each scheduled job last
-ran. Liveness is this instance's own: whether its SMTP listener answers with a 220.
+``queued``/``sending``), how old the oldest of each is, agent notifications not yet
+rendered (notices ``pending``) or kept as ``failed``, and when each scheduled job last ran.
+Liveness is this instance's own: whether its SMTP listener answers with a 220.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from maildesk.config.load import Config
-from maildesk.storage.models import InboxMail, JobRun, Outbox
+from maildesk.storage.models import InboxMail, JobRun, Notice, Outbox
 from maildesk.storage.store import Store
 
 __all__ = ["backlog", "listener_up", "status"]
@@ -30,7 +31,7 @@ def _age(now: datetime, then: datetime | None) -> float | None:
 
 
 def backlog(store: Store, now: datetime) -> dict:
-    """Counts and ages of the inbox and the outbox, and the last run of each job."""
+    """Counts and ages of the inbox and the outbox, notices not done, and the last run of each job."""
     with store.read() as session:
         inbox = dict(session.execute(select(InboxMail.status, func.count()).where(InboxMail.status.in_(("pending", "failed")))
                                      .group_by(InboxMail.status)).all())
@@ -38,13 +39,16 @@ def backlog(store: Store, now: datetime) -> dict:
         outbox = dict(session.execute(select(Outbox.status, func.count())
                                       .where(Outbox.status.in_(("queued", "sending", "failed"))).group_by(Outbox.status)).all())
         oldest_out = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status.in_(("queued", "sending"))))
+        notices = dict(session.execute(select(Notice.status, func.count()).where(Notice.done_at.is_(None))
+                                       .group_by(Notice.status)).all())
         jobs = [{"name": r.name, "last_run_at": r.last_run_at.isoformat() if r.last_run_at else None,
                  "last_run_age_seconds": _age(now, r.last_run_at), "result": r.result}
                 for r in session.scalars(select(JobRun).order_by(JobRun.name))]
     return {"inbox_pending": inbox.get("pending", 0), "inbox_failed": inbox.get("failed", 0),
             "inbox_oldest_pending_age_seconds": _age(now, oldest_in),
             "outbox_queued": outbox.get("queued", 0), "outbox_sending": outbox.get("sending", 0), "outbox_failed": outbox.get("failed", 0),
-            "outbox_oldest_queued_age_seconds": _age(now, oldest_out), "jobs": jobs}
+            "outbox_oldest_queued_age_seconds": _age(now, oldest_out),
+            "notices_pending": notices.get("pending", 0), "notices_failed": notices.get("failed", 0), "jobs": jobs}
 
 
 def listener_up(config: Config, timeout: float = 3.0) -> bool:

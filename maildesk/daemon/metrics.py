@@ -27,7 +27,9 @@ _GAUGES = (("inbox_pending", "accepted mail not yet processed"), ("inbox_failed"
            ("inbox_oldest_pending_age_seconds", "age of the oldest unprocessed mail (0: none)"),
            ("outbox_queued", "outgoing mail waiting for delivery"), ("outbox_sending", "outgoing mail claimed by a delivery worker"),
            ("outbox_failed", "outgoing mail that failed for good"),
-           ("outbox_oldest_queued_age_seconds", "age of the oldest undelivered outgoing mail (0: none)"))
+           ("outbox_oldest_queued_age_seconds", "age of the oldest undelivered outgoing mail (0: none)"),
+           ("notices_pending", "agent notifications not rendered yet (some may wait for a retry)"),
+           ("notices_failed", "agent notifications that failed for good (maildesk notices retry)"))
 
 
 class BacklogCollector:

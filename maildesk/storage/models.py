@@ -376,7 +376,9 @@ class Notice(Base):
     """A notification decided but not rendered yet: processing records who is to hear of
     what, the delivery worker renders and queues the mail (maildesk.outgoing.notices), so a mail
     storm's acknowledgements do not wait for agent notifications. ``done_at`` is set in
-    the transaction that queues the mail."""
+    the transaction that queues the mail. One that cannot be rendered stays ``pending``
+    and is tried again at ``next_attempt_at`` (backoff), then is kept as ``failed``
+    after ``[outbound] notice_max_attempts`` (``maildesk notices retry``)."""
 
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_pending", "done_at", "id"),)
@@ -392,6 +394,10 @@ class Notice(Base):
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending failed (done: done_at is set)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts so far
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Notified(Base):

@@ -270,3 +270,42 @@ def test_inbox_raw_migration_keeps_every_mail(db_url):
         assert conn.execute(text("SELECT raw FROM inbox ORDER BY id")).scalars().all() == [
             mails[0], mails[1], b"Subject: four\r\n\r\nafter the upgrade\r\n"]
     store.dispose()
+
+
+def test_notice_retry_migration_keeps_pending_notices(db_url):
+    """Notices recorded before they could be retried are pending and due at once after the
+    upgrade; the downgrade takes the new columns away and keeps the notices."""
+    from alembic import command
+
+    store = open_store(db_url)
+    cfg = store.alembic_config()
+    command.upgrade(cfg, "0007")
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO contacts (address, name, created_at) VALUES ('jane@customer.test', '', '2026-12-01 09:00:00')"))
+        conn.execute(text("INSERT INTO tickets (id, subject, status, priority, requester_id, tags, spam, created_at, updated_at, "
+                          "sla_state, pauses) VALUES (1, 'x', 'new', 'normal', 1, '[]', false, '2026-12-01 09:00:00', "
+                          "'2026-12-01 09:00:00', '{}', '[]')"))
+        for i, done in enumerate((None, "2026-12-01 10:05:00")):
+            conn.execute(text("INSERT INTO notices (ticket_id, event, template, agents, addresses, actor, extra, created_at, done_at) "
+                              "VALUES (1, 'assigned', 'notification', '[\"dave\"]', '[]', '', '{}', :at, :done)"),
+                         {"at": f"2026-12-01 10:0{i}:00", "done": done})
+    command.upgrade(cfg, "head")
+    from sqlalchemy.orm import Session
+
+    from maildesk.storage.models import Notice
+
+    with Session(store.engine) as s:
+        rows = [(n.id, n.status, n.attempts, n.next_attempt_at.replace(tzinfo=None), n.last_error, n.done_at is None)
+                for n in s.scalars(select(Notice).order_by(Notice.id))]
+    assert [r[:3] + r[4:] for r in rows] == [(1, "pending", 0, None, True), (2, "pending", 0, None, False)]
+    assert [str(r[3]) for r in rows] == ["2026-12-01 10:00:00", "2026-12-01 10:01:00"]  # due since they were recorded
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE notices SET status = 'failed', attempts = 8, last_error = 'boom' WHERE id = 1"))
+    command.downgrade(cfg, "0007")
+    with store.engine.connect() as conn:
+        columns = set(conn.execute(text("SELECT * FROM notices")).keys())
+        assert {"status", "attempts", "next_attempt_at", "last_error"}.isdisjoint(columns)
+        assert conn.execute(text("SELECT id, done_at IS NULL FROM notices ORDER BY id")).all() == [(1, True), (2, False)]
+    command.upgrade(cfg, "head")
+    store.check_schema()
+    store.dispose()
