@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.support import Clock, MaildeskProcess, Sink, free_port, write_config
+from tests.support.clock import Clock
+from tests.support.config import write_config
+from tests.support.servers import MaildeskProcess, Sink, free_port
 
 REQUIRE_SERVICES = os.environ.get("MAILDESK_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("MAILDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

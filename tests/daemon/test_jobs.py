@@ -13,7 +13,11 @@ from maildesk.daemon.root import build_desk, sync_directory
 from maildesk.daemon.scheduler import run_job
 from maildesk.outgoing.tokens import ReplyToken, make_address
 from maildesk.storage.models import Rating, Ticket
-from tests.support import Clock, MaildeskProcess, deliver, free_port, make_mail, outbox_mails, ticket_json, write_config
+from tests.support.clock import Clock
+from tests.support.config import write_config
+from tests.support.desk import deliver, outbox_mails, ticket_json
+from tests.support.mail import make_mail
+from tests.support.servers import MaildeskProcess, free_port
 
 AGENTS = """
 [[agents]]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 AGENTS = """
 [[agents]]
@@ -172,7 +173,7 @@ def test_shipped_config_routes_vip_outage(daemon_factory, sink):
     from datetime import UTC, datetime
 
     from maildesk.policy.agents import load_directory
-    from tests.support import ROOT
+    from tests.support.config import ROOT
 
     d = daemon_factory(smarthost=f"127.0.0.1:{sink.port}", shipped_config=True)
     send(d.port, make_mail(subject="OUTAGE: nobody can log in", sender="Olga <ops@bigcorp.example.com>"))

@@ -10,7 +10,8 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from tests.e2e.test_agents import AGENTS, to
-from tests.support import make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 LIMITED = "[workflow]\nnotify_limit = 3\nnotify_window = 3600\n"
 

@@ -9,7 +9,10 @@ from maildesk.config.load import load_config
 from maildesk.daemon.root import build_desk, sync_directory
 from maildesk.outgoing.notices import send_notices
 from maildesk.storage.models import Event, Notice
-from tests.support import MaildeskProcess, deliver, free_port, make_mail, outbox_mails, write_config
+from tests.support.config import write_config
+from tests.support.desk import deliver, outbox_mails
+from tests.support.mail import make_mail
+from tests.support.servers import MaildeskProcess, free_port
 
 
 def _desk(tmp_path, clock, name: str, **config):

@@ -7,7 +7,10 @@ import pytest
 from maildesk.config.load import load_config
 from maildesk.daemon.root import build_desk, sync_directory
 from maildesk.outgoing.tokens import ReplyToken, make_address
-from tests.support import deliver, free_port, make_mail, outbox_mails, ticket_json, write_config
+from tests.support.config import write_config
+from tests.support.desk import deliver, outbox_mails, ticket_json
+from tests.support.mail import make_mail
+from tests.support.servers import free_port
 
 AGENTS = """
 [[agents]]

@@ -14,7 +14,8 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from tests.support import make_mail, wait_until
+from tests.support.mail import make_mail
+from tests.support.servers import wait_until
 
 __all__ = ["AGENTS", "SECRET", "agent_reply", "all_events", "auth_section", "bounce_report", "delivered", "envelopes_to", "inbox", "mailed_to",
            "notification_for", "send_many", "settle", "show", "strong_secret", "text_of", "to"]
