@@ -9,7 +9,8 @@ import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from tests.e2e.test_agents import AGENTS, to
+from tests.e2e.test_agents import to
+from tests.support.agents import AGENTS
 from tests.support.mail import make_mail, send
 from tests.support.servers import wait_until
 

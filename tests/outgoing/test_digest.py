@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from maildesk.daemon.scheduler import run_job
 from maildesk.storage.models import Outbox, Ticket
-from tests.daemon.test_jobs import AGENTS, RULES, SLA, T0, jdesk  # noqa: F401 - jdesk is a fixture
+from tests.daemon.test_jobs import RULES, SLA, T0, jdesk  # noqa: F401 - jdesk is a fixture
+from tests.support.agents import AGENTS
 from tests.support.desk import deliver
 from tests.support.mail import make_mail
 from tests.support.servers import wait_until

@@ -17,28 +17,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select, update
 
+from tests.support.agents import AGENTS
 from tests.support.config import write_config
 from tests.support.desk import deliver, ticket_json
 from tests.support.mail import make_mail, send
 from tests.support.servers import MaildeskProcess, free_port
-
-AGENTS = """
-[[agents]]
-login = "alice"
-name = "Alice Agent"
-address = "alice@example.test"
-teams = ["support"]
-
-[[agents]]
-login = "bob"
-name = "Bob Builder"
-address = "bob@example.test"
-teams = ["support"]
-
-[[teams]]
-name = "support"
-members = ["alice", "bob"]
-"""
 
 
 def _big_text(size: int) -> str:
