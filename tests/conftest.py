@@ -1,4 +1,5 @@
-"""Shared fixtures: configs in tmp dirs, SQLite and PostgreSQL stores, an aiosmtpd sink,
+"""Shared fixtures: configs in tmp dirs, SQLite and PostgreSQL stores, an aiosmtpd sink, in-process
+desks with the shared agents directory (tests/support/agents.py),
 and the real daemon (``maildesk run``) as a subprocess on a free port.
 
 Servers: tests that need PostgreSQL (127.0.0.1:5432, database ``test``, or
@@ -14,7 +15,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.support import Clock, MaildeskProcess, Sink, free_port, write_config
+from tests.support.agents import AGENTS
+from tests.support.clock import Clock
+from tests.support.config import write_config
+from tests.support.servers import MaildeskProcess, Sink, free_port
 
 REQUIRE_SERVICES = os.environ.get("MAILDESK_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("MAILDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -103,6 +107,38 @@ def desk(config_path, clock):
     sync_directory(desk)
     yield desk
     desk.store.dispose()
+
+
+@pytest.fixture
+def agents_desk_factory(tmp_path, clock):
+    """``make(agents=AGENTS, *, clock=None, files=None, **write_config_kwargs)``: an in-process
+    Desk on a migrated SQLite database whose config/agents.toml is ``agents`` (the shared
+    directory of tests/support/agents.py unless given); ``files`` adds other config files, the
+    clock defaults to the ``clock`` fixture. The first desk lives in ``tmp_path`` itself."""
+    from maildesk.config.load import load_config
+    from maildesk.daemon.root import build_desk, sync_directory
+
+    desks = []
+
+    def make(agents: str = AGENTS, *, clock=None, files: dict | None = None, **config):
+        directory = tmp_path if not desks else tmp_path / f"desk{len(desks)}"
+        cfg = write_config(directory, port=free_port(), files={"agents.toml": agents, **(files or {})}, **config)
+        desk = build_desk(load_config(cfg), clock=clock or default_clock)
+        desk.store.upgrade()
+        sync_directory(desk)
+        desks.append(desk)
+        return desk
+
+    default_clock = clock
+    yield make
+    for desk in desks:
+        desk.store.dispose()
+
+
+@pytest.fixture
+def agents_desk(agents_desk_factory):
+    """An in-process Desk with the shared agents directory: alice (the lead) and bob in team support."""
+    return agents_desk_factory()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.support.config import ROOT
 
 
 def test_dockerfile_passes_hadolint():

@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from tests.support import ROOT, MaildeskProcess, free_port, wait_until, write_config
+from tests.support.config import ROOT, write_config
+from tests.support.servers import MaildeskProcess, free_port, wait_until
 
 
 def sh_blocks(markdown: str, section: str) -> list[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from maildesk.desk import Desk
 from maildesk.outgoing.notify import send_to_addresses, send_to_agents

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from tests.support import ROOT, MaildeskProcess, free_port, make_mail, write_config
+from tests.support.config import ROOT, write_config
+from tests.support.mail import make_mail
+from tests.support.servers import MaildeskProcess, free_port
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from tests.support import MaildeskProcess, free_port, make_mail, send, write_config
+from tests.support.config import write_config
+from tests.support.mail import make_mail, send
+from tests.support.servers import MaildeskProcess, free_port
 
 READ_ONLY = [("tickets", "list"), ("tickets", "show", "MD-1"), ("inbox", "list"), ("outbox", "list"), ("outbox", "show", "1"),
              ("report",), ("jobs", "list"), ("db", "status"), ("events", "list")]

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support import MaildeskProcess, free_port, make_mail, write_config
+from tests.support.config import write_config
+from tests.support.mail import make_mail
+from tests.support.servers import MaildeskProcess, free_port
 
 
 @pytest.fixture

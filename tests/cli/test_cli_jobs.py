@@ -15,8 +15,13 @@ from sqlalchemy import select
 from maildesk.config.load import load_config
 from maildesk.daemon.root import build_desk, sync_directory
 from maildesk.storage.models import Base
-from tests.daemon.test_jobs import AGENTS, RULES, SLA, T0
-from tests.support import Clock, MaildeskProcess, deliver, free_port, make_mail, write_config
+from tests.daemon.test_jobs import RULES, SLA, T0
+from tests.support.agents import AGENTS
+from tests.support.clock import Clock
+from tests.support.config import write_config
+from tests.support.desk import deliver
+from tests.support.mail import make_mail
+from tests.support.servers import MaildeskProcess, free_port
 
 
 @pytest.fixture

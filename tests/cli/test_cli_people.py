@@ -8,8 +8,9 @@ import os
 from datetime import UTC, datetime
 
 from maildesk.storage.models import Rating
-from tests.mailfactory import attachment, message, multipart, text
-from tests.support import MaildeskProcess, deliver, make_mail
+from tests.support.desk import deliver
+from tests.support.mail import attachment, make_mail, message, multipart, text
+from tests.support.servers import MaildeskProcess
 
 
 def test_attachment_is_written_out_exactly_as_received(desk, config_path, tmp_path):

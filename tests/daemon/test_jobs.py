@@ -8,30 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
 from maildesk.daemon.scheduler import run_job
 from maildesk.outgoing.tokens import ReplyToken, make_address
 from maildesk.storage.models import Rating, Ticket
 from maildesk.storage.writer import Writer
-from tests.support import Clock, MaildeskProcess, deliver, free_port, make_mail, outbox_mails, ticket_json, write_config
+from tests.support.agents import AGENTS, ALICE, BOB, agents_toml
+from tests.support.clock import Clock
+from tests.support.config import write_config
+from tests.support.desk import deliver, outbox_mails, ticket_json
+from tests.support.mail import make_mail
+from tests.support.servers import MaildeskProcess, free_port
 
-AGENTS = """
-[[agents]]
-login = "alice"
-name = "Alice Lead"
-address = "alice@example.test"
-teams = ["support"]
-[[agents]]
-login = "bob"
-name = "Bob Agent"
-address = "bob@example.test"
-teams = ["support"]
-[[teams]]
-name = "support"
-members = ["alice", "bob"]
-lead = "alice"
-"""
 RULES = """
 [[rule]]
 name = "everything-to-bob"
@@ -68,15 +55,12 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def jdesk(tmp_path):
-    cfg = write_config(tmp_path, port=free_port(), files={"agents.toml": AGENTS, "rules.toml": RULES, "sla.toml": SLA})
+def jdesk(agents_desk_factory):
+    """The shared agents (tests/support/agents.py), RULES and SLA, at T0 on a clock of its own (``jdesk.clock_``)."""
     clock = Clock(T0)
-    desk = build_desk(load_config(cfg), clock=clock)
-    desk.store.upgrade()
-    sync_directory(desk)
+    desk = agents_desk_factory(clock=clock, files={"rules.toml": RULES, "sla.toml": SLA})
     desk.clock_ = clock
-    yield desk
-    desk.store.dispose()
+    return desk
 
 
 def events(desk, n, kind):
@@ -303,13 +287,12 @@ def test_directory_sync_follows_agents_toml(jdesk):
     from maildesk.policy.sync import sync_agents
     from maildesk.storage.models import Agent
 
-    changed, _ = parse_directory(AGENTS.replace('name = "Bob Agent"', 'name = "Robert Agent"').split("[[agents]]\nlogin = \"bob\"")[0]
-                                 + '[[agents]]\nlogin = "bob"\nname = "Robert Agent"\naddress = "robert@example.test"\n')
+    changed, _ = parse_directory(agents_toml(ALICE, {**BOB, "name": "Robert Agent", "address": "robert@example.test"}))
     with jdesk.store.transaction() as s:
         assert sync_agents(s, changed) == {"added": 0, "updated": 1, "deactivated": 0}
         bob = s.scalars(select(Agent).where(Agent.login == "bob")).one()
         assert (bob.name, bob.address, bob.active) == ("Robert Agent", "robert@example.test", True)
-    only_alice, _ = parse_directory('[[agents]]\nlogin = "alice"\nname = "Alice Lead"\naddress = "alice@example.test"\n')
+    only_alice, _ = parse_directory(agents_toml(ALICE))
     with jdesk.store.transaction() as s:
         assert sync_agents(s, only_alice)["deactivated"] == 1
         assert not s.scalars(select(Agent).where(Agent.login == "bob")).one().active

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from tests.support import free_port, make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import free_port, wait_until
 
 
 def _metrics(port: int) -> dict[str, float]:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support import MaildeskProcess, free_port, make_mail, send, wait_until, write_config
+from tests.support.config import write_config
+from tests.support.mail import make_mail, send
+from tests.support.servers import MaildeskProcess, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; relies on PR_SET_PDEATHSIG")
 

@@ -4,26 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import make_mail, send, wait_until
-
-AGENTS = """
-[[agents]]
-login = "alice"
-name = "Alice Agent"
-address = "alice@example.test"
-teams = ["support"]
-
-[[agents]]
-login = "bob"
-name = "Bob Builder"
-address = "bob@example.test"
-teams = ["support"]
-
-[[teams]]
-name = "support"
-members = ["alice", "bob"]
-lead = "alice"
-"""
+from tests.support.agents import AGENTS, agents_toml
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 
 @pytest.fixture
@@ -172,7 +155,7 @@ def test_shipped_config_routes_vip_outage(daemon_factory, sink):
     from datetime import UTC, datetime
 
     from maildesk.policy.agents import load_directory
-    from tests.support import ROOT
+    from tests.support.config import ROOT
 
     d = daemon_factory(smarthost=f"127.0.0.1:{sink.port}", shipped_config=True)
     send(d.port, make_mail(subject="OUTAGE: nobody can log in", sender="Olga <ops@bigcorp.example.com>"))
@@ -227,7 +210,7 @@ def test_shipped_config_vip_outage_reaches_alice_despite_her_opt_out(daemon_fact
 def test_rule_notify_overrides_opt_out_and_assignee_hears_assigned(daemon_factory, sink):
     rules = ('[[rule]]\nname = "risky"\nwhen = { attachment_name = ["*.exe"] }\nthen = { notify = ["alice"] }\n\n'
              '[[rule]]\nname = "to-bob"\nthen = { team = "support", assign = "bob" }\n')
-    agents = AGENTS.replace('teams = ["support"]\n', 'teams = ["support"]\nnotify_opt_out = ["new_ticket"]\n', 1)
+    agents = agents_toml(alice={"notify_opt_out": ["new_ticket"]})
     d = daemon_factory(smarthost=f"127.0.0.1:{sink.port}", files={"agents.toml": agents, "rules.toml": rules})
     mail = make_mail(subject="Please run this")
     mail.add_attachment(b"MZ-not-really", maintype="application", subtype="octet-stream", filename="setup.exe")

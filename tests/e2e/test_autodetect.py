@@ -11,7 +11,7 @@ from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 
 from bench.autodetect import load
-from tests.support import wait_until
+from tests.support.servers import wait_until
 
 
 def _sender(raw: bytes) -> str:

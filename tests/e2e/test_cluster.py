@@ -22,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import create_engine, text
 
-from tests.support import MaildeskProcess, free_port, make_mail, wait_until, write_config
+from tests.support.config import write_config
+from tests.support.mail import make_mail
+from tests.support.servers import MaildeskProcess, free_port, wait_until
 
 TICKETS = int(os.environ.get("MAILDESK_CLUSTER_TICKETS", "150"))
 PAIRS = TICKETS // 5  # originals answered by two replies at two other instances at the same moment

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.support import make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 TICKETS = 30
 

@@ -25,7 +25,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES
-from tests.support import MaildeskProcess, free_port, make_mail, wait_until, write_config
+from tests.support.config import write_config
+from tests.support.mail import make_mail
+from tests.support.servers import MaildeskProcess, free_port, wait_until
 
 STREAM = 500
 

@@ -9,8 +9,10 @@ import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from tests.e2e.test_agents import AGENTS, to
-from tests.support import make_mail, send, wait_until
+from tests.e2e.test_agents import to
+from tests.support.agents import AGENTS
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 LIMITED = "[workflow]\nnotify_limit = 3\nnotify_window = 3600\n"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 
-from tests.support import make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 AGENTS = """
 [[agents]]

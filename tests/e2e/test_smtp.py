@@ -6,7 +6,8 @@ import smtplib
 
 import pytest
 
-from tests.support import make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 
 def test_mail_becomes_ticket_with_exact_subject_and_ack(daemon, sink):

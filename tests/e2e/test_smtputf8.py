@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from tests.support import Sink, wait_until
+from tests.support.servers import Sink, wait_until
 
 SOREN = "søren@example.dk"
 JAN = "jan@bücher.example"

@@ -8,9 +8,13 @@ import pytest
 
 from maildesk.config.load import load_config
 from maildesk.daemon.root import build_desk, sync_directory
-from tests.e2e.test_agents import AGENTS, agent_reply, notification_for, show, to
+from tests.e2e.test_agents import agent_reply, notification_for, show, to
 from tests.process.test_agentmail import as_agent
-from tests.support import MaildeskProcess, deliver, free_port, make_mail, outbox_mails, send, write_config
+from tests.support.agents import AGENTS
+from tests.support.config import write_config
+from tests.support.desk import deliver, outbox_mails
+from tests.support.mail import make_mail, send
+from tests.support.servers import MaildeskProcess, free_port
 
 
 @pytest.fixture

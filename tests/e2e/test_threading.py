@@ -7,7 +7,8 @@ import time
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from tests.support import Sink, free_port, make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import Sink, free_port, wait_until
 
 
 def _tickets(d, n):

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import service_missing
 from tests.services.dovecot import Dovecot
-from tests.support import make_mail
+from tests.support.mail import make_mail
 
 ACCOUNTS = 30  # created before the start: Dovecot notices new ones only after a second
 

@@ -22,7 +22,9 @@ from maildesk.config.load import ImapConfig
 from maildesk.ingest.imap import ImapSource, UidMark
 from maildesk.ingest.intake import Intake
 from maildesk.storage.models import ImapState
-from tests.support import MaildeskProcess, free_port, make_mail, send, wait_until, write_config
+from tests.support.config import write_config
+from tests.support.mail import make_mail, send
+from tests.support.servers import MaildeskProcess, free_port, wait_until
 
 pytestmark = pytest.mark.services
 

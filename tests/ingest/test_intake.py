@@ -10,7 +10,9 @@ from maildesk.config.load import load_config
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.storage.models import InboxMail
 from maildesk.storage.store import open_store
-from tests.support import free_port, make_mail, write_config
+from tests.support.config import write_config
+from tests.support.mail import make_mail
+from tests.support.servers import free_port
 
 
 def _mail(i: int, size: int) -> RawMail:

@@ -12,7 +12,8 @@ from maildesk.ingest.intake import Intake, RawMail
 from maildesk.ingest.pipe import sqlite_path, store_sqlite
 from maildesk.storage.models import InboxMail
 from maildesk.storage.store import open_store
-from tests.support import ROOT, make_mail
+from tests.support.config import ROOT
+from tests.support.mail import make_mail
 
 NOW = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -46,7 +47,8 @@ def test_sqlite_path_only_for_sqlite_files():
 
 
 def test_ingest_does_not_load_sqlalchemy(tmp_path):
-    from tests.support import free_port, write_config
+    from tests.support.config import write_config
+    from tests.support.servers import free_port
 
     cfg = write_config(tmp_path, port=free_port())
     store = open_store(f"sqlite:///{tmp_path}/var/maildesk.db")

@@ -14,7 +14,9 @@ from maildesk.config.load import load_config
 from maildesk.ingest.intake import Intake
 from maildesk.ingest.smtp import SmtpHandler
 from maildesk.storage.store import open_store
-from tests.support import free_port, make_mail, write_config
+from tests.support.config import write_config
+from tests.support.mail import make_mail
+from tests.support.servers import free_port
 
 
 class _LMTPController(Controller):

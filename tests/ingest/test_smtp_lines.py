@@ -10,7 +10,8 @@ import sqlite3
 
 import pytest
 
-from tests.support import make_mail, wait_until
+from tests.support.mail import make_mail
+from tests.support.servers import wait_until
 
 
 def inbox_rows(daemon) -> list[tuple]:

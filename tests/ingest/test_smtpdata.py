@@ -39,7 +39,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from maildesk.ingest.smtpdata import DEFAULT_LINE_LENGTH, FastSMTP, read_data
-from tests.support import free_port
+from tests.support.servers import free_port
 
 LIMIT = 200_000
 OPTIONS = {"data_size_limit": LIMIT, "enable_SMTPUTF8": True, "decode_data": False, "server_hostname": "test"}

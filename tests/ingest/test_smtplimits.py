@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from maildesk.ingest.smtplimits import client_of
-from tests.support import make_mail, wait_until
+from tests.support.mail import make_mail
+from tests.support.servers import wait_until
 
 NORMAL = "127.0.0.2"
 

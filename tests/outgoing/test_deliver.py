@@ -13,7 +13,7 @@ from aiosmtpd.smtp import AuthResult
 from maildesk.config.credentials import Secret
 from maildesk.errors import PermanentDeliveryError, TemporaryDeliveryError
 from maildesk.outgoing.deliver import SmtpDeliverer
-from tests.support import free_port
+from tests.support.servers import free_port
 
 
 @pytest.fixture(scope="module")

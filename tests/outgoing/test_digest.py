@@ -15,8 +15,11 @@ from sqlalchemy import select
 
 from maildesk.daemon.scheduler import run_job
 from maildesk.storage.models import Outbox, Ticket
-from tests.daemon.test_jobs import AGENTS, RULES, SLA, T0, jdesk  # noqa: F401 - jdesk is a fixture
-from tests.support import deliver, make_mail, wait_until
+from tests.daemon.test_jobs import RULES, SLA, T0, jdesk  # noqa: F401 - jdesk is a fixture
+from tests.support.agents import AGENTS
+from tests.support.desk import deliver
+from tests.support.mail import make_mail
+from tests.support.servers import wait_until
 
 MONDAY = T0 + timedelta(days=7, hours=1)  # T0 is Monday 2026-11-23 09:00 UTC: the digest of that week goes out a week later
 

@@ -11,7 +11,9 @@ from maildesk.outgoing.deliver import MaildirDeliverer, SmtpDeliverer
 from maildesk.outgoing.outbox import backoff, drain, retry
 from maildesk.outgoing.tokens import verify_bounce
 from maildesk.storage.models import Event, Outbox, Suppression
-from tests.support import deliver, free_port, make_mail
+from tests.support.desk import deliver
+from tests.support.mail import make_mail
+from tests.support.servers import free_port
 
 CFG = OutboundConfig(smarthost="127.0.0.1:1", retry_base=30, retry_max=3600, max_attempts=4)
 

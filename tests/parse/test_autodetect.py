@@ -11,7 +11,7 @@ from bench.autodetect import evaluate, load
 from maildesk.parse.autodetect import SCAN_BYTES, classify, failed_recipients, is_bounce
 from maildesk.parse.message import parse
 from maildesk.process.autoreply import suppression_reason
-from tests.support import make_mail
+from tests.support.mail import make_mail
 
 OWN = ("support@example.test",)
 SAMPLES = load()

@@ -2,7 +2,7 @@
 
 Product requirements under test: every charset decodes exactly; HTML-only mail gets a
 readable text body; broken MIME never crashes. Every message is written here (or built by
-tests/mailfactory.py); none is copied from real mail.
+tests/support/mail.py); none is copied from real mail.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 import maildesk.parse.mimewalk as mimewalk_module
 from maildesk.parse.message import Attachment, DeliveryReport, InboundMessage, clean_header, parse, parse_msgids
-from tests.mailfactory import attachment, encoded_word, encoded_words, forwarded, message, multipart, raw_part, text, tnef
+from tests.support.mail import attachment, encoded_word, encoded_words, forwarded, message, multipart, raw_part, text, tnef
 
 SAMPLES = {  # charset: (subject, display name, body)
     "koi8-r": ("Принтер не печатает", "Иван Петров", "Здравствуйте!\nПринтер не печатает: ошибка E-042.\nЁжик, съешь ещё этих булок.\n"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from maildesk.policy.kb import load_kb, suggest
-from tests.support import ROOT, deliver, make_mail, outbox_mails, ticket_json
+from tests.support.config import ROOT
+from tests.support.desk import deliver, outbox_mails, ticket_json
+from tests.support.mail import make_mail
 
 
 def test_shipped_articles_load(tmp_path):

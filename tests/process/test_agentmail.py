@@ -4,41 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
 from maildesk.outgoing.tokens import ReplyToken, make_address
-from tests.support import deliver, free_port, make_mail, outbox_mails, ticket_json, write_config
+from tests.support.agents import SUPPORT, agents_toml
+from tests.support.desk import deliver, outbox_mails, ticket_json
+from tests.support.mail import make_mail
 
-AGENTS = """
-[[agents]]
-login = "alice"
-name = "Alice Agent"
-address = "alice@example.test"
-teams = ["support"]
-[[agents]]
-login = "bob"
-name = "Bob Builder"
-address = "bob@example.test"
-teams = ["support", "billing"]
-notify_opt_out = ["new_ticket"]
-[[teams]]
-name = "support"
-members = ["alice", "bob"]
-lead = "alice"
-[[teams]]
-name = "billing"
-members = ["bob"]
-"""
+# bob is in billing too and hears of no new tickets
+AGENTS = agents_toml(teams=[SUPPORT, {"name": "billing", "members": ["bob"]}],
+                     bob={"teams": ["support", "billing"], "notify_opt_out": ["new_ticket"]})
 
 
 @pytest.fixture
-def adesk(tmp_path, clock):
-    cfg = write_config(tmp_path, port=free_port(), files={"agents.toml": AGENTS})
-    desk = build_desk(load_config(cfg), clock=clock)
-    desk.store.upgrade()
-    sync_directory(desk)
-    yield desk
-    desk.store.dispose()
+def adesk(agents_desk_factory):
+    return agents_desk_factory(AGENTS)
 
 
 def as_agent(desk, login, number, body, subject="Re: x"):
@@ -109,12 +87,8 @@ def test_assign_me_and_first_response(adesk, clock):
     assert notified(adesk, "bob@example.test") == []  # no mail to yourself about your own assignment
 
 
-def test_large_attachments_are_listed_not_copied_into_notifications(tmp_path, clock):
-    cfg = write_config(tmp_path, port=free_port(), files={"agents.toml": AGENTS},
-                       extra="[workflow]\nnotification_attachments_max = 100\n")
-    desk = build_desk(load_config(cfg), clock=clock)
-    desk.store.upgrade()
-    sync_directory(desk)
+def test_large_attachments_are_listed_not_copied_into_notifications(agents_desk_factory):
+    desk = agents_desk_factory(AGENTS, extra="[workflow]\nnotification_attachments_max = 100\n")
     msg = make_mail(subject="files")
     msg.add_attachment(b"s" * 50, maintype="text", subtype="plain", filename="small.txt")
     msg.add_attachment(b"L" * 500, maintype="application", subtype="octet-stream", filename="large.bin")
@@ -123,7 +97,6 @@ def test_large_attachments_are_listed_not_copied_into_notifications(tmp_path, cl
     assert [p.get_filename() for p in note.iter_attachments()] == ["small.txt"]
     assert "large.bin (500 bytes)" in note.get_body(("plain",)).get_content()
     assert len(ticket_json(desk, 1)["messages"][0]["attachments"]) == 2  # both stay on the ticket
-    desk.store.dispose()
 
 
 def test_cc_argument_is_stored_like_incoming_addresses():

@@ -9,7 +9,7 @@ import pytest
 from maildesk.parse.message import parse
 from maildesk.process.autoreply import LOOP_HEADER, may_autoreply, record_autoreply, suppress, suppression_reason
 from maildesk.storage.writer import Writer
-from tests.support import make_mail
+from tests.support.mail import make_mail
 
 OWN = ("support@example.test", "billing@example.test")
 

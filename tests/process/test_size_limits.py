@@ -17,25 +17,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.support import MaildeskProcess, deliver, free_port, make_mail, send, ticket_json, write_config
-
-AGENTS = """
-[[agents]]
-login = "alice"
-name = "Alice Agent"
-address = "alice@example.test"
-teams = ["support"]
-
-[[agents]]
-login = "bob"
-name = "Bob Builder"
-address = "bob@example.test"
-teams = ["support"]
-
-[[teams]]
-name = "support"
-members = ["alice", "bob"]
-"""
+from tests.support.agents import AGENTS
+from tests.support.config import write_config
+from tests.support.desk import deliver, ticket_json
+from tests.support.mail import make_mail, send
+from tests.support.servers import MaildeskProcess, free_port
 
 
 def _big_text(size: int) -> str:
@@ -172,7 +158,7 @@ def _sent(desk):
 def test_purge_job_removes_old_sent_bodies_and_threading_still_works(desk, clock, config_path):
     from maildesk.daemon.scheduler import run_job
     from maildesk.storage.models import Outbox, OutboxBody
-    from tests.support import outbox_mails
+    from tests.support.desk import outbox_mails
 
     first = deliver(desk, make_mail(subject="Printer on fire"))
     ack = outbox_mails(desk, "ack")[0]

@@ -7,7 +7,8 @@ from email.utils import make_msgid
 
 from maildesk.outgoing.mailbuild import continue_thread_index
 from maildesk.outgoing.tokens import ReplyToken, make_address
-from tests.support import deliver, make_mail, outbox_mails, ticket_json
+from tests.support.desk import deliver, outbox_mails, ticket_json
+from tests.support.mail import make_mail
 
 
 def _open(desk, **kw):
@@ -170,7 +171,8 @@ def test_unknown_in_reply_to_opens_new_ticket(desk):
 def test_attachment_over_the_limit_is_refused_but_the_message_kept(tmp_path, clock):
     from maildesk.config.load import load_config
     from maildesk.daemon.root import build_desk
-    from tests.support import free_port, write_config
+    from tests.support.config import write_config
+    from tests.support.servers import free_port
 
     desk = build_desk(load_config(write_config(tmp_path, port=free_port(), max_attachment_size=1000)), clock=clock)
     desk.store.upgrade()

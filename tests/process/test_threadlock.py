@@ -18,7 +18,9 @@ from maildesk.parse.message import parse
 from maildesk.process.pipeline import process_pending
 from maildesk.process.threadlock import lock_threads, thread_keys
 from maildesk.storage.models import InboxMail
-from tests.support import free_port, make_mail, write_config
+from tests.support.config import write_config
+from tests.support.mail import make_mail
+from tests.support.servers import free_port
 
 
 @pytest.fixture

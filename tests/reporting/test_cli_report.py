@@ -13,7 +13,8 @@ import pytest
 
 from maildesk.storage.store import open_store
 from tests.reporting.dataset import store_dataset
-from tests.support import MaildeskProcess, free_port, write_config
+from tests.support.config import write_config
+from tests.support.servers import MaildeskProcess, free_port
 
 SLA_TOML = """
 [select]

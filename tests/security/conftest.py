@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.security.helpers import AGENTS, auth_section, strong_secret
-from tests.support import MaildeskProcess, free_port, write_config
+from tests.support.config import write_config
+from tests.support.servers import MaildeskProcess, free_port
 
 
 @pytest.fixture

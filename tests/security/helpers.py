@@ -14,7 +14,9 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from tests.support import make_mail, wait_until
+from tests.support.agents import ALICE, BOB, CAROL, agents_toml
+from tests.support.mail import make_mail
+from tests.support.servers import wait_until
 
 __all__ = ["AGENTS", "SECRET", "agent_reply", "all_events", "auth_section", "bounce_report", "delivered", "envelopes_to", "inbox", "mailed_to",
            "notification_for", "send_many", "settle", "show", "strong_secret", "text_of", "to"]
@@ -23,30 +25,7 @@ __all__ = ["AGENTS", "SECRET", "agent_reply", "all_events", "auth_section", "bou
 SECRET = "test-secret-not-for-production-0123456789"
 _SECRET_LINE = re.compile(r'^secret = ".*"$', re.M)
 
-AGENTS = """
-[[agents]]
-login = "alice"
-name = "Alice Agent"
-address = "alice@example.test"
-teams = ["support"]
-
-[[agents]]
-login = "bob"
-name = "Bob Builder"
-address = "bob@example.test"
-teams = ["support"]
-
-[[agents]]
-login = "carol"
-name = "Carol Partner"
-address = "carol@partner.test"
-teams = ["support"]
-
-[[teams]]
-name = "support"
-members = ["alice", "bob", "carol"]
-lead = "alice"
-"""
+AGENTS = agents_toml(ALICE, BOB, CAROL)  # carol, of another domain, is an agent too
 
 
 def strong_secret(config_text: str, secret: str = SECRET) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 from tests.security.helpers import all_events, delivered, notification_for, send_many, settle, show, text_of, to
-from tests.support import make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 AUTH = {"trusted_authserv_ids": ["mx.example.test"], "dkim_domains": ["example.test"]}
 JANE = "jane@customer.test"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import smtplib
 
 from tests.security.helpers import settle, show
-from tests.support import make_mail
+from tests.support.mail import make_mail
 
 TRUSTED = {"trusted_authserv_ids": ["mx.example.test"], "spam_headers": ["spamassassin", "rspamd"]}
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 
 from tests.security.helpers import bounce_report, delivered, notification_for, send_many, settle, show, to
-from tests.support import make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 JANE = "jane@customer.test"
 EVE = "eve@stranger.test"

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from tests.security.helpers import settle
-from tests.support import make_mail, wait_until
+from tests.support.mail import make_mail
+from tests.support.servers import wait_until
 
 COUNT = 1000
 _ID = re.compile(r"<([A-Za-z0-9_-]+)@example\.test>")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import pytest
 
 from tests.security.helpers import agent_reply, delivered, envelopes_to, mailed_to, notification_for, settle, show, to
-from tests.support import make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 JANE = "jane@customer.test"
 EVE = "eve@stranger.test"

@@ -15,7 +15,8 @@ import sys
 import pytest
 
 from tests.security.helpers import agent_reply, notification_for, show, strong_secret
-from tests.support import make_mail, send, wait_until
+from tests.support.mail import make_mail, send
+from tests.support.servers import wait_until
 
 
 def _refused(code: int, err: str) -> bool:

@@ -19,9 +19,10 @@ from maildesk.process.pipeline import process_pending
 from maildesk.storage.batch import Batch
 from maildesk.storage.models import Contact, Event, InboxMail, Outbox, Participant, Ticket, TicketMessage
 from maildesk.storage.store import open_store
-from tests.mailfactory import message
-from tests.mailfactory import text as text_part
-from tests.support import free_port, make_mail, write_config
+from tests.support.config import write_config
+from tests.support.mail import make_mail, message
+from tests.support.mail import text as text_part
+from tests.support.servers import free_port
 
 
 def _desk(tmp_path, clock, name: str):

@@ -13,7 +13,8 @@ from sqlalchemy import func, select, text
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.storage.models import Base, InboxMail, InboxRaw, Ticket
 from maildesk.storage.store import open_store
-from tests.support import ROOT, make_mail
+from tests.support.config import ROOT
+from tests.support.mail import make_mail
 
 
 def test_migrations_build_exactly_the_models(db_url):

@@ -15,9 +15,12 @@ from maildesk.daemon.root import build_desk, sync_directory
 from maildesk.storage.models import Event, TicketMessage
 from maildesk.storage.store import open_store
 from maildesk.tickets.search import TicketQuery, fts5_query, search_tickets
-from tests.mailfactory import encoded_word, message, text
 from tests.reporting.dataset import store_dataset
-from tests.support import Clock, MaildeskProcess, deliver, free_port, make_mail, write_config
+from tests.support.clock import Clock
+from tests.support.config import write_config
+from tests.support.desk import deliver
+from tests.support.mail import encoded_word, make_mail, message, text
+from tests.support.servers import MaildeskProcess, free_port
 
 
 @pytest.fixture

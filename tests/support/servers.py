@@ -1,4 +1,5 @@
-"""Test helpers: a controllable clock, an aiosmtpd sink, config files, the daemon process, mail builders."""
+"""Servers the tests run: the daemon (``maildesk run``) as a subprocess, and an aiosmtpd
+sink standing for the smarthost and the internet. Dovecot lives in :mod:`tests.services.dovecot`."""
 
 from __future__ import annotations
 
@@ -12,16 +13,13 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-__all__ = ["Clock", "MaildeskProcess", "Sink", "deliver", "free_port", "make_mail", "outbox_mails", "send", "ticket_json", "wait_until", "write_config"]
+from tests.support.config import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["MaildeskProcess", "Sink", "free_port", "wait_until"]
 
 
 def free_port() -> int:
@@ -39,20 +37,6 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
-
-
-class Clock:
-    """An injectable clock: tests move time instead of sleeping."""
-
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 class _Collect:
@@ -126,58 +110,6 @@ class Sink:
                 self.cond.wait(left)
 
 
-def write_config(directory: Path, *, port: int, smarthost: str | None = None, db_url: str | None = None,
-                 addresses=("support@example.test", "billing@example.test"), extra: str = "",
-                 files: dict[str, str] | None = None, shipped_config: bool = False, smtp: dict | None = None,
-                 processing: dict | None = None, **mail) -> Path:
-    """A maildesk.toml in ``directory``; ``files`` are written into its config/ directory
-    (e.g. {"agents.toml": ...}); ``shipped_config`` copies the repository's config/ first;
-    ``smtp`` and ``processing`` add keys to those tables (``smtp`` may change ``max_message_size``)."""
-    import shutil
-
-    directory.mkdir(parents=True, exist_ok=True)
-    if shipped_config:
-        shutil.copytree(ROOT / "config", directory / "config", dirs_exist_ok=True)
-    for name, text in (files or {}).items():
-        (directory / "config").mkdir(exist_ok=True)
-        (directory / "config" / name).write_text(text)
-    outbound = f'smarthost = "{smarthost}"\nretry_base = 0.5\nretry_max = 2\npoll_interval = 0.2' if smarthost else 'maildir = "var/sent"'
-    mail_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in mail.items())
-    smtp = {"max_message_size": 2000000, **(smtp or {})}
-    smtp_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in smtp.items())
-    processing_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in (processing or {}).items())
-    text = f"""
-[database]
-url = "{db_url or 'sqlite:///var/maildesk.db'}"
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-{smtp_lines}
-
-[mail]
-addresses = {json.dumps(list(addresses))}
-ticket_prefix = "MD"
-support_name = "Example Support"
-secret = "test-secret-not-for-production-0123456789"
-{mail_lines}
-
-[outbound]
-{outbound}
-
-[processing]
-poll_interval = 0.2
-{processing_lines}
-
-[log]
-level = "INFO"
-{extra}
-"""
-    path = directory / "maildesk.toml"
-    path.write_text(text)
-    return path
-
-
 class MaildeskProcess:
     """``maildesk run`` as a real subprocess, plus a CLI runner on the same config."""
 
@@ -243,68 +175,3 @@ class MaildeskProcess:
 
     def smtp(self) -> smtplib.SMTP:
         return smtplib.SMTP("127.0.0.1", self.port, timeout=30)
-
-
-def make_mail(*, subject: str = "Printer on fire", body: str = "My printer is on fire.", sender: str = "Jane Customer <jane@customer.test>",
-              to: str = "support@example.test", cc: str | None = None, message_id: str | None = None,
-              in_reply_to: str | None = None, references: str | None = None, headers: dict | None = None) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    if cc:
-        msg["Cc"] = cc
-    msg["Subject"] = subject
-    msg["Message-ID"] = message_id or make_msgid(domain="customer.test")
-    msg["Date"] = "Mon, 23 Nov 2026 09:00:00 +0000"
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-    if references:
-        msg["References"] = references
-    for name, value in (headers or {}).items():
-        msg[name] = value
-    msg.set_content(body)
-    return msg
-
-
-def send(port: int, msg: EmailMessage, *, mail_from: str | None = None, rcpt: list[str] | None = None) -> dict:
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
-        return smtp.send_message(msg, from_addr=mail_from, to_addrs=rcpt)
-
-
-def deliver(desk, msg, *, rcpt=("support@example.test",), mail_from: str | None = None, source: str = "smtp"):
-    """Accept and process one message in-process; returns its ProcessResult."""
-    from email.utils import parseaddr
-
-    from maildesk.ingest.intake import Intake, RawMail
-    from maildesk.process.pipeline import process_pending
-
-    raw = msg if isinstance(msg, bytes) else msg.as_bytes()
-    if mail_from is None:
-        mail_from = parseaddr(msg["From"])[1] if not isinstance(msg, bytes) else "sender@customer.test"
-    inbox_id = Intake(desk.store, desk.clock).store_one(RawMail(raw, mail_from, tuple(rcpt), source))
-    results = process_pending(desk, ids=[inbox_id])
-    assert len(results) == 1, f"inbox {inbox_id} was not processed (already processed?)"
-    return results[0]
-
-
-def outbox_mails(desk, kind: str | None = None):
-    """Queued/sent outgoing mail, parsed, oldest first."""
-    from email import message_from_bytes, policy
-
-    from sqlalchemy import select
-
-    from maildesk.storage.models import Outbox
-
-    with desk.store.read() as s:
-        q = select(Outbox).order_by(Outbox.id)
-        if kind:
-            q = q.where(Outbox.kind == kind)
-        return [message_from_bytes(r.raw, policy=policy.default) for r in s.scalars(q)]
-
-
-def ticket_json(desk, number: int) -> dict:
-    from maildesk.storage.models import Ticket
-    from maildesk.tickets.views import ticket_detail
-
-    with desk.store.read() as s:
-        return ticket_detail(s, s.get(Ticket, number), desk.config.mail.ticket_prefix)
