@@ -158,8 +158,7 @@ def send_to_addresses(w: Writer, desk: Desk, ticket: Ticket, addresses: list[str
 def _later(w: Writer, ticket: Ticket, event: str, now: datetime, message: TicketMessage | None, template: str,
            actor: str, extra: dict | None, agents: list[str] = (), addresses: list[str] = ()) -> None:
     w.notice({"ticket_id": ticket.id, "event": event, "template": template, "agents": list(agents),
-              "addresses": list(addresses), "actor": actor, "extra": dict(extra or {}), "created_at": now, "done_at": None,
-              "status": "pending", "attempts": 0, "next_attempt_at": now},
+              "addresses": list(addresses), "actor": actor, "extra": dict(extra or {}), "created_at": now, "done_at": None},
              message)
 
 

@@ -48,7 +48,7 @@ from maildesk.storage.models import (
     Ticket,
     TicketMessage,
 )
-from maildesk.storage.writer import Writer, write_ignore
+from maildesk.storage.writer import Writer, notice_row, write_ignore
 
 __all__ = ["Batch", "Cut", "Isolate"]
 
@@ -156,7 +156,7 @@ class Batch(Writer):
 
     def notice(self, row: dict, message) -> None:
         """The message may not have its id yet: it is taken when the batch is written."""
-        self.add(Notice.__table__, {**row, "message_id": (lambda: message.id) if message is not None else None})
+        self.add(Notice.__table__, {**notice_row(row), "message_id": (lambda: message.id) if message is not None else None})
 
     def new_contact(self, address: str, name: str, now) -> Contact:
         """Inserted with the batch (a race makes the batch retry alone)."""

@@ -97,7 +97,7 @@ class Writer:
         """A notification to render later, naming ``message`` (a TicketMessage or None)."""
         if message is not None and message.id is None:
             self.session.flush()
-        self.session.execute(_insert(Notice.__table__), {**row, "message_id": message.id if message is not None else None})
+        self.session.execute(_insert(Notice.__table__), {**notice_row(row), "message_id": message.id if message is not None else None})
 
     def new_contact(self, address: str, name: str, now) -> Contact:
         """A contact for an address not found (another instance may be adding it right now)."""
@@ -158,3 +158,8 @@ class Writer:
     def last_assigned(self, query) -> dict[str, str]:
         """The last agent each team's round robin assigned."""
         return dict(self.session.execute(query).all())
+
+
+def notice_row(row: dict) -> dict:
+    """A notice row as inserted: pending and due at once unless ``row`` says otherwise."""
+    return {"status": "pending", "attempts": 0, "next_attempt_at": row["created_at"], **row}
