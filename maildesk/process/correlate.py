@@ -28,7 +28,8 @@ from maildesk.storage.models import MessageRef, Outbox, Participant, Ticket
 from maildesk.storage.writer import Writer
 from maildesk.tickets.state import resolve_merged
 
-__all__ = ["ThreadMatch", "find_ticket", "first_valid_token", "is_participant", "recipient_tokens", "reply_tokens", "token_addresses"]
+__all__ = ["ThreadMatch", "find_ticket", "first_valid_token", "is_participant", "recipient_tokens", "reply_tokens", "token_addresses",
+           "verify_tokens"]
 
 
 @dataclass
@@ -63,12 +64,16 @@ def reply_tokens(msg: InboundMessage, support: tuple[str, ...]) -> list[str]:
     return [t for t in recipient_tokens(msg, support) if not is_bounce_token(t)]
 
 
-def first_valid_token(msg: InboundMessage, *, secret: str, support: tuple[str, ...]) -> ReplyToken | None:
-    for raw_token in reply_tokens(msg, support):
-        tok = verify_token(secret, raw_token)
-        if tok is not None:
-            return tok
-    return None
+def verify_tokens(msg: InboundMessage, *, secret: str, support: tuple[str, ...]) -> tuple[tuple[str, ReplyToken | None], ...]:
+    """Each reply token among the recipients with what it says, or None when it does not verify.
+    Inbound mail is verified once (the ``token`` stage); the result serves both
+    :func:`~maildesk.process.authz.identify` (:func:`first_valid_token`) and :func:`find_ticket`."""
+    return tuple((raw_token, verify_token(secret, raw_token)) for raw_token in reply_tokens(msg, support))
+
+
+def first_valid_token(tokens: tuple[tuple[str, ReplyToken | None], ...]) -> ReplyToken | None:
+    """The first of :func:`verify_tokens`'s tokens that verified."""
+    return next((tok for _, tok in tokens if tok is not None), None)
 
 
 _SENT_TO = select(Outbox.rcpt_to).where(Outbox.message_id.in_(bindparam("ids", expanding=True)))
@@ -98,14 +103,14 @@ def _tickets_of(w: Writer, ids) -> dict[str, int]:
     return dict(w.session.execute(_REFS, {"ids": list(ids)}).all())
 
 
-def find_ticket(w: Writer, msg: InboundMessage, *, secret: str, support: tuple[str, ...], prefix: str,
+def find_ticket(w: Writer, msg: InboundMessage, *, tokens: tuple[tuple[str, ReplyToken | None], ...], prefix: str,
                 sender_is_agent: bool = False) -> ThreadMatch:
-    """``sender_is_agent``: an authenticated agent takes part in every ticket, so a subject
+    """``tokens``: the recipients' reply tokens as :func:`verify_tokens` verified them.
+    ``sender_is_agent``: an authenticated agent takes part in every ticket, so a subject
     reference from them is accepted without the participant check."""
     session = w.session
     security: list[str] = []
-    for raw_token in reply_tokens(msg, support):
-        tok = verify_token(secret, raw_token)
+    for raw_token, tok in tokens:
         if tok is None:
             security.append(f"reply token {raw_token[:60]!r} does not verify (forged or altered); ignored")
             continue
