@@ -17,6 +17,7 @@ event on its ticket, until ``maildesk notices retry`` (:func:`retry`) queues it 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -54,7 +55,7 @@ class _Failed(Exception):
 def send_notices(desk: Desk, limit: int = 100) -> int:
     """Mail up to ``limit`` due notices; returns how many were mailed. If rendering them
     together fails, they are done one at a time, and one that fails on its own is put back
-    for a later attempt (an error in the log), or kept as ``failed`` after
+    for a later attempt (a warning in the log), or kept as ``failed`` after
     ``[outbound] notice_max_attempts``, with a ``notification_failed`` event on its ticket."""
     try:
         return _send_batch(desk, limit)
@@ -100,10 +101,10 @@ def _failed(desk: Desk, notice_id: int, exc: Exception) -> None:
                   notice_id, what, ticket_id, attempts, error, notice_id)
     else:
         log.warning("notice %d (%s about ticket %d) could not be rendered (attempt %d of %d), tried again at %s: %s",
-                  notice_id, what, ticket_id, attempts, cfg.notice_max_attempts, due.isoformat(timespec="seconds"), error)
+                    notice_id, what, ticket_id, attempts, cfg.notice_max_attempts, due.isoformat(timespec="seconds"), error)
 
 
-def retry(session: Session, now, notice_id: int | None = None) -> int:
+def retry(session: Session, now: datetime, notice_id: int | None = None) -> int:
     """Make failed notices (one, or all) due again now, with their attempts counted anew."""
     stmt = update(Notice).where(Notice.status == "failed", Notice.done_at.is_(None))
     if notice_id is not None:
