@@ -18,6 +18,7 @@ import pytest
 from tests.support.agents import AGENTS
 from tests.support.clock import Clock
 from tests.support.config import write_config
+from tests.support.database import migrated_sqlite, sqlite_file
 from tests.support.servers import MaildeskProcess, Sink, free_port
 
 REQUIRE_SERVICES = os.environ.get("MAILDESK_REQUIRE_SERVICES") == "1"
@@ -96,15 +97,29 @@ def config_path(tmp_path):
     return write_config(tmp_path, port=free_port())
 
 
-@pytest.fixture
-def desk(config_path, clock):
-    """The composition root's Desk on a migrated SQLite database, with an injectable clock."""
+def migrated_desk(config_file, clock):
+    """build_desk on a migrated database with the directory synced: a SQLite file that does
+    not exist yet is copied from the migrated template (tests/support/database.py), any
+    other database is migrated."""
     from maildesk.config.load import load_config
     from maildesk.daemon.root import build_desk, sync_directory
 
-    desk = build_desk(load_config(config_path), clock=clock)
-    desk.store.upgrade()
+    config = load_config(config_file)
+    path = sqlite_file(config.database.url)
+    copied = path is not None and not path.exists()
+    if copied:
+        migrated_sqlite(path)
+    desk = build_desk(config, clock=clock)
+    if not copied:
+        desk.store.upgrade()
     sync_directory(desk)
+    return desk
+
+
+@pytest.fixture
+def desk(config_path, clock):
+    """The composition root's Desk on a migrated SQLite database, with an injectable clock."""
+    desk = migrated_desk(config_path, clock)
     yield desk
     desk.store.dispose()
 
@@ -115,17 +130,12 @@ def agents_desk_factory(tmp_path, clock):
     Desk on a migrated SQLite database whose config/agents.toml is ``agents`` (the shared
     directory of tests/support/agents.py unless given); ``files`` adds other config files, the
     clock defaults to the ``clock`` fixture. The first desk lives in ``tmp_path`` itself."""
-    from maildesk.config.load import load_config
-    from maildesk.daemon.root import build_desk, sync_directory
-
     desks = []
 
     def make(agents: str = AGENTS, *, clock=None, files: dict | None = None, **config):
         directory = tmp_path if not desks else tmp_path / f"desk{len(desks)}"
         cfg = write_config(directory, port=free_port(), files={"agents.toml": agents, **(files or {})}, **config)
-        desk = build_desk(load_config(cfg), clock=clock or default_clock)
-        desk.store.upgrade()
-        sync_directory(desk)
+        desk = migrated_desk(cfg, clock or default_clock)
         desks.append(desk)
         return desk
 
@@ -143,20 +153,29 @@ def agents_desk(agents_desk_factory):
 
 @pytest.fixture
 def daemon_factory(tmp_path):
+    """``start(**write_config_kwargs)``: a running daemon on a migrated database (SQLite:
+    a copy of the migrated template; PostgreSQL: ``maildesk db upgrade``). At teardown the
+    instances still running are killed (SIGKILL): tests that care about a graceful stop
+    call ``stop()`` themselves and check it."""
     procs: list[MaildeskProcess] = []
 
     def start(**config) -> MaildeskProcess:
         d = tmp_path / f"daemon{len(procs)}"
         d.mkdir()
-        proc = MaildeskProcess(write_config(d, port=free_port(), **config))
-        proc.cli("db", "upgrade")
+        path = write_config(d, port=free_port(), **config)
+        proc = MaildeskProcess(path)
+        db = config.get("db_url") or "sqlite:///var/maildesk.db"
+        if db == "sqlite:///var/maildesk.db":
+            migrated_sqlite(d / "var" / "maildesk.db")
+        else:
+            proc.cli("db", "upgrade")
         proc.start()
         procs.append(proc)
         return proc
 
     yield start
     for proc in procs:
-        proc.stop()
+        proc.discard()
 
 
 @pytest.fixture
