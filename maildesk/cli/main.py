@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from maildesk import __version__
+from maildesk.cli import events, imap, jobs, people, rules, status
 from maildesk.cli.args import Parser, positive, read_only
 from maildesk.cli.errors import guarded
 from maildesk.config.credentials import without_generating
@@ -29,6 +30,8 @@ from maildesk.errors import EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_UNAVAILABLE,
 from maildesk.vocab import INBOX_STATUSES, STATUSES
 
 __all__ = ["main"]
+
+_GROUPS = (rules, imap, jobs, events, status, people)  # each: add_commands(subparsers) and COMMANDS {name: handler}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
 
     add_report_parser(sub)
 
-    from maildesk.cli import extra as cli_extra
-    cli_extra.add_commands(sub)
+    for group in _GROUPS:
+        group.add_commands(sub)
     return p
 
 
@@ -112,8 +115,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     configure(config.log.level, config.log.redact_addresses)
     handler = _COMMANDS.get(args.command)
     if handler is None:
-        from maildesk.cli import extra as cli_extra
-        return cli_extra.dispatch(args, config)
+        raise SystemExit(f"maildesk: unknown command {args.command}")
     return handler(args, config)
 
 
@@ -419,4 +421,4 @@ def cmd_report(args, config: Config) -> int:
 
 
 _COMMANDS = {"report": cmd_report, "run": cmd_run, "ingest": cmd_ingest, "db": cmd_db, "inbox": cmd_inbox, "tickets": cmd_tickets,
-             "outbox": cmd_outbox}
+             "outbox": cmd_outbox, **{name: handler for group in _GROUPS for name, handler in group.COMMANDS.items()}}

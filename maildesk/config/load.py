@@ -68,8 +68,7 @@ class SmtpConfig:
     data_rate_grace: float = 30.0
     # Refused connections and accept() failures are logged once per this many seconds, summed up.
     limit_log_interval: float = 60.0
-    # Group commit: accepted messages wait at most this long to share one fsync.
-    commit_delay_ms: float = 2.0
+    # Group commit: at most this many accepted messages share one fsync ...
     commit_batch: int = 256
     # ... and at most this many bytes of raw mail in one commit (the first message whatever its size).
     commit_batch_bytes: int = 33_554_432
@@ -275,11 +274,6 @@ class Config:
     @property
     def config_dir(self) -> Path:
         return self.resolve(self.paths.config_dir)
-
-    @property
-    def data_dir(self) -> Path:
-        return self.resolve(self.paths.data_dir)
-
 
 _SECTIONS = {
     "database": DatabaseConfig,

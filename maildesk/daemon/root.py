@@ -168,6 +168,3 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             self.desk.store.dispose()
             log.info("stopped cleanly")
-
-    def request_stop(self) -> None:
-        self._stop.set()

@@ -148,7 +148,7 @@ class Agent(Base):
     address: Mapped[str] = mapped_column(String(320), unique=True)
     role: Mapped[str] = mapped_column(String(20), default="agent")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    rr_counter: Mapped[int] = mapped_column(Integer, default=0)
+    rr_counter: Mapped[int] = mapped_column(Integer, default=0)  # unused; migration 0001 made the column NOT NULL without a server default
 
 
 class Ticket(Base):
