@@ -96,7 +96,7 @@ def config_path(tmp_path):
 def desk(config_path, clock):
     """The composition root's Desk on a migrated SQLite database, with an injectable clock."""
     from maildesk.config.load import load_config
-    from maildesk.daemon.root import build_desk, sync_directory
+    from maildesk.daemon.build import build_desk, sync_directory
 
     desk = build_desk(load_config(config_path), clock=clock)
     desk.store.upgrade()

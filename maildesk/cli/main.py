@@ -174,7 +174,7 @@ def cmd_ingest(args, config: Config) -> int:
         return EX_TEMPFAIL
     print(f"stored inbox {inbox_id}")
     if args.process:
-        from maildesk.daemon.root import build_desk, sync_directory
+        from maildesk.daemon.build import build_desk, sync_directory
         from maildesk.process.pipeline import process_pending
 
         desk = build_desk(config, store)
@@ -201,7 +201,7 @@ def cmd_db(args, config: Config) -> int:
 
 
 def _vacuum(args, config: Config) -> int:
-    from maildesk.daemon.root import utcnow
+    from maildesk.daemon.build import utcnow
     from maildesk.storage.vacuum import vacuum
 
     store = open_db(config, args)
@@ -218,7 +218,7 @@ def _vacuum(args, config: Config) -> int:
 def cmd_inbox(args, config: Config) -> int:
     from sqlalchemy import select
 
-    from maildesk.daemon.root import build_desk
+    from maildesk.daemon.build import build_desk
     from maildesk.process.pipeline import process_pending, retry_inbox
     from maildesk.storage.models import InboxMail
     from maildesk.tickets.views import inbox_view, table
@@ -243,7 +243,7 @@ def cmd_inbox(args, config: Config) -> int:
             n = retry_inbox(session, None if args.all else args.id)
         print(f"{n} message(s) queued for processing again")
         return 0
-    from maildesk.daemon.root import sync_directory
+    from maildesk.daemon.build import sync_directory
 
     desk = build_desk(config, store)
     sync_directory(desk)
@@ -335,7 +335,7 @@ def _sla_words(t: dict) -> str:
 def cmd_outbox(args, config: Config) -> int:
     from sqlalchemy import select
 
-    from maildesk.daemon.root import utcnow
+    from maildesk.daemon.build import utcnow
     from maildesk.outgoing.deliver import make_deliverer
     from maildesk.outgoing.outbox import drain, retry
     from maildesk.storage.models import Outbox
@@ -361,7 +361,7 @@ def cmd_outbox(args, config: Config) -> int:
             n = retry(session, utcnow(), None if args.all else args.id)
         print(f"{n} mail(s) queued for delivery again")
         return 0
-    from maildesk.daemon.root import build_desk
+    from maildesk.daemon.build import build_desk
     from maildesk.outgoing.notices import send_notices
 
     noticed = 0  # notifications the daemon decided on and had not rendered yet

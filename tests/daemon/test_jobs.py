@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.build import build_desk, sync_directory
 from maildesk.daemon.scheduler import run_job
 from maildesk.outgoing.tokens import ReplyToken, make_address
 from maildesk.storage.models import Rating, Ticket

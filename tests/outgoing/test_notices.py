@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, text
 
 from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.build import build_desk, sync_directory
 from maildesk.outgoing.notices import send_notices
 from maildesk.storage.models import Event, Notice
 from tests.support import MaildeskProcess, deliver, free_port, make_mail, outbox_mails, write_config

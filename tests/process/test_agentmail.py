@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.build import build_desk, sync_directory
 from maildesk.outgoing.tokens import ReplyToken, make_address
 from tests.support import deliver, free_port, make_mail, outbox_mails, ticket_json, write_config
 
