@@ -205,7 +205,7 @@ class Batch:
         """Write everything collected, in an order the foreign keys accept, and start afresh.
         ``new``: the objects created for the batch, when they are not (or no longer) in the session."""
         session = self.session
-        from maildesk.tickets.state import write_ignore  # tickets imports this module
+        from maildesk.storage.upsert import write_ignore
 
         for table in _BEFORE_ORM:
             self._write(table, write_ignore)

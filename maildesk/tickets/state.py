@@ -1,7 +1,7 @@
 """Ticket state as plain functions over a session: contacts, tickets, messages, events.
 
 The statements run for every processed message are built once (module constants and
-:func:`insert_ignore`'s cache) and executed with parameters: building a SQLAlchemy
+:func:`maildesk.storage.upsert.write_ignore`'s cache) and executed with parameters: building a SQLAlchemy
 statement costs several times more than running it.
 """
 
@@ -11,7 +11,6 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from maildesk.daemon.logsetup import redact_text
@@ -19,7 +18,7 @@ from maildesk.parse.message import InboundMessage
 from maildesk.sla.clock import pause_for_status
 from maildesk.storage.batch import active, known
 from maildesk.storage.models import Blob, Contact, Event, MessageAttachment, MessageRef, Participant, Ticket, TicketMessage
-from maildesk.storage.rawblob import store_large_blobs
+from maildesk.storage.upsert import write_ignore
 from maildesk.vocab import DONE_STATES, STATUSES
 
 __all__ = [
@@ -39,7 +38,6 @@ __all__ = [
 log = logging.getLogger("maildesk.security")
 
 
-_INSERT_IGNORE: dict[tuple[str, type], object] = {}
 _INSERT_EVENT = insert(Event.__table__)  # a Core insert: the ORM bulk path costs more than the statement
 _CONTACT = select(Contact).where(Contact.address == bindparam("address"))
 
@@ -54,20 +52,6 @@ def insert_ignore(session: Session, model, rows: list[dict] | None = None, /, **
         batch.add_ignore(table, [values] if rows is None else rows)
         return
     write_ignore(session, table, [values] if rows is None else rows)
-
-
-def write_ignore(session: Session, table, rows: list[dict]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING of ``rows`` into ``table`` now, batch or not."""
-    if table is Blob.__table__:
-        rows = store_large_blobs(session, rows)  # SQLite: large attachments in pieces, no bound copy kept
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    stmt = _INSERT_IGNORE.get((dialect, table))
-    if stmt is None:
-        stmt = (postgresql if dialect == "postgresql" else sqlite).insert(table).on_conflict_do_nothing()
-        _INSERT_IGNORE[(dialect, table)] = stmt
-    session.execute(stmt, rows[0] if len(rows) == 1 else rows)
 
 
 def record(session: Session, ticket: Ticket | int | None, actor: str, kind: str, now: datetime, /, **detail) -> None:
