@@ -1,4 +1,4 @@
-"""The services every stage needs, built once by the composition root (daemon.build_desk)."""
+"""The services every stage needs, built once by the composition root (daemon.build.build_desk)."""
 
 from __future__ import annotations
 

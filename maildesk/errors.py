@@ -14,7 +14,6 @@
     ├── DeliveryError              an outgoing mail could not be handed over
     │   ├── TemporaryDeliveryError retry later (connection refused, 4xx)
     │   └── PermanentDeliveryError give up (5xx)
-    └── MessageRejected            a sender-caused refusal (size, recipient); carries an SMTP reply
 
 Foreign exceptions (sqlalchemy, smtplib, OSError) are mapped at the module boundary
 with ``raise ... from exc`` so the original cause stays in the traceback. ``exit_code``
@@ -37,7 +36,6 @@ __all__ = [
     "DeliveryError",
     "ListenerUnavailable",
     "MaildeskError",
-    "MessageRejected",
     "NotFound",
     "PermanentDeliveryError",
     "SchemaOutOfDate",
@@ -130,11 +128,3 @@ class TemporaryDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Delivery failed for good (the server said 5xx)."""
-
-
-class MessageRejected(MaildeskError):
-    """A sender-caused refusal with its SMTP reply, e.g. ``552 5.3.4 ...``."""
-
-    def __init__(self, reply: str):
-        self.reply = reply
-        super().__init__(reply)

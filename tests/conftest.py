@@ -102,7 +102,7 @@ def migrated_desk(config_file, clock):
     not exist yet is copied from the migrated template (tests/support/database.py), any
     other database is migrated."""
     from maildesk.config.load import load_config
-    from maildesk.daemon.root import build_desk, sync_directory
+    from maildesk.daemon.build import build_desk, sync_directory
 
     config = load_config(config_file)
     path = sqlite_file(config.database.url)

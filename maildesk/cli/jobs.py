@@ -34,8 +34,8 @@ def add_commands(sub) -> None:
 def cmd_jobs(args, config: Config) -> int:
     from sqlalchemy import select
 
+    from maildesk.daemon.build import build_desk, sync_directory
     from maildesk.daemon.jobs import JOBS
-    from maildesk.daemon.root import build_desk, sync_directory
     from maildesk.daemon.scheduler import run_jobs
     from maildesk.storage.models import JobRun
     from maildesk.storage.store import existing_store

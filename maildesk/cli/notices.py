@@ -45,12 +45,12 @@ def _view(notice, prefix: str) -> dict:
 def cmd_notices(args, config: Config) -> int:
     from sqlalchemy import select
 
-    from maildesk.cli.main import _emit, _one_or_all, open_db
+    from maildesk.cli.common import emit, one_or_all, open_db
     from maildesk.storage.models import Notice
     from maildesk.tickets.views import table
 
     if args.notices_command == "retry":
-        _one_or_all(args, "notices retry")  # the arguments first: a usage error opens nothing
+        one_or_all(args, "notices retry")  # the arguments first: a usage error opens nothing
     store = open_db(config, args)
     if args.notices_command == "list":
         with store.read() as session:
@@ -58,11 +58,11 @@ def cmd_notices(args, config: Config) -> int:
             if args.failed:
                 q = q.where(Notice.status == "failed", Notice.done_at.is_(None))
             rows = [_view(n, config.mail.ticket_prefix) for n in session.scalars(q)]
-        _emit(rows, args.json, lambda rs: table([{**r, "to": r["agents"] + r["addresses"]} for r in rs],
+        emit(rows, args.json, lambda rs: table([{**r, "to": r["agents"] + r["addresses"]} for r in rs],
                                                 ["id", "status", "event", "ticket", "to", "attempts", "next_attempt_at",
                                                  "last_error"], {"next_attempt_at": 19, "last_error": 60}))
         return 0
-    from maildesk.daemon.root import utcnow
+    from maildesk.daemon.build import utcnow
     from maildesk.outgoing.notices import retry
 
     with store.transaction() as session:

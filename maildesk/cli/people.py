@@ -73,7 +73,7 @@ def _format_customer(c: dict) -> str:
 
 
 def cmd_customers(args, config) -> int:
-    from maildesk.cli.main import open_db
+    from maildesk.cli.common import open_db
 
     with open_db(config, args).read() as session:
         view = customer_view(session, args.address, config.mail.ticket_prefix)
@@ -84,7 +84,7 @@ def cmd_customers(args, config) -> int:
 def cmd_attachment(args, config) -> int:
     from sqlalchemy import select
 
-    from maildesk.cli.main import open_db
+    from maildesk.cli.common import open_db
     from maildesk.storage.models import Blob, MessageAttachment, TicketMessage
     from maildesk.tickets.views import find_ticket_by_ref
 

@@ -58,8 +58,8 @@ def load_sla_of(config):
 
 
 def cmd_report(args, config) -> int:
-    from maildesk.cli.main import open_db
-    from maildesk.daemon.root import utcnow
+    from maildesk.cli.common import open_db
+    from maildesk.daemon.build import utcnow
     from maildesk.reporting import build_report, load_dataset
     from maildesk.reporting.render import to_csv, to_json, to_text
 

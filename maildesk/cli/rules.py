@@ -41,7 +41,7 @@ def cmd_rules(args, config: Config) -> int:
 def _test(args, config: Config, renderer) -> int:
     from sqlalchemy import select
 
-    from maildesk.daemon.root import utcnow
+    from maildesk.daemon.build import utcnow
     from maildesk.parse.message import parse
     from maildesk.policy.files import PolicyFiles
     from maildesk.process.decisions import rule_context

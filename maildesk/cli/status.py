@@ -37,9 +37,9 @@ def _secs(value: float | None) -> str:
 
 
 def cmd_status(args, config: Config) -> int:
-    from maildesk.cli.main import open_db
+    from maildesk.cli.common import open_db
+    from maildesk.daemon.build import utcnow
     from maildesk.daemon.health import status
-    from maildesk.daemon.root import utcnow
 
     data = status(config, open_db(config, args), utcnow())
     if args.json:

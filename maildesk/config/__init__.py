@@ -2,7 +2,8 @@
 
 ::
 
-    load.py         the file's tables and keys, validated, as a Config
+    sections.py     one frozen dataclass per section, and Config holding them (the keys and defaults)
+    load.py         the file read and validated into those dataclasses
     credentials.py  secret values from the file, the environment, a file or a command
     toml.py         best-effort line numbers in TOML text, and TOML syntax errors as ConfigError
 """

@@ -2,7 +2,8 @@
 
 ::
 
-    root.py       builds every concrete object (the one place) and runs them
+    build.py      the composition root: the one place that builds concrete objects
+    root.py       runs the daemon (listener, intake, workers, jobs) and stops it cleanly
     workers.py    processing and delivery in processes of their own
     scheduler.py  APScheduler running the jobs, once across a cluster
     jobs.py       scheduled work as plain functions of (desk, now)

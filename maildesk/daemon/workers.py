@@ -35,6 +35,8 @@ __all__ = ["STEPS", "ProcessWorker", "ThreadWorker"]
 log = logging.getLogger("maildesk.daemon")
 _SPAWN = multiprocessing.get_context("spawn")
 NICE = 10  # how much lower than the listener the children run
+# (name, config path, wake-ups) -> (the child's desk, its step, its started scheduler or None)
+ChildBuilder = Callable[[str, str, dict], tuple]
 
 
 # -- the steps (run in the child, or in a thread of the daemon) --------------------------
@@ -127,8 +129,9 @@ class Wakeup:
 class ProcessWorker:
     """The daemon's handle on one child process (started, woken, restarted, stopped)."""
 
-    def __init__(self, name: str, config_path: str, wakeups: dict[str, Wakeup], interval: float):
+    def __init__(self, name: str, config_path: str, wakeups: dict[str, Wakeup], interval: float, build: ChildBuilder):
         self.name, self.config_path, self.wakeups, self.interval = name, config_path, wakeups, interval
+        self.build = build  # a module-level function (spawn pickles it by name): maildesk.daemon.build.build_child
         self.proc: multiprocessing.process.BaseProcess | None = None
         self.stopping = False
         self.task: asyncio.Task | None = None
@@ -146,7 +149,7 @@ class ProcessWorker:
 
     def _spawn(self) -> None:
         self.proc = _SPAWN.Process(target=child_main, name=f"maildesk-{self.name}", daemon=True,
-                                   args=(self.name, self.config_path, self.wakeups, self.interval, os.getpid()))
+                                   args=(self.name, self.config_path, self.wakeups, self.interval, os.getpid(), self.build))
         self.proc.start()
         self._started = time.monotonic()
         log.info("started the %s worker (pid %d)", self.name, self.proc.pid)
@@ -204,7 +207,8 @@ class _Flags:
     stop = False
 
 
-def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval: float, parent: int) -> None:
+def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval: float, parent: int,
+               build: ChildBuilder) -> None:
     """A child's whole life: build its desk, then run its step until told to stop."""
     _die_with_parent(parent)
     return_large_blocks()
@@ -218,30 +222,9 @@ def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval
     signal.signal(signal.SIGTERM, lambda *_: setattr(flags, "stop", True))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the daemon re-reads config/; this child looks before each step
 
-    from maildesk.config.load import load_config
-    from maildesk.daemon.logsetup import configure
-    from maildesk.daemon.root import build_desk, make_deliverer_for
-
-    config = load_config(config_path)
-    configure(config.log.level, config.log.redact_addresses)
-    desk = build_desk(config, own_checkpoints=True)
-    desk.wakeups.update(process=wakeups["process"].set, outbox=wakeups["deliver"].set)
-    if name == "process":
-        desk.notices_later = True  # the delivery worker renders the agents' notifications
-        step = lambda: STEPS["process"](desk)  # noqa: E731
-        if desk.ruleset is not None and desk.ruleset.uses("language"):
-            from maildesk.rules.language import warm_up
-
-            warm_up()
-    else:  # the delivery worker also runs the scheduled jobs (SLA, reminders, housekeeping)
-        from maildesk.daemon.scheduler import Scheduler
-
-        deliverer = make_deliverer_for(config)
-        step = lambda: STEPS["deliver"](desk, deliverer)  # noqa: E731
-        scheduler = Scheduler(desk, background=True)
-        scheduler.start()
+    desk, step, scheduler = build(name, config_path, wakeups)
     _loop(name, desk, step, flags, wakeups[name], self_r, interval, parent)
-    if name != "process":
+    if scheduler is not None:
         scheduler.shutdown(wait=True)
     desk.store.dispose()
 

@@ -24,12 +24,9 @@ import re
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.policy import compat32
-from typing import TYPE_CHECKING
 
 from maildesk.parse.charsets import unsurrogate
-
-if TYPE_CHECKING:
-    from maildesk.parse.message import InboundMessage
+from maildesk.parse.parsed import InboundMessage
 
 __all__ = ["SCAN_BYTES", "Verdict", "bounce_hint", "classify", "failed_recipients", "is_bounce"]
 

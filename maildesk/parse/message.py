@@ -6,7 +6,8 @@ addresses, Message-IDs, the Date and, for a bounce, the :class:`DeliveryReport`;
 :func:`maildesk.parse.autodetect.bounce_hint` suspects of being a plain-text bounce is also scanned
 with flufl.bounce (``bounce_failures``).
 Nothing here raises on bad input: problems become ``defects`` and the message stays usable.
-:class:`Attachment` and :func:`clean_header` are re-exported from the modules that define them.
+:class:`Attachment`, :func:`clean_header`, :class:`InboundMessage` and :class:`DeliveryReport` are
+re-exported from the modules that define them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import contextlib
 import dataclasses
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 from email.parser import HeaderParser
@@ -25,6 +25,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from maildesk.parse.autodetect import bounce_hint, failed_recipients
 from maildesk.parse.charsets import CONTROL, FOLD, clean_header, decode_text, unsurrogate
 from maildesk.parse.mimewalk import Attachment, BodyWalk, html_to_text, parse_tree
+from maildesk.parse.parsed import DeliveryReport, InboundMessage
 
 __all__ = ["CUT_NOTE", "MAX_TEXT", "Attachment", "DeliveryReport", "InboundMessage", "clean_header", "normalize_address", "parse",
            "parse_msgids"]
@@ -40,81 +41,6 @@ MAX_TEXT = 1 << 20  # [mail] max_text_kept
 CUT_NOTE = ("[maildesk: this text was cut here; the mail's text has {size:,} bytes, the first {kept:,} are kept "
             "([mail] max_text_kept). The whole mail is kept as received (`maildesk inbox list`), its attachments whole.]")
 _ORIGINAL_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
-
-
-@dataclass(frozen=True)
-class DeliveryReport:
-    """What a delivery status notification (RFC 3464) says about one of our mails."""
-
-    original_message_id: str | None
-    recipients: tuple[str, ...]
-    status: str  # e.g. "5.1.1"
-    action: str  # failed, delayed, delivered, relayed, expanded
-    diagnostic: str
-
-    @property
-    def permanent(self) -> bool:
-        return self.action == "failed" or self.status.startswith("5")
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    message_id: str | None
-    in_reply_to: tuple[str, ...]
-    references: tuple[str, ...]
-    from_addr: str  # lower-cased; an IDN domain in its ASCII (xn--) form
-    from_name: str
-    to: tuple[tuple[str, str], ...]
-    cc: tuple[tuple[str, str], ...]
-    reply_to: tuple[tuple[str, str], ...]
-    subject: str
-    date: datetime | None
-    text: str
-    html: str | None
-    attachments: tuple[Attachment, ...]
-    headers: dict[str, tuple[str, ...]]  # lower-case name -> decoded values, CR/LF removed
-    charsets: tuple[str, ...] = ()
-    mail_from: str = ""  # SMTP envelope sender ("" = null return path)
-    rcpt_to: tuple[str, ...] = ()
-    source: str = ""
-    queue: str | None = None
-    delivery_report: DeliveryReport | None = None
-    defects: tuple[str, ...] = ()
-    size: int = 0
-    text_from_html: bool = False  # no text/plain part: ``text`` was made from ``html``
-    bounce_failures: tuple[str, ...] | None = None  # flufl.bounce's finding; None = not scanned (no bounce hint)
-
-    def header(self, name: str, default: str = "") -> str:
-        values = self.headers.get(name.lower())
-        return values[0] if values else default
-
-    @property
-    def null_return_path(self) -> str | None:
-        """Where the mail says its return path is null: "envelope" (MAIL FROM:<> over SMTP or
-        LMTP), "header" (``Return-Path: <>``, which the delivering MTA writes for IMAP and the
-        pipe), or None."""
-        if self.source in ("smtp", "lmtp") and self.mail_from == "":
-            return "envelope"
-        if self.header("return-path").replace(" ", "") == "<>":
-            return "header"
-        return None
-
-    @property
-    def recipients(self) -> tuple[str, ...]:
-        """Every address the mail was sent to: envelope, To and Cc, lower-cased, in order."""
-        return tuple(dict.fromkeys(a.lower() for a in (*self.rcpt_to, *(a for _, a in self.to), *(a for _, a in self.cc)) if a))
-
-    @property
-    def sender(self) -> str:
-        """Who to show the mail as from: the ``From:`` address, or the envelope sender when
-        ``From:`` holds none that parses (also who a new ticket's requester is)."""
-        return self.from_addr or self.mail_from.lower()
-
-    @property
-    def thread_ids(self) -> tuple[str, ...]:
-        """In-Reply-To first, then References newest first: the order to try when threading."""
-        return tuple(dict.fromkeys((*self.in_reply_to, *reversed(self.references))))
-
 
 
 def parse_msgids(value: str) -> tuple[str, ...]:

@@ -56,7 +56,7 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
     """Process up to ``limit`` pending inbox rows (oldest first) holding at most ``max_bytes``
     of raw mail together (default ``[processing] batch_bytes``; the first row is taken
     whatever its size); returns what happened to each.
-    ``batched=False``: each message in a transaction of its own (the slow path, for comparison)."""
+    ``batched=False``: each message in a savepoint of its own, its writes going out at once (the slow path, for comparison)."""
     cfg = desk.config
     budget = cfg.processing.batch_bytes if max_bytes is None else max_bytes
     with desk.store.read() as session:

@@ -3,7 +3,11 @@
 ::
 
     schema.py      TOML -> Rule dataclasses, every problem as a ConfigError
-    conditions.py  @condition registry of pure predicates and the all/any/not tree
+    tree.py        a rule's ``when`` as a tree of conditions and all/any/not groups
+    conditions.py  @condition registry of pure predicates
+    args.py        condition arguments compiled once at load (regexes, word lists)
+    facts.py       one message as the conditions see it, derived values computed once
+    language.py    the language a message is written in (the ``language`` condition)
     assign.py      @strategy registry: round_robin, least_loaded, skills
     engine.py      evaluate(): ordered, pure, records why each rule matched or not
     report.py      text and JSON for `maildesk rules check` / `maildesk rules test`

@@ -3,7 +3,7 @@
 ::
 
     store.py       engine, session factory, transactions, ``db upgrade`` (Alembic)
-    models.py      the SQLAlchemy schema in one place
+    models/        the SQLAlchemy schema, one module per group of tables
     migrations/    Alembic revisions
     writer.py      the writer ticket code writes through (immediate; the base of batch)
     batch.py       group commit: the writes of many messages in one go

@@ -6,7 +6,7 @@ Message-IDs, outgoing mail, auto-reply counts, attachment blobs) are collected a
 written with one executemany per table when the batch is flushed. New tickets get their
 number up front, so their mail can be rendered before anything is written; the session
 does not autoflush, so new contacts, tickets and messages are inserted by one ORM flush.
-The immediate :class:`~maildesk.storage.writer.Writer` (``maildesk inbox process --id``,
+The immediate :class:`~maildesk.storage.writer.Writer` (``process_pending(batched=False)``,
 jobs, the CLI) answers the same calls by writing at once.
 
 Reads never see a batch's unflushed rows, so a message that depends on an earlier message
@@ -91,7 +91,6 @@ class Batch(Writer):
         self._ignore: dict[Table, list[dict]] = {}
         self.blobs: dict[str, bytes] = {}
         self._finished: list[dict] = []
-        self.queued_mail = 0
         self._known: dict[str, tuple[set, dict]] = {}  # what prefetch() read: kind -> (keys asked, found)
         self._reset()
 
@@ -274,7 +273,6 @@ class Batch(Writer):
 
     def sent(self, message_id: str) -> None:
         self.message_ids.add(message_id)
-        self.queued_mail += 1
 
     # -- reads done once for the whole batch --------------------------------------------------
     def prefetch(self, messages, since) -> None:

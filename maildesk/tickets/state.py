@@ -4,7 +4,7 @@ Every function that changes something takes the :class:`~maildesk.storage.writer
 it writes through (immediate, or a processing batch) and reads through ``w.session``.
 
 The statements run for every processed message are built once (module constants and
-:func:`insert_ignore`'s cache) and executed with parameters: building a SQLAlchemy
+:func:`maildesk.storage.writer.write_ignore`'s cache) and executed with parameters: building a SQLAlchemy
 statement costs several times more than running it.
 """
 

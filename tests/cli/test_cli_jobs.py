@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.build import build_desk, sync_directory
 from maildesk.storage.models import Base
 from tests.daemon.test_jobs import RULES, SLA, T0
 from tests.support.agents import AGENTS

@@ -7,7 +7,7 @@ import smtplib
 import pytest
 
 from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.build import build_desk, sync_directory
 from tests.e2e.test_agents import agent_reply, notification_for, show, to
 from tests.process.test_agentmail import as_agent
 from tests.support.agents import AGENTS

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 
 from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.build import build_desk, sync_directory
 from maildesk.outgoing.deliver import SmtpDeliverer
 from maildesk.outgoing.notices import send_notices
 from maildesk.outgoing.outbox import drain

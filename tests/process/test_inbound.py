@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.build import build_desk, sync_directory
 from maildesk.outgoing.tokens import ReplyToken, make_address
 from maildesk.process import correlate, inbound
 from maildesk.process.autoreply import LOOP_HEADER

@@ -87,7 +87,7 @@ def _store(desk, sizes: list[int]) -> list[int]:
 
 def test_a_processing_step_loads_at_most_batch_bytes(tmp_path, clock):
     from maildesk.config.load import load_config
-    from maildesk.daemon.root import build_desk, sync_directory
+    from maildesk.daemon.build import build_desk, sync_directory
     from maildesk.process.pipeline import process_pending
 
     desk = build_desk(load_config(write_config(tmp_path, port=free_port(), processing={"batch_bytes": 700_000})), clock=clock)
@@ -148,7 +148,7 @@ def test_a_long_agent_relay_is_text_only(desk):
 
 # -- outgoing bytes after delivery --------------------------------------------------------
 def _sent(desk):
-    from maildesk.daemon.root import make_deliverer_for
+    from maildesk.daemon.build import make_deliverer_for
     from maildesk.outgoing.outbox import drain
 
     res = drain(desk.store, make_deliverer_for(desk.config), desk.config.outbound, desk.clock)
@@ -237,7 +237,7 @@ def test_a_processing_step_reads_one_raw_mail_at_a_time(tmp_path, clock):
     from sqlalchemy import event
 
     from maildesk.config.load import load_config
-    from maildesk.daemon.root import build_desk, sync_directory
+    from maildesk.daemon.build import build_desk, sync_directory
     from maildesk.process.pipeline import process_pending
 
     desk = build_desk(load_config(write_config(tmp_path, port=free_port())), clock=clock)

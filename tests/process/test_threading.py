@@ -170,7 +170,7 @@ def test_unknown_in_reply_to_opens_new_ticket(desk):
 
 def test_attachment_over_the_limit_is_refused_but_the_message_kept(tmp_path, clock):
     from maildesk.config.load import load_config
-    from maildesk.daemon.root import build_desk
+    from maildesk.daemon.build import build_desk
     from tests.support.config import write_config
     from tests.support.servers import free_port
 

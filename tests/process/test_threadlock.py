@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.build import build_desk, sync_directory
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.parse.message import parse
 from maildesk.process.pipeline import process_pending

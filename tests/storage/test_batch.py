@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text
 
 from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.build import build_desk, sync_directory
 from maildesk.ingest.intake import Intake, RawMail
 from maildesk.process import pipeline
 from maildesk.process.pipeline import process_pending

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from maildesk.config.load import load_config
-from maildesk.daemon.root import build_desk, sync_directory
+from maildesk.daemon.build import build_desk, sync_directory
 from maildesk.storage.models import Event, TicketMessage
 from maildesk.storage.store import open_store
 from maildesk.tickets.search import TicketQuery, fts5_query, search_tickets
