@@ -21,6 +21,7 @@ from maildesk.outgoing.mailer import last_customer_message, queue_mail, thread_r
 from maildesk.outgoing.outbox import drain
 from maildesk.outgoing.tokens import ReplyToken, verify_bounce, verify_token
 from maildesk.storage.models import Outbox, Ticket, TicketMessage
+from maildesk.storage.writer import Writer
 from tests.support.desk import deliver
 from tests.support.mail import encoded_word, make_mail
 
@@ -41,7 +42,7 @@ def _queue(desk, number: int, *, subject: str | None = None, **kwargs):
         if "answering" not in args:
             last = last_customer_message(s, number)
             args["answering"] = last.message_id if last else None
-        queued = queue_mail(s, desk.mail, ticket, now=desk.clock(), **args)
+        queued = queue_mail(Writer(s), desk.mail, ticket, now=desk.clock(), **args)
     with desk.store.read() as s:
         o = s.scalars(select(Outbox).where(Outbox.message_id == queued.message_id)).one()
         row = SimpleNamespace(raw=o.raw, mail_from=o.mail_from, rcpt_to=list(o.rcpt_to), kind=o.kind, ticket_id=o.ticket_id)

@@ -25,6 +25,7 @@ from maildesk.outgoing.outbox import drain
 from maildesk.outgoing.tokens import ReplyToken, verify_token
 from maildesk.policy.sync import db_agent
 from maildesk.storage.models import Event, HeldNotification, Notice, Outbox, Ticket, TicketMessage
+from maildesk.storage.writer import Writer
 from tests.support.agents import ALICE, BOB, CAROL, SUPPORT, agents_toml
 from tests.support.desk import deliver
 from tests.support.mail import make_mail
@@ -75,7 +76,7 @@ def _notify(desk, number: int, event: str = "customer_reply", **kwargs) -> tuple
     mark = _mark(desk)
     with desk.store.transaction() as s:
         ticket = s.get(Ticket, number)
-        n = notify_agents(s, desk, ticket, event, desk.clock(), message=last_customer_message(s, number), **kwargs)
+        n = notify_agents(Writer(s), desk, ticket, event, desk.clock(), message=last_customer_message(s, number), **kwargs)
     return n, _queued_since(desk, mark)
 
 
@@ -159,7 +160,7 @@ def test_plain_addresses_get_a_token_without_an_agent(ndesk):
     number = _ticket(ndesk)
     mark = _mark(ndesk)
     with ndesk.store.transaction() as s:
-        n = notify_addresses(s, ndesk, s.get(Ticket, number), ["boss@customer.test"], "bad_rating", ndesk.clock())
+        n = notify_addresses(Writer(s), ndesk, s.get(Ticket, number), ["boss@customer.test"], "bad_rating", ndesk.clock())
     assert n == 1
     (mail,) = _queued_since(ndesk, mark).values()
     assert str(mail["To"]) == "boss@customer.test" and mail["X-Maildesk-Event"] == "bad_rating"
@@ -189,7 +190,7 @@ def test_over_the_fan_out_limit_recipients_are_held_for_their_digest(agents_desk
         with desk.store.transaction() as s:
             ticket = s.get(Ticket, number)
             gate = Gate(desk, ticket, sender, "Still broken", clock())
-            n = notify_agents(s, desk, ticket, "customer_reply", clock(), gate=gate)
+            n = notify_agents(Writer(s), desk, ticket, "customer_reply", clock(), gate=gate)
         return n, _queued_since(desk, mark)
 
     n, queued = gated("jane@customer.test")
