@@ -1,11 +1,12 @@
 """Group commit for processing: the writes of many messages in one go.
 
 A :class:`Batch` is the buffered :class:`~maildesk.storage.writer.Writer`
-(``pipeline.process_pending`` makes one per transaction and hands it down): the append-only rows a message produces (events, participants,
-Message-IDs, outgoing mail, auto-reply counts, attachment blobs) are collected and
-written with one executemany per table when the batch is flushed. New tickets get their
-number up front, so their mail can be rendered before anything is written; the session
-does not autoflush, so new contacts, tickets and messages are inserted by one ORM flush.
+(``pipeline.process_pending`` makes one per transaction and hands it down): the
+append-only rows a message produces (events, participants, Message-IDs, outgoing mail,
+auto-reply counts, attachment blobs) are collected and written with one executemany per
+table when the batch is flushed. New tickets get their number up front, so their mail can
+be rendered before anything is written; the session does not autoflush, so new contacts,
+tickets and messages are inserted by one ORM flush.
 The immediate :class:`~maildesk.storage.writer.Writer` (``process_pending(batched=False)``,
 jobs, the CLI) answers the same calls by writing at once.
 
