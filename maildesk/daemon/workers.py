@@ -22,6 +22,7 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import pickle
 import select
 import signal
 import sys
@@ -131,7 +132,7 @@ class ProcessWorker:
 
     def __init__(self, name: str, config_path: str, wakeups: dict[str, Wakeup], interval: float, build: ChildBuilder):
         self.name, self.config_path, self.wakeups, self.interval = name, config_path, wakeups, interval
-        self.build = build  # a module-level function (spawn pickles it by name): maildesk.daemon.build.build_child
+        self.build = build  # a module-level function: maildesk.daemon.build.build_child
         self.proc: multiprocessing.process.BaseProcess | None = None
         self.stopping = False
         self.task: asyncio.Task | None = None
@@ -149,7 +150,8 @@ class ProcessWorker:
 
     def _spawn(self) -> None:
         self.proc = _SPAWN.Process(target=child_main, name=f"maildesk-{self.name}", daemon=True,
-                                   args=(self.name, self.config_path, self.wakeups, self.interval, os.getpid(), self.build))
+                                   args=(self.name, self.config_path, self.wakeups, self.interval, os.getpid(),
+                                         pickle.dumps(self.build)))
         self.proc.start()
         self._started = time.monotonic()
         log.info("started the %s worker (pid %d)", self.name, self.proc.pid)
@@ -208,8 +210,12 @@ class _Flags:
 
 
 def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval: float, parent: int,
-               build: ChildBuilder) -> None:
-    """A child's whole life: build its desk, then run its step until told to stop."""
+               build: bytes) -> None:
+    """A child's whole life: build its desk, then run its step until told to stop.
+
+    ``build`` is the pickled :data:`ChildBuilder`. It is unpickled (which imports the
+    composition root, and with it most of maildesk) only after this child has tied its life
+    to the daemon's and lowered its priority, as the spawned interpreter would not wait."""
     _die_with_parent(parent)
     return_large_blocks()
     with contextlib.suppress(OSError):
@@ -222,7 +228,7 @@ def child_main(name: str, config_path: str, wakeups: dict[str, Wakeup], interval
     signal.signal(signal.SIGTERM, lambda *_: setattr(flags, "stop", True))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the daemon re-reads config/; this child looks before each step
 
-    desk, step, scheduler = build(name, config_path, wakeups)
+    desk, step, scheduler = pickle.loads(build)(name, config_path, wakeups)
     _loop(name, desk, step, flags, wakeups[name], self_r, interval, parent)
     if scheduler is not None:
         scheduler.shutdown(wait=True)
