@@ -52,6 +52,7 @@ def test_defaults_and_relative_paths(tmp_path):
     assert (smtp.idle_timeout, smtp.session_timeout, smtp.data_timeout, smtp.min_data_rate) == (300, 1800, 600, 1024)
     assert (cfg.workflow.notify_limit, cfg.workflow.notify_window) == (5, 3600)
     assert (cfg.mail.max_addresses_per_mail, cfg.mail.max_security_events) == (100, 10)
+    assert (cfg.outbound.notice_max_attempts, cfg.outbound.retry_base, cfg.outbound.retry_max) == (8, 30, 3600)
     assert cfg.resolve("var/sent") == tmp_path.resolve() / "var/sent"
     assert cfg.config_dir == tmp_path.resolve() / "config"
 
@@ -71,6 +72,7 @@ def test_defaults_and_relative_paths(tmp_path):
     ("[workflow]\nnotify_limit = -1\n", "[workflow] notify_limit", "expected 0 (no limit) or more"),
     ("[mail]\nmax_addresses_per_mail = 0\n", "[mail] max_addresses_per_mail", "expected a count, at least 1"),
     ("[mail]\nmax_security_events = 0\n", "[mail] max_security_events", "expected a count, at least 1"),
+    ("[outbound]\nnotice_max_attempts = 0\n", "[outbound] notice_max_attempts", "expected at least 1, got 0"),
     ("[bogus]\nx = 1\n", "[bogus]", "unknown section"),
     ("[database]\nsqlite_synchronous = \"sometimes\"\n", "[database] sqlite_synchronous", "expected one of full, normal, extra"),
 ])

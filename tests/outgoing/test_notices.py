@@ -82,13 +82,13 @@ BROKEN = ("{% block subject %}[{{ ref }}] {{ event }}{% endblock %}"
           "{% block body %}{% if event == 'assigned' %}{{ no_such_variable }}{% else %}ok{% endif %}{% endblock %}")
 
 
-def _broken_desk(tmp_path, clock, name: str = "broken", outbound: str = ""):
+def _broken_desk(tmp_path, clock, name: str = "broken", outbound: str = "", db_url: str | None = None):
     """A processing worker's desk whose notification template fails for ``assigned`` only;
     ``outbound``: lines added to its [outbound] table."""
     templates = tmp_path / name / "config" / "templates"
     templates.mkdir(parents=True)
     (templates / "notification.txt.j2").write_text(BROKEN)
-    path = write_config(tmp_path / name, port=free_port(), shipped_config=True)
+    path = write_config(tmp_path / name, port=free_port(), shipped_config=True, db_url=db_url)
     path.write_text(path.read_text().replace("[outbound]\n", f"[outbound]\n{outbound}\n"))
     desk = build_desk(load_config(path), clock=clock)
     desk.store.upgrade()
@@ -128,8 +128,8 @@ def test_a_notice_that_cannot_be_rendered_is_kept_and_mailed_once_it_can(tmp_pat
         desk.store.dispose()
 
 
-def test_a_notice_failing_every_attempt_is_kept_as_failed_with_an_event(tmp_path, clock, caplog):
-    desk, _ = _broken_desk(tmp_path, clock, outbound="notice_max_attempts = 3")
+def test_a_notice_failing_every_attempt_is_kept_as_failed_with_an_event(tmp_path, clock, caplog, db_url):
+    desk, _ = _broken_desk(tmp_path, clock, outbound="notice_max_attempts = 3", db_url=db_url)
     try:
         _conversation(desk)
         waits = []
