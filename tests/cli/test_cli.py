@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.support.config import ROOT, write_config
+from tests.support.database import migrated_sqlite
 from tests.support.mail import make_mail
 from tests.support.servers import MaildeskProcess, free_port
 
@@ -16,7 +17,7 @@ from tests.support.servers import MaildeskProcess, free_port
 @pytest.fixture
 def md(tmp_path):
     proc = MaildeskProcess(write_config(tmp_path, port=free_port()))
-    proc.cli("db", "upgrade")
+    migrated_sqlite(tmp_path / "var" / "maildesk.db")  # as `maildesk db upgrade` leaves it (tests/support/database.py)
     return proc
 
 

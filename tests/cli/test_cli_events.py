@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.config import write_config
+from tests.support.database import migrated_sqlite
 from tests.support.mail import make_mail
 from tests.support.servers import MaildeskProcess, free_port
 
@@ -16,7 +17,7 @@ from tests.support.servers import MaildeskProcess, free_port
 def md(tmp_path):
     """MD-1 from jane; MD-2 from a stranger naming [MD-1] in the subject: a security event."""
     proc = MaildeskProcess(write_config(tmp_path, port=free_port()))
-    proc.cli("db", "upgrade")
+    migrated_sqlite(tmp_path / "var" / "maildesk.db")  # as `maildesk db upgrade` leaves it (tests/support/database.py)
     proc.cli("ingest", input=make_mail(subject="Printer on fire", sender="Jane <jane.doe@customer.test>").as_bytes())
     proc.cli("ingest", input=make_mail(subject="Re: [MD-1] Printer on fire", sender="Mallory <mallory@evil.test>").as_bytes())
     proc.processed = proc.cli("inbox", "process").stderr.decode()

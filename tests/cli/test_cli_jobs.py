@@ -19,6 +19,7 @@ from tests.daemon.test_jobs import RULES, SLA, T0
 from tests.support.agents import AGENTS
 from tests.support.clock import Clock
 from tests.support.config import write_config
+from tests.support.database import migrated_sqlite
 from tests.support.desk import deliver
 from tests.support.mail import make_mail
 from tests.support.servers import MaildeskProcess, free_port
@@ -29,7 +30,7 @@ def md(tmp_path) -> MaildeskProcess:
     """A migrated desk with one ticket opened now (real time) and its acknowledgement queued."""
     proc = MaildeskProcess(write_config(tmp_path, port=free_port(), files={"agents.toml": AGENTS, "rules.toml": RULES,
                                                                            "sla.toml": SLA}))
-    proc.cli("db", "upgrade")
+    migrated_sqlite(tmp_path / "var" / "maildesk.db")  # as `maildesk db upgrade` leaves it (tests/support/database.py)
     proc.cli("ingest", "--process", input=make_mail().as_bytes())
     return proc
 

@@ -72,7 +72,7 @@ def open_umask():
 
 
 def test_created_files_are_private(desk_factory, open_umask):
-    d = desk_factory(agents=False, maildir=True)
+    d = desk_factory(agents=False, maildir=True, db_upgrade=True)  # maildesk itself creates var/ and the database
     send(d.port, make_mail(subject="Printer on fire"))
     var = d.config.parent / "var"
     sent = var / "sent"
