@@ -24,6 +24,7 @@ from maildesk.daemon.logsetup import bind
 from maildesk.daemon.memtrim import TRIM_AFTER, trim
 from maildesk.desk import Desk
 from maildesk.parse.message import InboundMessage, parse
+from maildesk.process.claim import InboxClaim
 from maildesk.process.inbound import handle
 from maildesk.process.outcome import Outcome
 from maildesk.process.threadlock import defer_younger, lock_threads
@@ -57,6 +58,12 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
     of raw mail together (default ``[processing] batch_bytes``; the first row is taken
     whatever its size); returns what happened to each.
     ``batched=False``: each message in a transaction of its own (the slow path, for comparison)."""
+    with InboxClaim(desk.store) as claim:  # several instances: each parses only rows it holds (process.claim)
+        return _process(desk, claim, limit, ids, batched, max_bytes)
+
+
+def _process(desk: Desk, claim: InboxClaim, limit: int, ids: list[int] | None, batched: bool,
+             max_bytes: int | None) -> list[ProcessResult]:
     cfg = desk.config
     budget = cfg.processing.batch_bytes if max_bytes is None else max_bytes
     with desk.store.read() as session:
@@ -64,11 +71,14 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
         if ids is not None:
             query = query.where(InboxMail.id.in_(ids))
         sizes = session.execute(query.order_by(InboxMail.id).limit(limit)).all()
-        chosen = _within(sizes, budget)
-        if not chosen:
-            return []
+    held = set(claim.take([row_id for row_id, _ in sizes]))
+    sizes = [(row_id, size) for row_id, size in sizes if row_id in held]
+    chosen = _within(sizes, budget)
+    if not chosen:
+        return []
+    with desk.store.read() as session:  # still pending: another worker may have finished one before the claim
         pending = session.execute(select(InboxMail.id, InboxMail.mail_from, InboxMail.rcpt_to, InboxMail.source, InboxMail.queue)
-                                  .where(InboxMail.id.in_(chosen)).order_by(InboxMail.id)).all()
+                                  .where(InboxMail.id.in_(chosen), InboxMail.status == "pending").order_by(InboxMail.id)).all()
     parsed: dict[int, InboundMessage] = {}
     for row_id, mail_from, rcpt_to, source, queue in pending:
         # one raw mail in memory at a time: read alone (never through the ORM, never with the

@@ -1,0 +1,62 @@
+"""Claim inbox rows before parsing them, when several instances share one PostgreSQL database.
+
+Every processing worker reads the oldest pending rows. Without a claim taken first, the
+workers of N instances would all read and parse the same rows (the CPU-heavy part) and
+only then find, at ``FOR UPDATE SKIP LOCKED``, that another had them: N times the parsing
+for the same work. :class:`InboxClaim` takes a session-level advisory try-lock
+(``pg_try_advisory_lock``) per row on a connection of its own, held while the worker parses
+and applies its rows: the next worker skips them and takes the following ones. The locks go
+with the connection, so a worker that dies leaves nothing claimed. The processing
+transactions still lock the rows they write (``FOR UPDATE SKIP LOCKED``); the claim only
+keeps work from being done twice. SQLite has one processing worker: nothing to claim.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from maildesk.storage.store import Store
+
+__all__ = ["NAMESPACE", "InboxClaim"]
+
+NAMESPACE = 0x6D64_6978  # the first key of the two-key advisory locks on inbox rows ("mdix")
+_TAKE = text("SELECT k FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS t(k, n) "
+             "WHERE pg_try_advisory_lock(:ns, CAST(k % 2147483648 AS integer)) ORDER BY n")
+
+
+class InboxClaim:
+    """The advisory locks one worker holds on inbox rows (PostgreSQL), or nothing (SQLite)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._conn: Connection | None = None
+        self.held: list[int] = []
+
+    def take(self, ids: list[int]) -> list[int]:
+        """Those of ``ids`` no other worker holds, now held by this one, in the order given."""
+        if self.store.is_sqlite or not ids:
+            return list(ids)
+        if self._conn is None:
+            self._conn = self.store.engine.connect()
+        got = list(self._conn.execute(_TAKE, {"ids": list(ids), "ns": NAMESPACE}).scalars())
+        self._conn.commit()
+        self.held.extend(got)
+        return got
+
+    def release(self) -> None:
+        """Give back every row this claim holds (a session lock outlives transactions)."""
+        conn, self._conn, self.held = self._conn, None, []
+        if conn is None:
+            return
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            conn.commit()
+        finally:
+            conn.close()
+
+    def __enter__(self) -> InboxClaim:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
