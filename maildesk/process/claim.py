@@ -18,11 +18,13 @@ from sqlalchemy.engine import Connection
 
 from maildesk.storage.store import Store
 
-__all__ = ["NAMESPACE", "InboxClaim"]
+__all__ = ["NAMESPACE_SQL", "InboxClaim"]
 
-NAMESPACE = 0x6D64_6978  # the first key of the two-key advisory locks on inbox rows ("mdix")
+# The first key of the two-key advisory locks on inbox rows: one per schema, since advisory
+# locks are per database and two desks may live in two schemas of one database.
+NAMESPACE_SQL = "hashtext('maildesk-inbox:' || current_schema())"
 _TAKE = text("SELECT k FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS t(k, n) "
-             "WHERE pg_try_advisory_lock(:ns, CAST(k % 2147483648 AS integer)) ORDER BY n")
+             f"WHERE pg_try_advisory_lock({NAMESPACE_SQL}, CAST(k % 2147483648 AS integer)) ORDER BY n")
 
 
 class InboxClaim:
@@ -39,7 +41,7 @@ class InboxClaim:
             return list(ids)
         if self._conn is None:
             self._conn = self.store.engine.connect()
-        got = list(self._conn.execute(_TAKE, {"ids": list(ids), "ns": NAMESPACE}).scalars())
+        got = list(self._conn.execute(_TAKE, {"ids": list(ids)}).scalars())
         self._conn.commit()
         self.held.extend(got)
         return got

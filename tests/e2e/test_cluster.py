@@ -26,7 +26,7 @@ from email.parser import BytesHeaderParser
 
 from sqlalchemy import create_engine, text
 
-from maildesk.process.claim import NAMESPACE as CLAIM_NAMESPACE
+from maildesk.process.claim import NAMESPACE_SQL
 from tests.support import MaildeskProcess, free_port, make_mail, wait_until, write_config
 
 TICKETS = int(os.environ.get("MAILDESK_CLUSTER_TICKETS", "1250"))
@@ -250,8 +250,8 @@ def test_three_instances_one_killed_halfway(pg_url, sink, tmp_path):
         # Nothing left claimed: no outbox lease, no inbox row held (process/claim.py), nothing pending.
         assert not q("SELECT id FROM outbox WHERE claimed_by IS NOT NULL OR status = 'sending'")
         assert not q("SELECT id FROM inbox WHERE status <> 'processed'")
-        wait_until(lambda: not q("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = CAST(:ns AS oid) AND objsubid = 2",
-                                 ns=CLAIM_NAMESPACE), timeout=10, what="the inbox claims released")
+        claims = f"SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND classid = CAST({NAMESPACE_SQL} AS oid)"
+        wait_until(lambda: not q(claims), timeout=10, what="the inbox claims released")
         print(f"{time.monotonic() - started:6.1f}s checked")  # the phases' times show with pytest -s
     finally:
         engine.dispose()
