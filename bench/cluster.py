@@ -36,8 +36,9 @@ _TICKS = 100.0  # os.sysconf("SC_CLK_TCK") on Linux
 
 def _tree_cpu(pid: int) -> dict[str, float]:
     """CPU seconds (user + system) of ``pid`` (the daemon: listener and intake) and of each of
-    its living descendants: the processing worker, then the delivery worker (started in that
-    order, so by increasing pid); any other descendant is added to "other"."""
+    its living worker processes: the processing worker, then the delivery worker (started in
+    that order, so by increasing pid); any other descendant (multiprocessing's resource
+    tracker) is added to "other"."""
     procs: dict[int, tuple[int, float]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -47,14 +48,23 @@ def _tree_cpu(pid: int) -> dict[str, float]:
         procs[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS)
     out = {"daemon": procs.get(pid, (0, 0.0))[1], "process": 0.0, "deliver": 0.0, "other": 0.0}
     children = sorted(c for c, (ppid, _) in procs.items() if ppid == pid)
-    for k, child in enumerate(children):
+    workers = [c for c in children if b"spawn_main" in _cmdline(c)]  # not multiprocessing's resource tracker
+    for child in children:
         todo, total = [child], 0.0
         while todo:
             p = todo.pop()
             total += procs.get(p, (0, 0.0))[1]
             todo.extend(c for c, (ppid, _) in procs.items() if ppid == p)
-        out[("process", "deliver")[k] if k < 2 else "other"] += total
+        k = workers.index(child) if child in workers else 2
+        out[("process", "deliver", "other")[min(k, 2)]] += total
     return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _mails(n: int) -> list[EmailMessage]:
