@@ -42,6 +42,7 @@ COMMIT_BUDGET = 0.06
 DECIDE_BUDGET = 0.08
 CHUNK_MAX = 64
 PREFETCH = 8  # messages whose lookups are read ahead together
+CLAIM_WINDOW = 8  # PostgreSQL: batches' worth of the oldest pending rows looked through for rows no other worker holds
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,13 @@ def _process(desk: Desk, claim: InboxClaim, limit: int, ids: list[int] | None, b
         query = select(InboxMail.id, InboxMail.size).where(InboxMail.status == "pending")
         if ids is not None:
             query = query.where(InboxMail.id.in_(ids))
-        sizes = session.execute(query.order_by(InboxMail.id).limit(limit)).all()
-    held = set(claim.take([row_id for row_id, _ in sizes]))
+        # several workers: the oldest rows may be held by the others, so look further than one batch
+        window = limit if desk.store.is_sqlite else limit * CLAIM_WINDOW
+        sizes = session.execute(query.order_by(InboxMail.id).limit(window)).all()
+    held = set(claim.take_first([row_id for row_id, _ in sizes], limit))
     sizes = [(row_id, size) for row_id, size in sizes if row_id in held]
     chosen = _within(sizes, budget)
+    claim.give_back(sorted(held.difference(chosen)))
     if not chosen:
         return []
     with desk.store.read() as session:  # still pending: another worker may have finished one before the claim

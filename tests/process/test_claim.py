@@ -53,7 +53,7 @@ def test_a_row_held_by_another_worker_is_not_parsed(pg_desks):  # noqa: F811
         return real(raw, **kw)
 
     with mock.patch.object(pipeline, "parse", counting):
-        done = pipeline.process_pending(b)
+        done = pipeline.process_pending(b, limit=2)  # the two oldest are held: it looks further
     assert sorted(r.inbox_id for r in done) == ids[4:]
     assert len(parsed) == 2  # only the rows it held
     other.release()
