@@ -34,8 +34,11 @@ __all__ = ["cluster_phase", "main"]
 _TICKS = 100.0  # os.sysconf("SC_CLK_TCK") on Linux
 
 
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and its living descendants."""
+def _tree_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of ``pid`` (the daemon: listener and intake) and of each of
+    its living worker processes: the processing worker, then the delivery worker (started in
+    that order, so by increasing pid); any other descendant (multiprocessing's resource
+    tracker) is added to "other"."""
     procs: dict[int, tuple[int, float]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -43,12 +46,25 @@ def _tree_cpu(pid: int) -> float:
         except OSError:
             continue
         procs[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS)
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        total += procs.get(p, (0, 0.0))[1]
-        todo.extend(c for c, (ppid, _) in procs.items() if ppid == p)
-    return total
+    out = {"daemon": procs.get(pid, (0, 0.0))[1], "process": 0.0, "deliver": 0.0, "other": 0.0}
+    children = sorted(c for c, (ppid, _) in procs.items() if ppid == pid)
+    workers = [c for c in children if b"spawn_main" in _cmdline(c)]  # not multiprocessing's resource tracker
+    for child in children:
+        todo, total = [child], 0.0
+        while todo:
+            p = todo.pop()
+            total += procs.get(p, (0, 0.0))[1]
+            todo.extend(c for c, (ppid, _) in procs.items() if ppid == p)
+        k = workers.index(child) if child in workers else 2
+        out[("process", "deliver", "other")[min(k, 2)]] += total
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _mails(n: int) -> list[EmailMessage]:
@@ -101,13 +117,16 @@ def _one_run(n_instances: int, db_url: str | None, messages: int, concurrency: i
                 raise RuntimeError("not processed within 600 s")
             time.sleep(0.05)
         processed = time.monotonic() - start
-        cpu = [round(_tree_cpu(d.pid) - c, 1) for d, c in zip(daemons, cpu0, strict=True)]
+        per_process = [{k: round(v - c[k], 1) for k, v in _tree_cpu(d.pid).items() if k != "other" or v - c[k] > 0}
+                       for d, c in zip(daemons, cpu0, strict=True)]
+        cpu = [round(sum(p.values()), 1) for p in per_process]
         counts = monitor.counts()
         latencies.sort()
         return {"instances": n_instances, "database": "PostgreSQL" if db_url else "SQLite", "messages": messages,
                 "accepted_per_s": round(messages / accepted, 1), "processed_per_s": round(messages / processed, 1),
                 "accept_p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 1),
-                "cpu_seconds_per_instance": cpu, "processed_per_cpu_second": round(messages / max(sum(cpu), 0.01), 1),
+                "cpu_seconds_per_instance": cpu, "cpu_seconds_per_process": per_process,
+                "processed_per_cpu_second": round(messages / max(sum(cpu), 0.01), 1),
                 "failed": counts.get("failed", 0), "tickets": monitor.query("SELECT count(*) FROM tickets")[0][0]}
     finally:
         for d in daemons:
@@ -126,9 +145,12 @@ def cluster_phase(pg: str, instances: int, messages: int, concurrency: int, new_
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'database':<11} {'inst':>4} {'accepted/s':>10} {'processed/s':>11} {'accept p99':>10} {'per CPU-s':>9}  CPU s each"
+    head = (f"{'database':<11} {'inst':>4} {'accepted/s':>10} {'processed/s':>11} {'accept p99':>10} {'per CPU-s':>9}"
+            "  CPU s per instance (daemon/process/deliver)")
     return "\n".join([head] + [f"{r['database']:<11} {r['instances']:>4} {r['accepted_per_s']:>10} {r['processed_per_s']:>11} "
-                               f"{r['accept_p99_ms']:>8}ms {r['processed_per_cpu_second']:>9}  {r['cpu_seconds_per_instance']}"
+                               f"{r['accept_p99_ms']:>8}ms {r['processed_per_cpu_second']:>9}  "
+                               + "  ".join("/".join(str(p[k]) for k in ("daemon", "process", "deliver"))
+                                           for p in r["cpu_seconds_per_process"])
                                for r in rows])
 
 

@@ -202,7 +202,7 @@ def remind_pending(desk: Desk, now: datetime) -> str:
     remind_at, resolve_after = timedelta(days=wf.reminder_after_days), timedelta(days=wf.auto_resolve_after_days)
 
     def handle(w: Writer, ticket: Ticket) -> bool:
-        if ticket.pending_since is None or (ticket.team or "") in wf.no_reminders_for_teams:
+        if ticket.status != "pending" or ticket.pending_since is None or (ticket.team or "") in wf.no_reminders_for_teams:
             return False
         if ticket.reminded_at is None and now >= ticket.pending_since + remind_at:
             address = ticket.requester.address
@@ -233,8 +233,8 @@ def close_resolved(desk: Desk, now: datetime) -> str:
     limit = now - timedelta(days=days)
 
     def handle(w: Writer, ticket: Ticket) -> bool:
-        if ticket.resolved_at is None or ticket.resolved_at > limit:
-            return False
+        if ticket.status != "resolved" or ticket.resolved_at is None or ticket.resolved_at > limit:
+            return False  # re-checked under the row lock: another instance may have closed it meanwhile
         set_status(w, ticket, "closed", "system", now, reason=f"resolved for {days:g} days")
         if "closed" in desk.config.workflow.notify_customer_on:
             customer_status_mail(w, desk, ticket, "closed", now)

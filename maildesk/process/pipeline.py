@@ -23,6 +23,7 @@ from maildesk.daemon.logsetup import bind
 from maildesk.daemon.memtrim import TRIM_AFTER, trim
 from maildesk.desk import Desk
 from maildesk.parse.message import InboundMessage, parse
+from maildesk.process.claim import InboxClaim
 from maildesk.process.inbound import handle
 from maildesk.process.outcome import Outcome
 from maildesk.process.threadlock import defer_younger, lock_threads
@@ -41,6 +42,7 @@ COMMIT_BUDGET = 0.06
 DECIDE_BUDGET = 0.08
 CHUNK_MAX = 64
 PREFETCH = 8  # messages whose lookups are read ahead together
+CLAIM_WINDOW = 8  # PostgreSQL: batches' worth of the oldest pending rows looked through for rows no other worker holds
 
 
 @dataclass(frozen=True)
@@ -57,18 +59,30 @@ def process_pending(desk: Desk, limit: int = 200, ids: list[int] | None = None, 
     of raw mail together (default ``[processing] batch_bytes``; the first row is taken
     whatever its size); returns what happened to each.
     ``batched=False``: each message in a savepoint of its own, its writes going out at once (the slow path, for comparison)."""
+    with InboxClaim(desk.store) as claim:  # several instances: each parses only rows it holds (process.claim)
+        return _process(desk, claim, limit, ids, batched, max_bytes)
+
+
+def _process(desk: Desk, claim: InboxClaim, limit: int, ids: list[int] | None, batched: bool,
+             max_bytes: int | None) -> list[ProcessResult]:
     cfg = desk.config
     budget = cfg.processing.batch_bytes if max_bytes is None else max_bytes
     with desk.store.read() as session:
         query = select(InboxMail.id, InboxMail.size).where(InboxMail.status == "pending")
         if ids is not None:
             query = query.where(InboxMail.id.in_(ids))
-        sizes = session.execute(query.order_by(InboxMail.id).limit(limit)).all()
-        chosen = _within(sizes, budget)
-        if not chosen:
-            return []
+        # several workers: the oldest rows may be held by the others, so look further than one batch
+        window = limit if desk.store.is_sqlite else limit * CLAIM_WINDOW
+        sizes = session.execute(query.order_by(InboxMail.id).limit(window)).all()
+    held = set(claim.take_first([row_id for row_id, _ in sizes], limit))
+    sizes = [(row_id, size) for row_id, size in sizes if row_id in held]
+    chosen = _within(sizes, budget)
+    claim.give_back(sorted(held.difference(chosen)))
+    if not chosen:
+        return []
+    with desk.store.read() as session:  # still pending: another worker may have finished one before the claim
         pending = session.execute(select(InboxMail.id, InboxMail.mail_from, InboxMail.rcpt_to, InboxMail.source, InboxMail.queue)
-                                  .where(InboxMail.id.in_(chosen)).order_by(InboxMail.id)).all()
+                                  .where(InboxMail.id.in_(chosen), InboxMail.status == "pending").order_by(InboxMail.id)).all()
     parsed: dict[int, InboundMessage] = {}
     for row_id, mail_from, rcpt_to, source, queue in pending:
         # one raw mail in memory at a time: read alone (never through the ORM, never with the

@@ -6,13 +6,16 @@ plain-text alternative with the same figures. Queued through the outbox like all
 
 The job runs hourly and sends each week's digest once (an event ``digest_sent`` per
 week): a restart or a missed hour never sends it twice or skips it. A team with no
-ticket, backlog or rating in either week gets none (a new desk sends nothing)."""
+ticket, backlog or rating in either week gets none (a new desk sends nothing). Instances
+sharing a PostgreSQL database take a transaction-level advisory lock first, so two that
+start the job in the same second send it once."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy import text as sql_text
 
 from maildesk.desk import Desk
 from maildesk.outgoing.mailbuild import Body, Outgoing, _multipart, _text_part, compose
@@ -27,6 +30,8 @@ from maildesk.storage.models import Event, Ticket
 from maildesk.vocab import OPEN_STATES
 
 __all__ = ["breaching", "build_digest", "digest_job", "week_of"]
+
+DIGEST_LOCK = 0x6D64_7765_656B_6C79  # pg_advisory_xact_lock key of the weekly digest ("mdweekly")
 
 
 def week_of(now: datetime) -> tuple[datetime, datetime, datetime]:
@@ -121,6 +126,8 @@ def digest_job(desk: Desk, now: datetime) -> str:
     from maildesk.storage.writer import Writer
 
     with desk.store.transaction() as session:
+        if not desk.store.is_sqlite:  # several instances start the job at once: one sends, the others find digest_sent
+            session.execute(sql_text("SELECT pg_advisory_xact_lock(:k)"), {"k": DIGEST_LOCK})
         if session.scalar(select(Event.id).where(Event.kind == "digest_sent", Event.ticket_id.is_(None), Event.at >= since).limit(1)):
             return f"the digest for the week of {week} was sent already"
         sent = 0
