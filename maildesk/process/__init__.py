@@ -19,6 +19,7 @@ the decisions those stages consult.
     decisions.py    routing: the rules' Decision applied to a ticket
     commands.py     ``#word args`` lines (pure parsing)
     survey.py       satisfaction answers by mail
+    claim.py        inbox rows claimed before parsing, across instances (PostgreSQL advisory try-locks)
     threadlock.py   per-thread serialization across instances (PostgreSQL)
     unassigned.py   when routing asked for an assignee and nobody could take it
     outcome.py      what processing did with one message, as a value
