@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from maildesk.config.credentials import Secret, parse_secret
+from maildesk.config.web import WebConfig, check_web
 from maildesk.errors import ConfigError
 
 __all__ = [
@@ -265,6 +266,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def resolve(self, path: str | os.PathLike) -> Path:
         p = Path(path)
@@ -290,6 +292,7 @@ _SECTIONS = {
     "auth": AuthConfig,
     "workflow": WorkflowConfig,
     "metrics": MetricsConfig,
+    "web": WebConfig,  # maildesk/config/web.py
 }
 _CHOICES = {
     ("database", "sqlite_synchronous"): ("full", "normal", "extra"),
@@ -456,6 +459,7 @@ def _check(cfg: Config, ctx: _Ctx) -> None:
     for name in cfg.auth.spam_headers:
         if name not in SPAM_FILTERS:
             raise ctx.error("auth", "spam_headers", f"unknown spam filter {name!r}; expected some of {', '.join(SPAM_FILTERS)}")
+    check_web(cfg.web, lambda key, hint: ctx.error("web", key, hint))
     _check_secret(cfg.mail.secret.reveal(), ctx)  # fail at start, not at the first outgoing mail
     url = cfg.database.url
     if not url.startswith(("sqlite:", "postgresql")):

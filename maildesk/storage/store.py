@@ -23,6 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from maildesk.errors import SchemaOutOfDate, StorageBusy, StorageError
+from maildesk.storage import webmodels as _webmodels  # noqa: F401 - the web view's tables join the metadata
 from maildesk.storage.writerlock import WriterLock, fcntl
 
 __all__ = ["Store", "WriterLock", "existing_store", "open_store", "storage_error", "store_for"]

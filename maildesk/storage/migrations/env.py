@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from maildesk.storage import webmodels as _webmodels  # noqa: F401 - its tables are in Base.metadata too
 from maildesk.storage.models import Base, UTCDateTime
 
 
