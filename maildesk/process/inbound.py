@@ -36,6 +36,7 @@ from maildesk.sla import clock as slaclock
 from maildesk.storage.batch import active, isolate, known
 from maildesk.storage.models import InboxMail, MessageRef, Outbox, Ticket
 from maildesk.tickets.state import add_message, add_participants, contact_for, open_ticket, participants, record, set_status
+from maildesk.web.links import status_url
 
 __all__ = ["Outcome", "handle"]
 
@@ -343,9 +344,10 @@ def _acknowledge(session: Session, desk: Desk, ticket: Ticket, msg: InboundMessa
     if reason is not None:
         record(session, ticket, "system", "autoreply_suppressed", now, reason=reason)
         return f"no acknowledgement: {reason}"
+    status = status_url(session, desk.config, desk.secret, address)  # [web]: the customer's status page (maildesk/web/links.py)
     queue_mail(session, desk.mail, ticket, kind="ack", template=template, to=[(ticket.requester.name, address)],
-               now=now, auto=True, answering=msg.message_id, extra={"promise": None, "articles": [], **(extra or {})},
-               record_kind="autoreply")
+               now=now, auto=True, answering=msg.message_id,
+               extra={"promise": None, "articles": [], "status_url": status, **(extra or {})}, record_kind="autoreply")
     record_autoreply(session, address, now)
     record(session, ticket, "system", "acknowledged", now, to=address, template=template)
     desk.wake("outbox")
