@@ -29,8 +29,15 @@ def _report(desk, team: str | None, days: int) -> str:
         data = build_report(rows, desk.sla, since, until, team=team)
     html = render_html(data, title=f"Report: {team or 'all teams'}, {PERIODS[str(days)]}")
     body = re.search(r"<body[^>]*>(.*)</body>", html, re.S)
-    styles = "".join(re.findall(r"<style[^>]*>.*?</style>", html, re.S))
-    return styles + (body.group(1) if body else html)
+    css = "".join(re.findall(r"<style[^>]*>(.*?)</style>", html, re.S))
+    return f"<style>{_scoped(css)}</style>" + (body.group(1) if body else html)
+
+
+def _scoped(css: str) -> str:
+    """The report's rules apply inside ``.report`` only (its ``body`` rule to ``.report``)."""
+    def scope(m):
+        return ", ".join(".report" if s.strip() == "body" else f".report {s.strip()}" for s in m.group(1).split(",")) + " {"
+    return re.sub(r"([^{}]+)\{", scope, css)
 
 
 async def report(request: Request):

@@ -16,8 +16,8 @@ from maildesk.web.common import db, desk_of, not_found, render, viewer_or_redire
 
 __all__ = ["attachment", "load_visible", "page"]
 
-THREADED = {"token": "by its signed reply address", "header": "by In-Reply-To/References", "subject": "by the [ref] in its subject",
-            "new": "opened this ticket", None: ""}
+THREADED = {"token": "its signed reply address", "header": "In-Reply-To/References", "subject": "the [ref] in its subject",
+            "new": "none (it opened this ticket)", None: ""}
 
 
 def load_visible(session, desk, viewer, number: int) -> Ticket | None:
