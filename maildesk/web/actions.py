@@ -9,6 +9,7 @@ form carries the session's CSRF token.
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from types import SimpleNamespace
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from maildesk.parse.message import InboundMessage
+from maildesk.parse.mimewalk import Attachment
 from maildesk.parse.subjects import format_ref
 from maildesk.process.agentmail import handle_agent_mail
 from maildesk.process.commands import PRIORITIES, STATUSES, parse_commands
@@ -54,7 +56,22 @@ def _lines(form, directory) -> list[str]:
     return lines
 
 
-def _run(desk, viewer, number: int, text: str) -> str | None:
+async def _files(form, limit: int) -> tuple:
+    """The reply form's files as attachments (``[mail] max_attachment_size`` in total)."""
+    out, total = [], 0
+    for upload in form.getlist("files"):
+        if not hasattr(upload, "read") or not upload.filename:
+            continue
+        data = await upload.read()
+        total += len(data)
+        if total > limit:
+            raise HTTPException(413, f"the files are larger than [mail] max_attachment_size ({limit} bytes)")
+        name = "".join(c for c in PurePath(upload.filename.replace("\\", "/")).name if c.isprintable())[:200] or "attachment"
+        out.append(Attachment(filename=name, content_type=upload.content_type or "application/octet-stream", data=data))
+    return tuple(out)
+
+
+def _run(desk, viewer, number: int, text: str, files: tuple = ()) -> str | None:
     """Apply ``text`` (commands, then a note or a reply) as the viewer; None when the ticket is not theirs to see."""
     now = desk.clock()
     agent = viewer.agent
@@ -66,7 +83,7 @@ def _run(desk, viewer, number: int, text: str) -> str | None:
         ref = format_ref(desk.config.mail.ticket_prefix, ticket.id)
         msg = InboundMessage(message_id=None, in_reply_to=(), references=(), from_addr=agent.address, from_name=agent.name,
                              to=(("", support),), cc=(), reply_to=(), subject=f"Re: [{ref}] {ticket.subject}", date=now, text=text,
-                             html=None, attachments=(), headers={}, source="web")
+                             html=None, attachments=files, headers={}, source="web")
         row = SimpleNamespace(id=None)  # no inbox row: the change did not come by mail
         outcome = handle_agent_mail(session, desk, row, msg, ticket, agent, "web", now, text=text)
         return outcome.text
@@ -101,7 +118,8 @@ async def act(request: Request):
     parsed = parse_commands(text, desk.config.mail.ticket_prefix)
     if parsed.errors:
         raise HTTPException(400, "; ".join(parsed.errors))
-    detail = await db(_run, desk, viewer, number, text)
+    files = await _files(form, desk.config.mail.max_attachment_size) if kind == "reply" else ()
+    detail = await db(_run, desk, viewer, number, text, files)
     if detail is None:
         raise not_found()
     return RedirectResponse(f"/t/{number}?done=" + quote(detail[:300]), status_code=303)

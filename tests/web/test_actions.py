@@ -83,3 +83,17 @@ def test_html_mail_is_shown_as_text_and_sanitized(web_desk, client_for):
     page = client_for("ann").get(f"/t/{n}").text
     assert "<script>alert" not in page and "onclick" not in page and "track.test" not in page and "javascript:" not in page
     assert "<b>bold</b>" in page and "plain part" in page
+
+
+def test_reply_with_a_file_sends_and_keeps_it(web_desk, client_for):
+    n = make_ticket(web_desk, team="alpha")
+    c = client_for("ann")
+    csrf = csrf_of(c.get(f"/t/{n}").text)
+    r = c.post(f"/t/{n}/reply", data={"text": "The manual is attached.", "csrf": csrf},
+               files={"files": ("../../manual.pdf", b"%PDF-1.4 manual", "application/pdf")}, follow_redirects=False)
+    assert r.status_code == 303
+    [reply] = outbox_mails(web_desk, "reply")
+    [att] = list(reply.iter_attachments())
+    assert att.get_filename() == "manual.pdf" and att.get_payload(decode=True) == b"%PDF-1.4 manual"
+    page = c.get(f"/t/{n}").text
+    assert "manual.pdf" in page
