@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from maildesk.outgoing.mailbuild import Outgoing, compose
 from maildesk.outgoing.outbox import enqueue
@@ -96,7 +96,10 @@ def request_link(desk, address: str, client: str, now: datetime) -> str:
         by_address = session.scalar(select(func.count()).select_from(SigninRequest)
                                     .where(SigninRequest.address == address, SigninRequest.at >= since))
         by_client = session.scalar(select(func.count()).select_from(SigninRequest)
-                                   .where(SigninRequest.client == client, SigninRequest.at >= since))
+                                   .where(SigninRequest.client == client[:100], SigninRequest.at >= since))
+        # rows that no longer count are removed as they are passed (the indexes lead with address and client)
+        session.execute(delete(SigninRequest).where(SigninRequest.address == address, SigninRequest.at < since))
+        session.execute(delete(SigninRequest).where(SigninRequest.client == client[:100], SigninRequest.at < since))
         session.add(SigninRequest(at=now, address=address, client=client[:100]))
         if by_address >= web.signin_per_address or by_client >= web.signin_per_client:
             which = "address" if by_address >= web.signin_per_address else "client"
@@ -108,6 +111,7 @@ def request_link(desk, address: str, client: str, now: datetime) -> str:
             record(session, None, "web", "security", now, reason="web sign-in requested for an address that is no agent's",
                    address=address, client=client)
             return "unknown address"
+        session.execute(delete(WebToken).where(WebToken.login == agent.login, WebToken.expires_at < now - timedelta(days=1)))
         token = secrets.token_urlsafe(32)  # 256 bits
         session.add(WebToken(token_hash=_hash(token), login=agent.login, created_at=now,
                              expires_at=now + timedelta(minutes=web.link_minutes)))
