@@ -108,3 +108,15 @@ def test_security_headers_on_every_page(web_desk, client_for):
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
+
+
+def test_signin_requests_are_rate_limited_per_client(web_desk, client_for):
+    from dataclasses import replace
+
+    web_desk.config = replace(web_desk.config, web=replace(web_desk.config.web, signin_per_client=2))
+    c = client_for()
+    for login in ("nobody1", "ann", "ben", "root"):
+        page = c.get("/signin")
+        c.post("/signin", data={"address": f"{login}@example.test", "csrf": csrf_of(page.text)})
+    assert len(signin_links(web_desk)) == 1  # the unknown address counted; ann got hers; ben and root were over the limit
+    assert sum("per client" in d["reason"] for d in _events(web_desk, "security")) == 2
