@@ -35,9 +35,13 @@ from bench.servers import DaemonProcess, SinkProcess, free_port, wait_port
 SECRET = "bench-secret-not-for-production-0123456789"  # bench.servers.write_config's
 
 
-def _web_clients(url: str, cookie: str, clients: int, seconds: float, out) -> None:
+def _web_clients(url: str, cookie: str, clients: int, seconds: float, out, nice: int = 0) -> None:
+    import os
+
     import httpx
 
+    if nice:  # the clients stand in for browsers on other machines: they should not take the listener's CPU here
+        os.nice(nice)
     stop = time.monotonic() + seconds
     latencies: list[float] = []
     errors = [0]
@@ -76,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seed", type=int, default=300, help="mails sent and processed before the measured phases")
+    ap.add_argument("--clients-nice", type=int, default=0, help="run the web clients at this nice level (they share the machine's cores)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     from maildesk.web.auth import Sessions
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             cookie, _ = Sessions(SECRET, 3600).issue("alice")  # an admin in config/agents.toml: sees every ticket
             out = multiprocessing.get_context("spawn").Queue()
             web = multiprocessing.get_context("spawn").Process(
-                target=_web_clients, args=(f"http://127.0.0.1:{web_port}/queue/team", cookie, args.clients, args.seconds + 2, out))
+                target=_web_clients, args=(f"http://127.0.0.1:{web_port}/queue/team", cookie, args.clients, args.seconds + 2, out, args.clients_nice))
             web.start()
             time.sleep(1)  # the clients are busy before the first mail of the phase
             loaded = asyncio.run(open_loop(phase_b, daemon.port, args.rate))

@@ -1,5 +1,5 @@
-"""The web server in the daemon: uvicorn in a child process of its own (spawned, at a lower
-scheduling priority like the workers), serving on a socket the daemon bound, so a busy web
+"""The web server in the daemon: uvicorn in a child process of its own (spawned, at the lowest
+scheduling priority, below the processing and delivery workers), serving on a socket the daemon bound, so a busy web
 view never competes with the SMTP listener's event loop and an address in use fails at
 start. The child builds its own desk on the same config and dies with the daemon; a child
 that exits is started again (:class:`maildesk.daemon.workers.ProcessWorker`'s supervision).
@@ -14,10 +14,13 @@ import os
 import signal
 import socket
 
-from maildesk.daemon.workers import _SPAWN, NICE, ProcessWorker, _die_with_parent
+from maildesk.daemon.workers import _SPAWN, ProcessWorker, _die_with_parent
 from maildesk.errors import ConfigError
 
-__all__ = ["WebWorker", "bind"]
+__all__ = ["WEB_NICE", "WebWorker", "bind"]
+
+# Below the listener and below the processing and delivery workers (NICE): pages wait for mail, never the other way.
+WEB_NICE = 19
 
 log = logging.getLogger("maildesk.web")
 
@@ -61,7 +64,7 @@ class WebWorker(ProcessWorker):
 def web_main(config_path: str, wakeups: dict, sock: socket.socket, parent: int) -> None:
     _die_with_parent(parent)
     with contextlib.suppress(OSError):
-        os.nice(NICE)
+        os.nice(WEB_NICE)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the daemon decides
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     import uvicorn
