@@ -11,7 +11,7 @@ from maildesk.errors import EX_USAGE
 
 __all__ = ["Parser", "aware_time", "positive", "read_only"]
 
-_READ_ONLY = {"tickets", "report", "rules", "imap", "events", "status", "customers"}  # every subcommand of these only reads
+_READ_ONLY = {"tickets", "report", "rules", "imap", "events", "status"}  # every subcommand of these only reads
 _READ_ONLY_SUB = {"list", "show", "status"}  # inbox list, outbox list/show, jobs list, db status
 
 

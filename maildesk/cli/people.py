@@ -20,6 +20,10 @@ def add_commands(sub) -> None:
     cs = customers.add_parser("show", help="a customer's tickets, first and last contact, satisfaction")
     cs.add_argument("address")
     cs.add_argument("--json", action="store_true")
+    rk = customers.add_parser("rotate-key", help="void every status-page link mailed to this customer (new links from now on)")
+    rk.add_argument("address")
+    sl = customers.add_parser("status-link", help="the customer's current status-page link ([web] must be on)")
+    sl.add_argument("address")
 
 
 def add_attachment_parser(tickets) -> None:
@@ -75,6 +79,8 @@ def _format_customer(c: dict) -> str:
 def cmd_customers(args, config) -> int:
     from maildesk.cli.common import open_db
 
+    if args.customers_command in ("rotate-key", "status-link"):
+        return _status_key(args, config, open_db(config, args))
     with open_db(config, args).read() as session:
         view = customer_view(session, args.address, config.mail.ticket_prefix)
     print(json.dumps(view, ensure_ascii=False, indent=2) if args.json else _format_customer(view))
@@ -109,6 +115,30 @@ def cmd_attachment(args, config) -> int:
         print(f"{args.output}: {len(data):,} bytes, sha256 {att.sha256}", file=sys.stderr)
     else:
         sys.stdout.buffer.write(data)
+    return 0
+
+
+def _status_key(args, config, store) -> int:
+    """``rotate-key``: a new key generation, so the old links answer 404; ``status-link``: the link now."""
+    from datetime import UTC, datetime
+
+    from maildesk.web.links import rotate_key, status_url
+
+    address = args.address.strip().lower()
+    secret = config.mail.secret.reveal()
+    if args.customers_command == "rotate-key":
+        with store.transaction() as session:
+            gen = rotate_key(session, address, datetime.now(UTC))
+            link = status_url(session, config, secret, address)
+        print(f"{address}: status-page key rotated (generation {gen}); every link mailed before no longer works", file=sys.stderr)
+        if link:
+            print(link)
+        return 0
+    with store.read() as session:
+        link = status_url(session, config, secret, address)
+    if link is None:
+        raise UsageError(f"{config.path}: [web] listen is not set (or status_links = false): there are no status pages")
+    print(link)
     return 0
 
 

@@ -35,6 +35,7 @@ from maildesk.config.sections import (
     WorkflowConfig,
 )
 from maildesk.config.toml import TomlLocator, decode_error_line
+from maildesk.config.web import WebConfig, check_web
 from maildesk.errors import ConfigError
 
 __all__ = [
@@ -62,6 +63,7 @@ _SECTIONS = {
     "auth": AuthConfig,
     "workflow": WorkflowConfig,
     "metrics": MetricsConfig,
+    "web": WebConfig,  # maildesk/config/web.py
 }
 _CHOICES = {
     ("database", "sqlite_synchronous"): ("full", "normal", "extra"),
@@ -218,6 +220,7 @@ def _check(cfg: Config, ctx: _Ctx) -> None:
     for name in cfg.auth.spam_headers:
         if name not in SPAM_FILTERS:
             raise ctx.error("auth", "spam_headers", f"unknown spam filter {name!r}; expected some of {', '.join(SPAM_FILTERS)}")
+    check_web(cfg.web, lambda key, hint: ctx.error("web", key, hint))
     _check_secret(cfg.mail.secret.reveal(), ctx)  # fail at start, not at the first outgoing mail
     url = cfg.database.url
     if not url.startswith(("sqlite:", "postgresql")):

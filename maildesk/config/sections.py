@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from maildesk.config.credentials import Secret
+from maildesk.config.web import WebConfig
 
 __all__ = [
     "AuthConfig",
@@ -261,6 +262,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    web: WebConfig = field(default_factory=WebConfig)  # maildesk/config/web.py
 
     def resolve(self, path: str | os.PathLike) -> Path:
         p = Path(path)

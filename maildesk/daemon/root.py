@@ -60,6 +60,11 @@ class Daemon:
         listener = build_listener(self.config, intake)
         if listener is not None:
             await listener.bind()  # an address in use fails here, before any worker or job has started
+        web_socket = None
+        if self.config.web.enabled:  # [web] listen: the web view (maildesk/web/serve.py), bound here for the same reason
+            from maildesk.web.serve import bind
+
+            web_socket = bind(self.config)
         await asyncio.to_thread(release_dead_claims, self.desk.store)
         await asyncio.to_thread(sync_directory, self.desk)
         if not self.in_processes and self.desk.ruleset is not None and self.desk.ruleset.uses("language"):
@@ -83,6 +88,13 @@ class Daemon:
         for source in sources:
             await source.start()
         metrics = serve_metrics(self.config, self.desk.store, self.desk.clock)  # [metrics] listen; None when off
+        web = None
+        if web_socket is not None:
+            from maildesk.web.serve import WebWorker
+
+            web = WebWorker(str(self.config.path), processor.wakeups if self.in_processes else None, web_socket)
+            web.start()
+            log.info("web view at %s (listening on %s)", self.config.web.url, self.config.web.listen)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
@@ -98,6 +110,9 @@ class Daemon:
             log.info("stopping: no new connections; committing what was accepted")
             if metrics is not None:
                 metrics.shutdown()
+            if web is not None:
+                await web.stop(timeout=10)
+                web_socket.close()
             if listener is not None:
                 await listener.stop()
             for source in sources:

@@ -201,9 +201,9 @@ class _Loader:
 
     def build(self, data: dict) -> tuple[Directory, list[ConfigError]]:
         for key in data:
-            if key not in ("agents", "teams", "vip"):
-                self.add("", None, "", key, "unknown key; expected [[agents]], [[teams]] or vip = [...]")
-        agents = self._agents(self._tables(data, "agents"))
+            if key not in ("agents", "teams", "vip", "admins"):
+                self.add("", None, "", key, "unknown key; expected [[agents]], [[teams]], vip = [...] or admins = [...]")
+        agents = self._admins(self._agents(self._tables(data, "agents")), data.get("admins", []))
         teams = self._teams(self._tables(data, "teams"), agents)
         vip = self._vip(data.get("vip", []))
         known_teams = {t.name for t in teams}
@@ -300,6 +300,17 @@ class _Loader:
             if len(self.problems) == before:
                 teams.append(Team(**{**f, "hours": hours}))
         return teams
+
+    def _admins(self, agents: list[Agent], value: object) -> list[Agent]:
+        """``admins = ["login", ...]``: the same as ``role = "admin"`` on each of those agents."""
+        logins = {a.login for a in agents}
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.add("", None, "", "admins", f"expected a list of agent logins, got {value!r}")
+            return agents
+        for login in value:
+            if login not in logins:
+                self.add("", None, "", "admins", f"unknown agent {login!r}; expected one of {_names(logins)}")
+        return [replace(a, role="admin") if a.login in value else a for a in agents]
 
     def _vip(self, value: object) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -40,11 +40,13 @@ __all__ = ["handle_agent_mail"]
 
 
 def handle_agent_mail(w: Writer, desk: Desk, row: InboxMail, msg: InboundMessage, ticket: Ticket,
-                      agent, how: str, now: datetime) -> Outcome:
+                      agent, how: str, now: datetime, text: str | None = None) -> Outcome:
+    """``text``: the commands and text as written (the web view's forms, maildesk.web.actions),
+    instead of the mail's new text with its quotes and signature stripped."""
     session = w.session
     actor = f"agent:{agent.login}"
     ref = format_ref(desk.config.mail.ticket_prefix, ticket.id)
-    parsed = parse_commands(reply_text(msg), desk.config.mail.ticket_prefix)
+    parsed = parse_commands(reply_text(msg) if text is None else text, desk.config.mail.ticket_prefix)
     errors = parsed.errors + _semantic_errors(session, desk, ticket, parsed.commands)
     if errors:
         queue_mail(w, desk.mail, ticket, kind="error", template="command_error", to=[(agent.name, agent.address)],

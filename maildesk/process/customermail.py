@@ -28,6 +28,7 @@ from maildesk.sla import clock as slaclock
 from maildesk.storage.models import InboxMail, Ticket
 from maildesk.storage.writer import Writer
 from maildesk.tickets.state import add_message, add_participants, contact_for, open_ticket, participants, record, set_status
+from maildesk.web.links import status_url
 
 __all__ = ["UNVERIFIED_WHY", "is_ours", "new_ticket", "ref", "reply", "unverified"]
 
@@ -225,9 +226,10 @@ def _acknowledge(w: Writer, desk: Desk, ticket: Ticket, msg: InboundMessage, now
     if reason is not None:
         record(w, ticket, "system", "autoreply_suppressed", now, reason=reason)
         return f"no acknowledgement: {reason}"
+    status = status_url(w.session, desk.config, desk.secret, address)  # [web]: the customer's status page (maildesk/web/links.py)
     queue_mail(w, desk.mail, ticket, kind="ack", template=template, to=[(ticket.requester.name, address)],
-               now=now, auto=True, answering=msg.message_id, extra={"promise": None, "articles": [], **(extra or {})},
-               record_kind="autoreply")
+               now=now, auto=True, answering=msg.message_id,
+               extra={"promise": None, "articles": [], "status_url": status, **(extra or {})}, record_kind="autoreply")
     record_autoreply(w, address, now)
     record(w, ticket, "system", "acknowledged", now, to=address, template=template)
     desk.wake("outbox")

@@ -6,6 +6,7 @@
     mail.py     inbox and outbox: accepted raw mail, mail to deliver, their bytes
     tickets.py  contacts, agents, tickets, participants, messages, Message-IDs, attachments, events, ratings
     runtime.py  automatic-reply counts, suppressions, IMAP and assignment state, job runs, notices, revisions
+    web.py      the web view: one-time sign-in links, sign-in requests, per-customer keys of status links
 
 Times are stored as naive UTC and come back as aware UTC (:class:`UTCDateTime`).
 Ticket numbers are the ticket's primary key, handed out by the database (SQLite
@@ -18,6 +19,7 @@ from maildesk.storage.models.base import Base, BigId, UTCDateTime
 from maildesk.storage.models.mail import InboxMail, InboxRaw, Outbox, OutboxBody
 from maildesk.storage.models.runtime import AssignState, AutoReply, HeldNotification, ImapState, JobRun, Notice, Notified, Revision, Suppression
 from maildesk.storage.models.tickets import Agent, Blob, Contact, Event, MessageAttachment, MessageRef, Participant, Rating, Ticket, TicketMessage
+from maildesk.storage.models.web import CustomerKey, SigninRequest, WebToken
 
 __all__ = [
     "Agent",
@@ -27,6 +29,7 @@ __all__ = [
     "BigId",
     "Blob",
     "Contact",
+    "CustomerKey",
     "Event",
     "HeldNotification",
     "ImapState",
@@ -42,8 +45,10 @@ __all__ = [
     "Participant",
     "Rating",
     "Revision",
+    "SigninRequest",
     "Suppression",
     "Ticket",
     "TicketMessage",
     "UTCDateTime",
+    "WebToken",
 ]
