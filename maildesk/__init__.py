@@ -15,6 +15,7 @@ One package per stage of the pipeline, each ``__init__`` naming its modules::
     config/      maildesk.toml -> frozen dataclasses; secrets; TOML line numbers
     cli/         the ``maildesk`` command
     daemon/      the composition root (daemon/build.py), running the daemon, its workers and jobs
+    web/         the web view for agents and the customers' status page (Starlette, in a child process)
 
 and the modules every stage may use::
 

@@ -21,8 +21,10 @@ from maildesk.parse.message import InboundMessage
 from maildesk.parse.mimewalk import Attachment
 from maildesk.parse.subjects import format_ref
 from maildesk.process.agentmail import handle_agent_mail
-from maildesk.process.commands import PRIORITIES, STATUSES, parse_commands
+from maildesk.process.commands import parse_commands
 from maildesk.storage.models import Ticket
+from maildesk.storage.writer import Writer
+from maildesk.vocab import COMMAND_STATUSES, PRIORITIES
 from maildesk.web.common import db, desk_of, not_found, require_csrf, viewer_or_redirect
 
 __all__ = ["act"]
@@ -36,7 +38,7 @@ def _lines(form, directory) -> list[str]:
     status, priority = form.get("status") or "", form.get("priority") or ""
     assignee, team = form.get("assignee") or "", form.get("team") or ""
     if status:
-        if status not in STATUSES:
+        if status not in COMMAND_STATUSES:
             raise HTTPException(400, f"unknown status {status!r}")
         lines.append(f"#status {status}")
     if priority:
@@ -85,7 +87,7 @@ def _run(desk, viewer, number: int, text: str, files: tuple = ()) -> str | None:
                              to=(("", support),), cc=(), reply_to=(), subject=f"Re: [{ref}] {ticket.subject}", date=now, text=text,
                              html=None, attachments=files, headers={}, source="web")
         row = SimpleNamespace(id=None)  # no inbox row: the change did not come by mail
-        outcome = handle_agent_mail(session, desk, row, msg, ticket, agent, "web", now, text=text)
+        outcome = handle_agent_mail(Writer(session), desk, row, msg, ticket, agent, "web", now, text=text)
         return outcome.text
 
 
@@ -102,7 +104,7 @@ async def act(request: Request):
     if kind == "reply":
         if not body:
             raise HTTPException(400, "the reply is empty")
-        status = [f"#status {form['status']}"] if form.get("status") in STATUSES else []
+        status = [f"#status {form['status']}"] if form.get("status") in COMMAND_STATUSES else []
         text = "\n".join([*status, "", body])  # as in a mail, a first line starting with # is read as a command
     elif kind == "note":
         if not body:

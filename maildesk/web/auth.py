@@ -28,6 +28,7 @@ from sqlalchemy import delete, func, select
 from maildesk.outgoing.mailbuild import Outgoing, compose
 from maildesk.outgoing.outbox import enqueue
 from maildesk.storage.models import SigninRequest, WebToken
+from maildesk.storage.writer import Writer
 from maildesk.tickets.state import record
 
 __all__ = ["COOKIE", "PRE_COOKIE", "Sessions", "redeem_link", "request_link"]
@@ -103,12 +104,12 @@ def request_link(desk, address: str, client: str, now: datetime) -> str:
         session.add(SigninRequest(at=now, address=address, client=client[:100]))
         if by_address >= web.signin_per_address or by_client >= web.signin_per_client:
             which = "address" if by_address >= web.signin_per_address else "client"
-            record(session, None, "web", "security", now, reason=f"web sign-in rate limit reached (per {which})",
+            record(Writer(session), None, "web", "security", now, reason=f"web sign-in rate limit reached (per {which})",
                    address=address, client=client)
             return "rate limited"
         agent = desk.directory.agent_by_address(address) if desk.directory else None
         if agent is None:
-            record(session, None, "web", "security", now, reason="web sign-in requested for an address that is no agent's",
+            record(Writer(session), None, "web", "security", now, reason="web sign-in requested for an address that is no agent's",
                    address=address, client=client)
             return "unknown address"
         session.execute(delete(WebToken).where(WebToken.login == agent.login, WebToken.expires_at < now - timedelta(days=1)))
@@ -121,8 +122,8 @@ def request_link(desk, address: str, client: str, now: datetime) -> str:
         primary = desk.config.mail.primary
         raw, mid = compose(Outgoing(from_addr=primary, from_name=desk.config.mail.support_name, to=[(agent.name, agent.address)],
                                     subject="Your sign-in link", text=text, auto_headers={"Auto-Submitted": "auto-generated"}), now)
-        enqueue(session, ticket_id=None, kind="signin", raw=raw, message_id=mid, mail_from=primary, rcpt_to=[agent.address], now=now)
-        record(session, None, "web", "web_signin_link", now, login=agent.login, client=client)
+        enqueue(Writer(session), ticket_id=None, kind="signin", raw=raw, message_id=mid, mail_from=primary, rcpt_to=[agent.address], now=now)
+        record(Writer(session), None, "web", "web_signin_link", now, login=agent.login, client=client)
     desk.wake("outbox")
     return "link queued"
 
@@ -137,9 +138,9 @@ def redeem_link(desk, token: str, client: str, now: datetime) -> str | None:
         if problem is None and agent is None:
             problem = "sign-in link of an agent no longer in agents.toml"
         if problem is not None:
-            record(session, None, "web", "security", now, reason=f"web sign-in refused: {problem}", client=client,
+            record(Writer(session), None, "web", "security", now, reason=f"web sign-in refused: {problem}", client=client,
                    login=row.login if row is not None else None)
             return None
         row.used_at = now
-        record(session, None, f"agent:{agent.login}", "web_signin", now, client=client)
+        record(Writer(session), None, f"agent:{agent.login}", "web_signin", now, client=client)
         return agent.login

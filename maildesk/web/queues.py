@@ -16,7 +16,8 @@ from maildesk.sla.clock import clock_of
 from maildesk.sla.deadlines import evaluate
 from maildesk.storage.models import Agent as AgentRow
 from maildesk.storage.models import Ticket
-from maildesk.tickets.search import OPEN, TicketQuery, search_tickets
+from maildesk.tickets.search import TicketQuery, search_tickets
+from maildesk.vocab import OPEN_STATES
 from maildesk.web.common import Page, db, desk_of, not_found, page_of, render, viewer_or_redirect
 
 __all__ = ["QUEUES", "search", "sla"]
@@ -34,7 +35,7 @@ def _rows(session, q, page: Page) -> list[Ticket]:
 
 def _queue(desk, viewer, which: str, team: str | None, page: Page) -> list[Ticket]:
     with desk.store.read() as session:
-        q = select(Ticket).where(viewer.visible(), Ticket.status.in_(OPEN), Ticket.merged_into_id.is_(None))
+        q = select(Ticket).where(viewer.visible(), Ticket.status.in_(OPEN_STATES), Ticket.merged_into_id.is_(None))
         if which == "mine":
             q = q.where(Ticket.assignee_id.in_(select(AgentRow.id).where(AgentRow.login == viewer.login)))
         elif which == "team":
@@ -74,7 +75,7 @@ def _at_risk(desk, viewer, page: Page, now: datetime) -> list[dict]:
         return []
     out = []
     with desk.store.read() as session:
-        q = (select(Ticket).where(viewer.visible(), Ticket.status.in_(OPEN), Ticket.merged_into_id.is_(None), Ticket.spam.is_(False))
+        q = (select(Ticket).where(viewer.visible(), Ticket.status.in_(OPEN_STATES), Ticket.merged_into_id.is_(None), Ticket.spam.is_(False))
              .options(selectinload(Ticket.requester), selectinload(Ticket.assignee)).order_by(Ticket.id).limit(5000))
         for t in session.scalars(q):
             policy = sla.policy_for(t.priority, t.team, t.sla_policy)

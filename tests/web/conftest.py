@@ -47,7 +47,7 @@ members = ["ben"]
 @pytest.fixture
 def web_desk(tmp_path, clock):
     from maildesk.config.load import load_config
-    from maildesk.daemon.root import build_desk, sync_directory
+    from maildesk.daemon.build import build_desk, sync_directory
 
     path = write_config(tmp_path, port=free_port(), files={"agents.toml": AGENTS},
                         extra='[web]\nlisten = "127.0.0.1:8025"\nbase_url = "http://desk.test"\nsignin_per_address = 3\n')

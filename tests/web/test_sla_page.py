@@ -29,7 +29,7 @@ def test_sla_page_lists_at_risk_and_breached_with_business_time_left(tmp_path, c
     from starlette.testclient import TestClient
 
     from maildesk.config.load import load_config
-    from maildesk.daemon.root import build_desk, sync_directory
+    from maildesk.daemon.build import build_desk, sync_directory
     from maildesk.web.app import build_app
     from tests.web.conftest import sign_in
 

@@ -53,9 +53,9 @@ def test_knowledge_base_is_searchable(web_desk, client_for, tmp_path):
     kb.mkdir(parents=True, exist_ok=True)
     (kb / "paper.md").write_text('+++\ntitle = "Paper jam"\nkeywords = ["jam"]\n+++\nOpen tray 2 and pull the sheet.\n')
     (kb / "vpn.md").write_text('+++\ntitle = "VPN setup"\nkeywords = ["vpn"]\n+++\nInstall the client.\n')
-    from maildesk.policy.files import Policy
+    from maildesk.policy.files import PolicyFiles
 
-    web_desk.policy = Policy(web_desk.config.config_dir, web_desk.renderer.names())
+    web_desk.policy = PolicyFiles(web_desk.config.config_dir, web_desk.renderer.names())
     make_ticket(web_desk)
     link = _link(web_desk, "jane")
     c = client_for()
