@@ -85,6 +85,32 @@ def test_expired_lease_is_reclaimed_after_a_crash(desk, sink, clock):
     assert drain(desk.store, smtp, CFG, clock).sent == 1
 
 
+def test_a_lease_held_by_a_dead_instance_elsewhere_is_taken_over_after_it_runs_out(pg_url, tmp_path, sink, clock):
+    """Two instances on one PostgreSQL database: the mail another machine's instance claimed
+    before it died waits for the lease, then this one sends it, once."""
+    from maildesk.config.load import load_config
+    from maildesk.daemon.root import build_desk, sync_directory
+    from tests.support import write_config
+
+    desk = build_desk(load_config(write_config(tmp_path, port=free_port(), db_url=pg_url)), clock=clock)
+    try:
+        desk.store.upgrade()
+        sync_directory(desk)
+        deliver(desk, make_mail())
+        with desk.store.transaction() as s:
+            row = s.scalars(select(Outbox)).one()
+            row.status, row.claimed_by, row.claimed_until = "sending", "other-host:4242", clock.now + timedelta(minutes=5)
+        smtp = SmtpDeliverer("127.0.0.1", sink.port)
+        assert drain(desk.store, smtp, CFG, clock).total == 0  # not this host's: the lease runs first
+        clock.advance(minutes=5, seconds=1)
+        assert drain(desk.store, smtp, CFG, clock).sent == 1
+        assert drain(desk.store, smtp, CFG, clock).total == 0
+        assert len(sink.message_ids()) == 1
+        assert _row(desk).status == "sent" and _row(desk).claimed_by is None
+    finally:
+        desk.store.dispose()
+
+
 def test_maildir_delivery(tmp_path):
     d = MaildirDeliverer(tmp_path / "sent")
     d.send("support@example.test", ["a@b.c"], b"Subject: x\r\n\r\nbody\r\n")
