@@ -89,7 +89,7 @@ def test_a_lease_held_by_a_dead_instance_elsewhere_is_taken_over_after_it_runs_o
     """Two instances on one PostgreSQL database: the mail another machine's instance claimed
     before it died waits for the lease, then this one sends it, once."""
     from maildesk.config.load import load_config
-    from maildesk.daemon.root import build_desk, sync_directory
+    from maildesk.daemon.build import build_desk, sync_directory
     from tests.support import write_config
 
     desk = build_desk(load_config(write_config(tmp_path, port=free_port(), db_url=pg_url)), clock=clock)
