@@ -11,8 +11,8 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from maildesk.config.load import load_config
-from maildesk.daemon.jobs import JOBS
 from maildesk.daemon.build import build_desk, sync_directory
+from maildesk.daemon.jobs import JOBS
 from maildesk.daemon.scheduler import run_job
 from tests.daemon.test_jobs import AGENTS, RULES, SLA, T0
 from tests.support import Clock, deliver, free_port, make_mail, write_config
