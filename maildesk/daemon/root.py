@@ -53,6 +53,13 @@ class Daemon:
         # Threads share the interpreter with the listener: a short GIL switch interval keeps
         # the SMTP dialogue (on the event loop) answering promptly while they work.
         sys.setswitchinterval(0.001)
+        # Stop requests count from the first moment: a SIGTERM while the daemon is still
+        # starting (its port may already be open) ends in a clean stop, not a killed process;
+        # a SIGHUP before the reload is running is ignored.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: None)
         return_large_blocks()  # a 25 MB mail's blocks go back to the system once freed (maildesk.daemon.memtrim)
         self.desk.store.check_schema()
         processor, outbox = build_workers(self.config, self.desk, self.deliverer, self.in_processes)
@@ -95,10 +102,6 @@ class Daemon:
             web = WebWorker(str(self.config.path), processor.wakeups if self.in_processes else None, web_socket)
             web.start()
             log.info("web view at %s (listening on %s)", self.config.web.url, self.config.web.listen)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
-
         def hangup() -> None:
             reload.wake()
             processor.wake()  # the processing worker re-reads config/ before each step

@@ -243,3 +243,17 @@ def test_processes_false_runs_the_work_in_threads(tmp_path, sink):
     finally:
         d.stop()
         kill_leftovers(leftovers)
+
+
+def test_sigterm_right_after_the_port_opens_is_a_clean_stop(daemon_factory, sink):
+    """A SIGTERM that arrives while the daemon is still starting (its port already open, the
+    web child and other sources still being started) stops it cleanly, exit 0: the handlers
+    are installed before anything is started."""
+    web_port = free_port()
+    d = daemon_factory(smarthost=f"127.0.0.1:{sink.port}",
+                       extra=f'[web]\nlisten = "127.0.0.1:{web_port}"\nbase_url = "http://127.0.0.1:{web_port}"\n')
+    try:
+        assert d.stop(signal.SIGTERM) == 0, d.log.read_text()[-2000:]
+        assert "stopped cleanly" in d.log.read_text()
+    finally:
+        d.stop()
