@@ -2,8 +2,9 @@
 
 A PostgreSQL session-level advisory lock, held on a connection of its own for as long
 as the reader runs: a second instance stands by and takes over when the first one stops
-or dies (the lock goes with its connection). SQLite serves one machine; there the lease
-always succeeds.
+or dies (the lock goes with its connection). The lock has two keys, the schema and the
+mailbox name: advisory locks are per database, and desks in two schemas of one database
+each read their own mailbox. SQLite serves one machine; there the lease always succeeds.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from maildesk.storage.store import Store
 
 __all__ = ["MailboxLease"]
 
+_NAMESPACE = "hashtext('maildesk-imap:' || current_schema())"
+_TAKE = text(f"SELECT pg_try_advisory_lock({_NAMESPACE}, :k)")
+_GIVE = text(f"SELECT pg_advisory_unlock({_NAMESPACE}, :k)")
+
 
 class MailboxLease:
     def __init__(self, store: Store, name: str):
         self.store = store
         digest = hashlib.sha256(f"maildesk-imap:{name}".encode()).digest()
-        self.key = int.from_bytes(digest[:8], "big", signed=True)
+        self.key = int.from_bytes(digest[:4], "big", signed=True)  # the second key: an int4
         self._conn: Connection | None = None
 
     def acquire(self) -> bool:
@@ -30,7 +35,7 @@ class MailboxLease:
             return True
         conn = self.store.engine.connect()
         try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+            got = conn.execute(_TAKE, {"k": self.key}).scalar()
             conn.commit()
         except Exception:
             conn.close()
@@ -44,7 +49,7 @@ class MailboxLease:
     def release(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                self._conn.execute(_GIVE, {"k": self.key})
                 self._conn.commit()
             finally:
                 self._conn.close()
