@@ -9,10 +9,10 @@ worker (:mod:`maildesk.outgoing.notices`). One that could not be rendered within
 from __future__ import annotations
 
 import argparse
+from types import SimpleNamespace
 
 from maildesk.cli.args import positive
 from maildesk.config.load import Config
-from maildesk.errors import DataError, NotFound
 
 __all__ = ["COMMANDS", "add_commands"]
 
@@ -29,13 +29,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     nr.add_argument("--all", action="store_true")
 
 
+def _status(notice) -> str:
+    """done (mailed), pending or failed: a done notice keeps the status it had."""
+    return "done" if notice.done_at is not None else notice.status
+
+
 def _view(notice, prefix: str) -> dict:
     from maildesk.parse.subjects import format_ref
 
     def iso(value):
         return value.isoformat() if value is not None else None
 
-    return {"id": notice.id, "status": "done" if notice.done_at is not None else notice.status, "event": notice.event,
+    return {"id": notice.id, "status": _status(notice), "event": notice.event,
             "ticket": format_ref(prefix, notice.ticket_id), "agents": list(notice.agents), "addresses": list(notice.addresses),
             "attempts": notice.attempts, "created_at": iso(notice.created_at),
             "next_attempt_at": iso(notice.next_attempt_at) if notice.done_at is None and notice.status == "pending" else None,
@@ -45,7 +50,7 @@ def _view(notice, prefix: str) -> dict:
 def cmd_notices(args, config: Config) -> int:
     from sqlalchemy import select
 
-    from maildesk.cli.common import emit, one_or_all, open_db
+    from maildesk.cli.common import emit, one_or_all, open_db, require_failed
     from maildesk.storage.models import Notice
     from maildesk.tickets.views import table
 
@@ -68,11 +73,8 @@ def cmd_notices(args, config: Config) -> int:
     with store.transaction() as session:
         if not args.all:  # as outbox retry: a missing one is 66, one that did not fail 65
             notice = session.get(Notice, args.id)
-            if notice is None:
-                raise NotFound(f"no notice {args.id}; `maildesk notices list` shows the IDs")
-            status = "done" if notice.done_at is not None else notice.status
-            if status != "failed":
-                raise DataError(f"notice {args.id} is {status}, not failed; only a failed notice is retried")
+            view = None if notice is None else SimpleNamespace(status=_status(notice))
+            require_failed(view, f"notice {args.id}", "notices list", "notice")
         n = retry(session, utcnow(), None if args.all else args.id)
     print(f"{n} notice(s) due again; the daemon (or `maildesk outbox flush`) mails them")
     return 0

@@ -5,8 +5,8 @@ the notifications in :mod:`maildesk.outgoing`) take a :class:`Writer` as their f
 argument and never ask whether a batch is running: they read through ``writer.session``
 and write through the writer's methods. Two implementations answer the same calls:
 
-* :class:`Writer` itself writes at once in the session's transaction (``maildesk inbox
-  process --id``, the scheduler's jobs, the CLI, a message that runs alone);
+* :class:`Writer` itself writes at once in the session's transaction
+  (``process_pending(batched=False)``, the scheduler's jobs, the CLI, a message that runs alone);
 * :class:`maildesk.storage.batch.Batch` collects the rows and writes them with one
   executemany per table when it is flushed, and may cut or isolate a message.
 
