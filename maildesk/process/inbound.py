@@ -39,6 +39,7 @@ from maildesk.process.survey import digit_rating, record_rating
 from maildesk.storage.models import InboxMail, MessageRef, Outbox
 from maildesk.storage.writer import Writer
 from maildesk.tickets.state import add_message, record
+from maildesk.vocab import DONE_STATES
 
 __all__ = ["STAGES", "Inbound", "Outcome", "handle"]
 
@@ -127,7 +128,7 @@ def thread(ctx: Inbound) -> None:
     ctx.match = match = find_ticket(ctx.w, ctx.msg, tokens=ctx.tokens, prefix=ctx.desk.config.mail.ticket_prefix,
                                     sender_is_agent=ctx.who.is_agent)
     ctx.w.guard_ticket(match.ticket)
-    if match.ticket is not None and (match.ticket.status in ("resolved", "closed")
+    if match.ticket is not None and (match.ticket.status in DONE_STATES
                                      or (match.token is not None and match.token.kind == "s")):
         ctx.w.isolate("may be a survey answer or a follow-up")
 
@@ -141,7 +142,7 @@ def survey(ctx: Inbound) -> Outcome | None:
     if match.token is not None and match.token.kind == "s":
         score, comment = match.token.score, new_text(msg.text)
         via = "survey link"
-    elif match.verified and ticket.status in ("resolved", "closed") and (found := digit_rating(msg.text)) is not None:
+    elif match.verified and ticket.status in DONE_STATES and (found := digit_rating(msg.text)) is not None:
         (score, comment), via = found, "digit reply"
     else:
         return None

@@ -50,10 +50,10 @@ from maildesk.storage.models import (
     TicketMessage,
 )
 from maildesk.storage.writer import Writer, notice_row, write_ignore
+from maildesk.vocab import OPEN_STATES
 
 __all__ = ["Batch", "Cut", "Isolate"]
 
-OPEN = ("new", "open", "pending")
 # Flush order: blobs before the ORM flush (attachments point at them), the rest after it
 # (they point at tickets).
 _BEFORE_ORM = (Blob.__table__,)
@@ -364,7 +364,7 @@ def _insert(conn, objects: list, returning: bool = False) -> None:
 def _load_of(ticket: Ticket) -> str | None:
     """The agent whose open-ticket count this ticket adds to, if any."""
     assignee: Any = ticket.assignee
-    return assignee.login if assignee is not None and ticket.status in OPEN else None
+    return assignee.login if assignee is not None and ticket.status in OPEN_STATES else None
 
 
 class _Suspended:
