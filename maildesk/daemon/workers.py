@@ -148,10 +148,13 @@ class ProcessWorker:
         self._spawn()
         self.task = asyncio.create_task(self._supervise(), name=f"{self.name}-supervisor")
 
+    def _target(self) -> tuple[Callable, tuple]:
+        """The child's entry point and its arguments."""
+        return child_main, (self.name, self.config_path, self.wakeups, self.interval, os.getpid(), pickle.dumps(self.build))
+
     def _spawn(self) -> None:
-        self.proc = _SPAWN.Process(target=child_main, name=f"maildesk-{self.name}", daemon=True,
-                                   args=(self.name, self.config_path, self.wakeups, self.interval, os.getpid(),
-                                         pickle.dumps(self.build)))
+        target, args = self._target()
+        self.proc = _SPAWN.Process(target=target, name=f"maildesk-{self.name}", daemon=True, args=args)
         self.proc.start()
         self._started = time.monotonic()
         log.info("started the %s worker (pid %d)", self.name, self.proc.pid)

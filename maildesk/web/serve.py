@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import socket
 
-from maildesk.daemon.workers import _SPAWN, ProcessWorker, _die_with_parent
+from maildesk.daemon.workers import ProcessWorker, _die_with_parent
 from maildesk.errors import ConfigError
 
 __all__ = ["WEB_NICE", "WebWorker", "bind"]
@@ -22,7 +21,6 @@ __all__ = ["WEB_NICE", "WebWorker", "bind"]
 # Below the listener and below the processing and delivery workers (NICE): pages wait for mail, never the other way.
 WEB_NICE = 19
 
-log = logging.getLogger("maildesk.web")
 
 
 def bind(config) -> socket.socket:
@@ -48,14 +46,8 @@ class WebWorker(ProcessWorker):
         super().__init__("web", config_path, wakeups or {}, 1.0, build=None)  # web_main builds its own desk
         self.sock = sock
 
-    def _spawn(self) -> None:
-        self.proc = _SPAWN.Process(target=web_main, name="maildesk-web", daemon=True,
-                                   args=(self.config_path, self.wakeups, self.sock, os.getpid()))
-        self.proc.start()
-        import time
-
-        self._started = time.monotonic()
-        log.info("started the web worker (pid %d)", self.proc.pid)
+    def _target(self):
+        return web_main, (self.config_path, self.wakeups, self.sock, os.getpid())
 
     def wake(self) -> None:  # nothing wakes the web server
         pass
