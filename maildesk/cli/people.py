@@ -122,7 +122,7 @@ def _status_key(args, config, store) -> int:
     """``rotate-key``: a new key generation, so the old links answer 404; ``status-link``: the link now."""
     from datetime import UTC, datetime
 
-    from maildesk.web.links import rotate_key, status_url
+    from maildesk.outgoing.statuslinks import rotate_key, status_url
 
     address = args.address.strip().lower()
     secret = config.mail.secret.reveal()

@@ -11,6 +11,7 @@
     fanout.py     how many notifications one inbound mail may cause
     digest.py     held notifications, one mail per recipient per window
     lifecycle.py  resolved / closed / merged notices to the customer
+    statuslinks.py the signed links to a customer's status page, and their revocation (key rotation)
     outbox.py     the durable outbox: claim, deliver, record, retry
     deliver.py    the smarthost (SMTP, STARTTLS/TLS, AUTH) or a local maildir
 """

@@ -14,6 +14,7 @@ from maildesk.desk import Desk
 from maildesk.outgoing.fanout import Gate
 from maildesk.outgoing.mailer import queue_mail
 from maildesk.outgoing.notify import agents_on_ticket, notify_addresses, notify_agents, reaches
+from maildesk.outgoing.statuslinks import status_url
 from maildesk.parse.addresses import base_address, is_support_address
 from maildesk.parse.message import InboundMessage
 from maildesk.parse.subjects import base_subject, format_ref
@@ -28,7 +29,6 @@ from maildesk.sla import clock as slaclock
 from maildesk.storage.models import InboxMail, Ticket
 from maildesk.storage.writer import Writer
 from maildesk.tickets.state import add_message, add_participants, contact_for, open_ticket, participants, record, set_status
-from maildesk.web.links import status_url
 
 __all__ = ["UNVERIFIED_WHY", "is_ours", "new_ticket", "ref", "reply", "unverified"]
 
@@ -226,7 +226,7 @@ def _acknowledge(w: Writer, desk: Desk, ticket: Ticket, msg: InboundMessage, now
     if reason is not None:
         record(w, ticket, "system", "autoreply_suppressed", now, reason=reason)
         return f"no acknowledgement: {reason}"
-    status = status_url(w.session, desk.config, desk.secret, address)  # [web]: the customer's status page (maildesk/web/links.py)
+    status = status_url(w.session, desk.config, desk.secret, address)  # [web]: the customer's status page (maildesk/outgoing/statuslinks.py)
     queue_mail(w, desk.mail, ticket, kind="ack", template=template, to=[(ticket.requester.name, address)],
                now=now, auto=True, answering=msg.message_id,
                extra={"promise": None, "articles": [], "status_url": status, **(extra or {})}, record_kind="autoreply")

@@ -12,6 +12,5 @@
     actions.py    the ticket page's forms, run through the mail #commands' code (process/agentmail.py)
     reports.py    the report of maildesk.reporting for the teams the viewer may see
     customer.py   a customer's status page and the knowledge base, behind a signed link
-    links.py      the signed status links (also used by the acknowledgement) and key rotation
     text.py       mail text and HTML for pages: text as is, HTML only through nh3
 """

@@ -1,5 +1,5 @@
 """A customer's status page, reached only by the signed link in their acknowledgements
-(:mod:`maildesk.web.links`): their tickets (as requester), each with its public
+(:mod:`maildesk.outgoing.statuslinks`): their tickets (as requester), each with its public
 conversation (their mail and what maildesk sent them: never internal notes, never an
 agent's address, never mail kept unverified), and the knowledge base, searchable. The link
 grants nothing else; a forged, altered or revoked one answers 404."""
@@ -9,9 +9,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.requests import Request
 
+from maildesk.outgoing.statuslinks import check_status_token
 from maildesk.storage.models import Contact, Ticket, TicketMessage
 from maildesk.web.common import db, desk_of, not_found, page_of, render
-from maildesk.web.links import check_status_token
 
 __all__ = ["article", "status"]
 
